@@ -1,0 +1,69 @@
+import { ConfigError, loadConfig } from '../config/index.ts';
+import { DEMO, startNode } from '../node/index.ts';
+import type { Command } from './main.ts';
+
+export const nodeCommand: Command = {
+  summary: 'run the edge node',
+  async run(args) {
+    if (args.includes('--help')) {
+      process.stdout.write('usage: telemed-edge node\n\nConfigured by environment (PORT, TELEMED_DATA_DIR, ...) or TELEMED_CONFIG=<file.json>; see README.\n');
+      return 0;
+    }
+    let config;
+    try {
+      config = loadConfig();
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`telemed-edge: ${err.message}\n`);
+        return 78; // EX_CONFIG
+      }
+      throw err;
+    }
+    const node = await startNode(config);
+    const lines = [
+      '',
+      `  telemed-edge node ${config.nodeId} (${config.nodeCity}) is up: ${config.publicUrl}`,
+      `  data: ${config.dataDir}   FHIR: ${config.publicUrl}/fhir   metrics: ${config.publicUrl}/metrics`,
+    ];
+    if (config.demo) {
+      const day = 12 * 3600;
+      const clinician = await node.auth.mint(DEMO.clinician, 'authorized_medical_staff', day);
+      const patient = await node.auth.mint(DEMO.patient, 'patient', day);
+      lines.push(
+        '',
+        '  Demo mode (no identity provider configured). Sign-in links, valid 12 h:',
+        `    clinician: ${config.publicUrl}/#token=${clinician}`,
+        `    patient:   ${config.publicUrl}/join/${node.demoAppointment}#token=${patient}`,
+        '  More tokens: npx telemed-edge token --role authorized_medical_staff --sub Practitioner/demo-clinician',
+      );
+    }
+    process.stdout.write(lines.join('\n') + '\n\n');
+
+    return new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        node.logger.info({ signal }, 'shutting down: draining requests');
+        const force = setTimeout(() => {
+          node.logger.error('shutdown timed out; exiting');
+          resolve(1);
+        }, config.shutdownTimeoutMs);
+        force.unref();
+        node.close().then(
+          () => {
+            clearTimeout(force);
+            node.logger.info('stopped');
+            resolve(0);
+          },
+          (err: Error) => {
+            node.logger.error({ err: { message: err.message } }, 'error while stopping');
+            resolve(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+  },
+};

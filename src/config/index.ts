@@ -1,0 +1,128 @@
+/**
+ * Node configuration: environment variables over an optional JSON file
+ * (`TELEMED_CONFIG`), validated at start. A bad setting stops the start with a
+ * message naming it (never a silent default).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+
+export const ConfigSchema = z
+  .object({
+    /** HTTP port of the API, web app and signaling. */
+    port: port.default(8080),
+    /** Address to listen on. */
+    host: z.string().min(1).default('0.0.0.0'),
+    /** Folder of the node's SQLite file, keys and policy state. */
+    dataDir: z.string().min(1).default('./data'),
+    /** Public base URL printed in the banner and in links (default http://localhost:PORT). */
+    publicUrl: z.url().optional(),
+    /** Node identity in the fleet. */
+    nodeId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (1-64)').default('edge-local'),
+    nodeCity: z.string().max(100).default('local'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Base64 of 32 bytes: the data key for encryption at rest. Default: a key file made on first start. */
+    dataKey: z
+      .string()
+      .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be base64 of exactly 32 bytes')
+      .optional(),
+    /** OIDC: JWKS URL of the identity provider. When set, demo mode is off. */
+    jwksUrl: z.url().optional(),
+    /** Expected `iss` of tokens from the identity provider. */
+    oidcIssuer: z.string().min(1).optional(),
+    /** Expected `aud` of tokens. */
+    oidcAudience: z.string().min(1).optional(),
+    /** Seed demo accounts and print sign-in links (default: on when no identity provider is set). */
+    demo: bool.optional(),
+    /** SQLite `synchronous`: FULL survives power loss; NORMAL survives a process crash (kill -9). */
+    dbSync: z.enum(['full', 'normal']).default('full'),
+    /** Largest request body accepted, in bytes. */
+    bodyLimit: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** Grace period for in-flight requests on SIGTERM, in ms. */
+    shutdownTimeoutMs: z.coerce.number().int().min(0).max(120_000).default(10_000),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema> & { demo: boolean; publicUrl: string };
+
+/** Environment variable → config key. */
+const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
+  PORT: 'port',
+  HOST: 'host',
+  TELEMED_DATA_DIR: 'dataDir',
+  TELEMED_PUBLIC_URL: 'publicUrl',
+  TELEMED_NODE_ID: 'nodeId',
+  TELEMED_NODE_CITY: 'nodeCity',
+  LOG_LEVEL: 'logLevel',
+  TELEMED_DATA_KEY: 'dataKey',
+  TELEMED_JWKS_URL: 'jwksUrl',
+  TELEMED_OIDC_ISSUER: 'oidcIssuer',
+  TELEMED_OIDC_AUDIENCE: 'oidcAudience',
+  TELEMED_DEMO: 'demo',
+  TELEMED_DB_SYNC: 'dbSync',
+  TELEMED_BODY_LIMIT: 'bodyLimit',
+  TELEMED_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
+};
+
+/** The error a bad setting raises; its message names the setting and where it came from. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Reads the configuration: defaults < the JSON file named by `TELEMED_CONFIG` < environment.
+ * Throws {@link ConfigError} naming every bad setting.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  const origin: Record<string, string> = {};
+  const file = env.TELEMED_CONFIG;
+  if (file !== undefined && file !== '') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`TELEMED_CONFIG: cannot read ${file}: ${(err as Error).message}`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ConfigError(`TELEMED_CONFIG: ${file} must hold a JSON object`);
+    }
+    for (const [k, v] of Object.entries(parsed)) {
+      raw[k] = v;
+      origin[k] = `${k} in ${file}`;
+    }
+  }
+  for (const [name, key] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') {
+      raw[key] = v;
+      origin[key] = name;
+    }
+  }
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      const where = origin[key] ?? (key === '' ? 'configuration' : key);
+      if (issue.code === 'unrecognized_keys') return `${origin[issue.keys[0] ?? ''] ?? 'config file'}: unknown setting(s) ${issue.keys.join(', ')}`;
+      return `${where}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const c = result.data;
+  const demo = c.demo ?? c.jwksUrl === undefined;
+  if (demo && c.jwksUrl !== undefined) {
+    throw new ConfigError('TELEMED_DEMO: demo accounts cannot be used with an identity provider (TELEMED_JWKS_URL)');
+  }
+  return {
+    ...c,
+    dataDir: path.resolve(c.dataDir),
+    demo,
+    publicUrl: (c.publicUrl ?? `http://localhost:${c.port}`).replace(/\/$/, ''),
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * The HTTP adapter: Fastify routes for health, metrics, the web app and the
+ * FHIR endpoint. Domain logic stays in the parts; this file only translates.
+ */
+import { readFileSync } from 'node:fs';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { AuthError, type Authenticator, type Principal } from '../auth/index.ts';
+import { FhirError, outcome, isResourceType, type FhirService } from '../fhir/index.ts';
+import type { Metrics } from '../observability/index.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+    routeLabel?: string;
+  }
+}
+
+export interface HttpDeps {
+  logger: Logger;
+  metrics: Metrics;
+  auth: Authenticator;
+  fhir: FhirService;
+  bodyLimit: number;
+  publicUrl: string;
+  /** True once the node can serve (store open, validators compiled). */
+  ready: () => boolean;
+}
+
+const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+const WEB_INDEX = new URL('../web/index.html', import.meta.url);
+
+/** A label for the metrics: the route pattern, with FHIR paths folded to their shape (bounded cardinality). */
+function fhirLabel(path: string): string {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean).slice(1);
+  if (parts.length === 0) return '/fhir';
+  const type = isResourceType(parts[0]!) || parts[0] === 'metadata' ? parts[0] : '{unknown}';
+  const shape = ['', ':id', '_history', ':vid'].slice(1, Math.min(parts.length, 4)).join('/');
+  return `/fhir/${type}${shape ? `/${shape}` : ''}`;
+}
+
+export function buildHttp(d: HttpDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: d.logger.child({ part: 'http' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: d.bodyLimit,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 200 },
+  });
+
+  // FHIR and plain JSON bodies; a parse error is answered by the error handler below.
+  app.addContentTypeParser(['application/fhir+json', 'application/json'], { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, body === '' ? undefined : JSON.parse(body as string));
+    } catch (err) {
+      const e = new FhirError(400, 'structure', `the body is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
+      done(e, undefined);
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeLabel ?? req.routeOptions.url ?? 'unmatched';
+    d.metrics.httpDuration.observe({ method: req.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    if (reply.statusCode >= 500) req.log.warn({ route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request failed');
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    const isFhir = req.url.startsWith('/fhir');
+    let fe: FhirError;
+    if (err instanceof FhirError) fe = err;
+    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') fe = new FhirError(413, 'too-long', `the body is larger than the limit of ${d.bodyLimit} bytes`);
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') fe = new FhirError(415, 'not-supported', 'send application/fhir+json or application/json');
+    else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) fe = new FhirError(err.statusCode, 'invalid', err.message.slice(0, 300));
+    else {
+      req.log.error({ err: { type: err.name, code: err.code, message: err.message } }, 'unhandled error');
+      fe = new FhirError(500, 'exception', 'internal error');
+    }
+    if (isFhir) return reply.code(fe.status).type(FHIR_JSON).send(fe.toOutcome());
+    return reply.code(fe.status).send({ error: { code: fe.issues[0]?.code ?? 'error', message: fe.message } });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => (d.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'starting' })));
+  app.get('/metrics', async (_req, reply) => reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()));
+
+  const indexHtml = readFileSync(WEB_INDEX);
+  const sendIndex = async (_req: FastifyRequest, reply: FastifyReply) =>
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send(indexHtml);
+  app.get('/', sendIndex);
+  app.get('/join/:appointment', sendIndex);
+
+  /** Who am I: the web app's first call. */
+  app.get('/api/me', async (req, reply) => {
+    try {
+      const p = await d.auth.authenticate(req.headers.authorization);
+      return { id: p.id, role: p.role };
+    } catch (err) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
+    }
+  });
+
+  const fhirHandler = async (req: FastifyRequest, reply: FastifyReply) => {
+    req.routeLabel = fhirLabel(req.url);
+    const path = req.url.slice('/fhir'.length).split('?')[0]!;
+    if (path === '/metadata' && req.method === 'GET') {
+      // The CapabilityStatement is public, as the spec expects.
+      const res = await d.fhir.handle({ method: 'GET', path, query: [], headers: {}, principal: { id: 'anonymous', role: 'patient' }, baseUrl: baseOf(req, d.publicUrl) });
+      return reply.code(res.status).type(FHIR_JSON).send(res.body);
+    }
+    let principal: Principal;
+    try {
+      principal = await d.auth.authenticate(req.headers.authorization);
+    } catch (err) {
+      const msg = err instanceof AuthError ? err.message : 'invalid token';
+      return reply.code(401).header('www-authenticate', 'Bearer').type(FHIR_JSON).send(outcome('error', 'login', msg));
+    }
+    const q = req.url.indexOf('?');
+    const res = await d.fhir.handle({
+      method: req.method,
+      path: decodeURIComponentSafe(path),
+      query: q >= 0 ? [...new URLSearchParams(req.url.slice(q + 1))] : [],
+      headers: {
+        ...(typeof req.headers['if-match'] === 'string' ? { ifMatch: req.headers['if-match'] } : {}),
+        ...(typeof req.headers['if-none-exist'] === 'string' ? { ifNoneExist: req.headers['if-none-exist'] } : {}),
+        ...(typeof req.headers.prefer === 'string' ? { prefer: req.headers.prefer } : {}),
+      },
+      body: req.body,
+      principal,
+      baseUrl: baseOf(req, d.publicUrl),
+    });
+    reply.code(res.status);
+    for (const [k, v] of Object.entries(res.headers ?? {})) reply.header(k, v);
+    if (res.body === undefined) return reply.send();
+    const minimal = res.status < 300 && /return\s*=\s*minimal/.test(String(req.headers.prefer ?? ''));
+    return minimal ? reply.send() : reply.type(FHIR_JSON).send(res.body);
+  };
+  app.route({ method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'], url: '/fhir', handler: fhirHandler });
+  app.route({ method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'], url: '/fhir/*', handler: fhirHandler });
+
+  return app;
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new FhirError(400, 'invalid', 'the URL is not validly percent-encoded');
+  }
+}
+
+/** The FHIR base as the client reached it (Host header when well-formed, else the configured public URL). */
+function baseOf(req: FastifyRequest, publicUrl: string): string {
+  const host = req.headers.host;
+  if (typeof host === 'string' && /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(host)) {
+    return `${req.protocol}://${host}/fhir`;
+  }
+  return `${publicUrl}/fhir`;
+}
