@@ -1,0 +1,28 @@
+/**
+ * The builtin table: every family registers its declarations and
+ * implementations here. A call to a name missing from this table is a
+ * compile error.
+ */
+import type { BuiltinArity } from '../compile.ts';
+import { family as core } from './core.ts';
+import type { BuiltinDecl, BuiltinImpl, Family } from './types.ts';
+
+const families: Family[] = [core];
+
+/** Declared but implemented by the evaluator itself. */
+const special: BuiltinDecl[] = [{ name: 'print', arity: -1 }];
+
+export const declarations = new Map<string, BuiltinDecl>();
+export const implementations = new Map<string, BuiltinImpl>();
+
+for (const f of families) {
+  for (const d of f.decls) declarations.set(d.name, d);
+  for (const [name, impl] of Object.entries(f.impls)) implementations.set(name, impl);
+}
+for (const d of special) declarations.set(d.name, d);
+
+export const builtinArity: BuiltinArity = {
+  arity: (name) => declarations.get(name)?.arity,
+};
+
+export type { BuiltinContext, BuiltinDecl, BuiltinImpl } from './types.ts';

@@ -1,0 +1,671 @@
+/**
+ * The evaluator (opa `v1/topdown`): depth-first search with backtracking,
+ * written in continuation-passing style. A continuation returns `true` to
+ * stop the search (first solution found, or the caller has enough).
+ */
+import type { Loc } from './ast.ts';
+import type { BuiltinContext, BuiltinImpl } from './builtins/types.ts';
+import { conflict, ErrorCodes, RegoError } from './errors.ts';
+import type { CBody, CExpr, CRule, CTerm, CWith, Program, RuleNode } from './ir.ts';
+import { equal, RObject, RSet, type Value } from './value.ts';
+
+type K = () => boolean;
+type VK = (v: Value) => boolean;
+type Frame = (Value | undefined)[];
+
+interface Mock {
+  fn: string | undefined;
+  value: Value;
+}
+
+interface State {
+  input: Value | undefined;
+  overrides: { path: string[]; value: Value }[];
+  mocks: Map<string, Mock> | undefined;
+  cache: Map<RuleNode, Value | undefined>;
+}
+
+export interface EvalOptions {
+  input?: Value | undefined;
+  data?: Value;
+  strict?: boolean;
+  /** Fixed clock for `time.now_ns`, ns since the epoch. */
+  now?: bigint;
+  print?: (msg: string) => void;
+  /** Maximum nesting of function calls and rule evaluations. */
+  maxDepth?: number;
+}
+
+const NONE = Symbol('none');
+const MAX_DEPTH = 2000;
+
+export class Evaluator {
+  readonly prog: Program;
+  readonly builtins: Map<string, BuiltinImpl>;
+  st: State;
+  readonly data: Value;
+  readonly strict: boolean;
+  builtinError: RegoError | undefined;
+  readonly bctx: BuiltinContext;
+  readonly printFn: (msg: string) => void;
+  readonly inProgress = new Set<RuleNode>();
+  depth = 0;
+  readonly maxDepth: number;
+
+  constructor(prog: Program, builtins: Map<string, BuiltinImpl>, opts: EvalOptions) {
+    this.prog = prog;
+    this.builtins = builtins;
+    this.data = opts.data ?? new RObject();
+    this.strict = opts.strict === true;
+    this.st = { input: opts.input, overrides: [], mocks: undefined, cache: new Map() };
+    const now = opts.now ?? BigInt(Date.now()) * 1000000n;
+    this.bctx = { now: () => now, cache: new Map() };
+    this.printFn = opts.print ?? ((m) => process.stderr.write(m + '\n'));
+    this.maxDepth = opts.maxDepth ?? MAX_DEPTH;
+  }
+
+  // ---- bodies and expressions ----
+
+  body(b: CBody, i: number, f: Frame, k: K): boolean {
+    if (i === b.length) return k();
+    return this.expr(b[i]!, f, () => this.body(b, i + 1, f, k));
+  }
+
+  expr(e: CExpr, f: Frame, k: K): boolean {
+    if (e.with.length > 0) return this.withExpr(e, f, k);
+    if (e.neg) return this.exprInner(e, f, () => true) ? false : k();
+    return this.exprInner(e, f, k);
+  }
+
+  exprInner(e: CExpr, f: Frame, k: K): boolean {
+    switch (e.k) {
+      case 'term':
+        return this.term(e.t, f, (v) => v !== false && k());
+      case 'unify':
+        return this.unify(e.a, e.b, f, k);
+      case 'some':
+        return k();
+      case 'somein':
+        return this.term(e.coll, f, (coll) => this.iterate(coll, (key, val) => {
+          if (e.key) return this.match(e.key, key, f, () => this.match(e.value, val, f, k));
+          return this.match(e.value, val, f, k);
+        }));
+      case 'every':
+        return this.every(e, f, k);
+      case 'or':
+        for (const alt of e.alts) if (this.body(alt, 0, f, k)) return true;
+        return false;
+    }
+  }
+
+  every(e: CExpr & { k: 'every' }, f: Frame, k: K): boolean {
+    let ok = true;
+    let seen = false;
+    this.term(e.coll, f, (coll) => {
+      seen = true;
+      this.iterate(coll, (key, val) => {
+        const found = (e.key ? this.match(e.key, key, f, () => this.match(e.value, val, f, () => this.body(e.body, 0, f, () => true))) : this.match(e.value, val, f, () => this.body(e.body, 0, f, () => true)));
+        if (!found) ok = false;
+        return !ok;
+      });
+      return true;
+    });
+    if (!seen) return k();
+    return ok ? k() : false;
+  }
+
+  withExpr(e: CExpr, f: Frame, k: K): boolean {
+    const saved = this.st;
+    const next: State = { input: saved.input, overrides: saved.overrides, mocks: saved.mocks, cache: new Map() };
+    for (const w of e.with) this.applyWith(w, f, next, saved);
+    const inner: CExpr = { ...e, with: [] };
+    this.st = next;
+    try {
+      return this.expr(inner, f, () => {
+        this.st = saved;
+        try {
+          return k();
+        } finally {
+          this.st = next;
+        }
+      });
+    } finally {
+      this.st = saved;
+    }
+  }
+
+  applyWith(w: CWith, f: Frame, next: State, saved: State): void {
+    let value: Value | typeof NONE = NONE;
+    if (w.valueFn === undefined || w.kind !== 'fn') {
+      const cur = this.st;
+      this.st = saved;
+      try {
+        this.term(w.value, f, (v) => ((value = v), true));
+      } finally {
+        this.st = cur;
+      }
+    }
+    if (w.kind === 'fn') {
+      next.mocks = new Map(next.mocks);
+      next.mocks.set(w.name, { fn: w.valueFn, value: value === NONE ? null : value });
+      return;
+    }
+    if (value === NONE) {
+      if (w.valueFn) return;
+      throw new RegoError(ErrorCodes.evalType, 'with value is undefined', w.loc);
+    }
+    if (w.kind === 'input') next.input = w.path.length === 0 ? value : upsert(next.input, w.path, value);
+    else next.overrides = [...next.overrides.filter((o) => !isPrefix(w.path, o.path)), { path: w.path, value }];
+  }
+
+  // ---- terms ----
+
+  term(t: CTerm, f: Frame, k: VK): boolean {
+    switch (t.k) {
+      case 'val':
+        return k(t.v);
+      case 'var': {
+        const v = f[t.slot];
+        if (v === undefined) throw new RegoError(ErrorCodes.unsafeVar, `var ${t.name} is unsafe`);
+        return k(v);
+      }
+      case 'input':
+        return this.st.input === undefined ? false : k(this.st.input);
+      case 'ref':
+        return this.term(t.head, f, (h) => this.deref(h, t.path, 0, f, k));
+      case 'data':
+        return this.dataRef(t.path, 0, this.prog.root, this.data, [], f, k);
+      case 'array':
+        return this.list(t.items, 0, [], f, (vs) => k(vs));
+      case 'set':
+        return this.list(t.items, 0, [], f, (vs) => k(new RSet(vs)));
+      case 'object': {
+        const flat = t.items.flat();
+        return this.list(flat, 0, [], f, (vs) => {
+          const o = new RObject();
+          for (let i = 0; i < vs.length; i += 2) o.set(vs[i]!, vs[i + 1]!);
+          return k(o);
+        });
+      }
+      case 'call':
+        return this.call(t, f, k);
+      case 'acomp': {
+        const out: Value[] = [];
+        this.body(t.body, 0, f, () => this.term(t.head, f, (v) => (out.push(v), false)));
+        return k(out);
+      }
+      case 'scomp': {
+        const out = new RSet();
+        this.body(t.body, 0, f, () => this.term(t.head, f, (v) => (out.add(v), false)));
+        return k(out);
+      }
+      case 'ocomp': {
+        const out = new RObject();
+        this.body(t.body, 0, f, () =>
+          this.term(t.key, f, (kv) =>
+            this.term(t.value, f, (vv) => {
+              const prev = out.get(kv);
+              if (prev !== undefined && !equal(prev, vv)) throw conflict('object keys must be unique');
+              out.set(kv, vv);
+              return false;
+            }),
+          ),
+        );
+        return k(out);
+      }
+    }
+  }
+
+  list(items: CTerm[], i: number, acc: Value[], f: Frame, k: (vs: Value[]) => boolean): boolean {
+    if (i === items.length) return k(acc.slice());
+    return this.term(items[i]!, f, (v) => {
+      acc[i] = v;
+      return this.list(items, i + 1, acc, f, k);
+    });
+  }
+
+  deref(v: Value, path: CTerm[], i: number, f: Frame, k: VK): boolean {
+    if (i === path.length) return k(v);
+    const p = path[i]!;
+    if (p.k === 'var' && f[p.slot] === undefined) {
+      const slot = p.slot;
+      return this.iterate(v, (key, val) => {
+        f[slot] = key;
+        try {
+          return this.deref(val, path, i + 1, f, k);
+        } finally {
+          f[slot] = undefined;
+        }
+      });
+    }
+    if (hasUnbound(p, f)) {
+      return this.iterate(v, (key, val) => this.match(p, key, f, () => this.deref(val, path, i + 1, f, k)));
+    }
+    return this.term(p, f, (key) => {
+      const next = lookup(v, key);
+      return next === undefined ? false : this.deref(next, path, i + 1, f, k);
+    });
+  }
+
+  /** Calls `k(key, value)` for each element of a collection. */
+  iterate(v: Value, k: (key: Value, val: Value) => boolean): boolean {
+    if (Array.isArray(v)) {
+      for (let j = 0; j < v.length; j++) if (k(j, v[j]!)) return true;
+    } else if (v instanceof RObject) {
+      for (const [key, val] of [...v.entries()]) if (k(key, val)) return true;
+    } else if (v instanceof RSet) {
+      for (const x of [...v.values()]) if (k(x, x)) return true;
+    }
+    return false;
+  }
+
+  // ---- unification ----
+
+  unify(a: CTerm, b: CTerm, f: Frame, k: K): boolean {
+    if (a.k === 'var' && f[a.slot] === undefined) return this.term(b, f, (v) => this.bind(a.slot, v, f, k));
+    if (b.k === 'var' && f[b.slot] === undefined) return this.term(a, f, (v) => this.bind(b.slot, v, f, k));
+    if (a.k === 'array' && b.k === 'array') {
+      if (a.items.length !== b.items.length) return false;
+      return this.unifyItems(a.items, b.items, 0, f, k);
+    }
+    if (hasUnbound(a, f)) return this.term(b, f, (v) => this.match(a, v, f, k));
+    if (hasUnbound(b, f)) return this.term(a, f, (v) => this.match(b, v, f, k));
+    return this.term(a, f, (va) => this.term(b, f, (vb) => equal(va, vb) && k()));
+  }
+
+  unifyItems(as: CTerm[], bs: CTerm[], i: number, f: Frame, k: K): boolean {
+    if (i === as.length) return k();
+    return this.unify(as[i]!, bs[i]!, f, () => this.unifyItems(as, bs, i + 1, f, k));
+  }
+
+  bind(slot: number, v: Value, f: Frame, k: K): boolean {
+    f[slot] = v;
+    try {
+      return k();
+    } finally {
+      f[slot] = undefined;
+    }
+  }
+
+  /** Matches a pattern term against a value, binding its unbound vars. */
+  match(p: CTerm, v: Value, f: Frame, k: K): boolean {
+    switch (p.k) {
+      case 'val':
+        return equal(p.v, v) && k();
+      case 'var': {
+        const cur = f[p.slot];
+        if (cur !== undefined) return equal(cur, v) && k();
+        return this.bind(p.slot, v, f, k);
+      }
+      case 'array':
+        if (!Array.isArray(v) || v.length !== p.items.length) return false;
+        return this.matchItems(p.items, v, 0, f, k);
+      case 'object': {
+        if (!(v instanceof RObject) || v.size !== p.items.length) return false;
+        const vals: Value[] = [];
+        const pats: CTerm[] = [];
+        for (const [kt, vt] of p.items) {
+          let key: Value | typeof NONE = NONE;
+          this.term(kt, f, (x) => ((key = x), true));
+          if (key === NONE) return false;
+          const got = v.get(key);
+          if (got === undefined) return false;
+          vals.push(got);
+          pats.push(vt);
+        }
+        return this.matchItems(pats, vals, 0, f, k);
+      }
+      default:
+        return this.term(p, f, (pv) => equal(pv, v) && k());
+    }
+  }
+
+  matchItems(ps: CTerm[], vs: Value[], i: number, f: Frame, k: K): boolean {
+    if (i === ps.length) return k();
+    return this.match(ps[i]!, vs[i]!, f, () => this.matchItems(ps, vs, i + 1, f, k));
+  }
+
+  // ---- data and rules ----
+
+  dataRef(path: CTerm[], i: number, node: RuleNode | undefined, base: Value | undefined, segs: string[], f: Frame, k: VK): boolean {
+    const ov = this.st.overrides;
+    if (ov.length > 0) {
+      for (const o of ov) if (samePath(o.path, segs)) return this.deref(o.value, path, i, f, k);
+      if (ov.some((o) => isPrefix(segs, o.path))) {
+        const v = this.materialize(node, base, segs);
+        return v === undefined ? false : this.deref(v, path, i, f, k);
+      }
+    }
+    if (node === undefined) return base === undefined ? false : this.deref(base, path, i, f, k);
+    if (hasRules(node)) {
+      const v = this.nodeValue(node, base, segs);
+      return v === undefined ? false : this.deref(v, path, i, f, k);
+    }
+    if (i === path.length) {
+      const v = this.materialize(node, base, segs);
+      return v === undefined ? false : k(v);
+    }
+    const p = path[i]!;
+    const step = (key: Value): boolean => {
+      if (typeof key !== 'string') {
+        const b = base === undefined ? undefined : lookup(base, key);
+        return b === undefined ? false : this.deref(b, path, i + 1, f, k);
+      }
+      const child = node.children.get(key);
+      const b = base === undefined ? undefined : lookup(base, key);
+      if (child === undefined && b === undefined) return false;
+      return this.dataRef(path, i + 1, child, b, [...segs, key], f, k);
+    };
+    if (p.k === 'var' && f[p.slot] === undefined) {
+      const keys = new Set<string>(node.children.keys());
+      if (base instanceof RObject) for (const key of base.keys()) if (typeof key === 'string') keys.add(key);
+      for (const key of keys) {
+        f[p.slot] = key;
+        try {
+          if (step(key)) return true;
+        } finally {
+          f[p.slot] = undefined;
+        }
+      }
+      return false;
+    }
+    return this.term(p, f, step);
+  }
+
+  /** The whole value of a rule-tree node merged with the base document. */
+  materialize(node: RuleNode | undefined, base: Value | undefined, segs: string[]): Value | undefined {
+    for (const o of this.st.overrides) if (samePath(o.path, segs)) return o.value;
+    let v: Value | undefined;
+    if (node === undefined) v = base;
+    else if (hasRules(node)) v = this.nodeValue(node, base, segs);
+    else {
+      const out = base instanceof RObject ? base.clone() : new RObject();
+      for (const [key, child] of node.children) {
+        const cv = this.materialize(child, base instanceof RObject ? base.get(key) : undefined, [...segs, key]);
+        if (cv !== undefined) out.set(key, cv);
+      }
+      v = out;
+    }
+    if (v === undefined) return undefined;
+    for (const o of this.st.overrides) {
+      if (o.path.length > segs.length && isPrefix(segs, o.path)) v = upsert(v, o.path.slice(segs.length), o.value);
+    }
+    return v;
+  }
+
+  nodeValue(node: RuleNode, _base: Value | undefined, segs: string[]): Value | undefined {
+    const cache = this.st.cache;
+    if (cache.has(node)) return cache.get(node);
+    if (node.funcs.length > 0) return undefined;
+    if (this.inProgress.has(node)) throw new RegoError(ErrorCodes.recursion, `rule data.${node.key} is recursive`);
+    this.inProgress.add(node);
+    this.enter();
+    let v: Value | undefined;
+    try {
+      v = node.multi.length > 0 ? this.multiValue(node, segs) : this.completeValue(node);
+    } finally {
+      this.inProgress.delete(node);
+      this.depth--;
+    }
+    cache.set(node, v);
+    return v;
+  }
+
+  enter(): void {
+    if (++this.depth > this.maxDepth) {
+      this.depth--;
+      throw new RegoError(ErrorCodes.evalInternal, 'maximum evaluation depth exceeded');
+    }
+  }
+
+  completeValue(node: RuleNode): Value | undefined {
+    let result: Value | undefined;
+    let loc: Loc | undefined;
+    for (const r of node.complete) {
+      this.ruleChain(r, undefined, (v) => {
+        if (result !== undefined && !equal(result, v)) {
+          throw conflict('complete rules must not produce multiple outputs', r.loc);
+        }
+        result = v;
+        loc = r.loc;
+        return false;
+      });
+    }
+    void loc;
+    if (result === undefined && node.defaultRule) result = this.headValue(node.defaultRule, new Array(node.defaultRule.nslots));
+    return result;
+  }
+
+  /** Runs a rule (falling through its else chain) and reports each head value. */
+  ruleChain(r: CRule, args: Value[] | undefined, k: VK): void {
+    for (let cur: CRule | undefined = r; cur; cur = cur.else) {
+      const f: Frame = new Array(cur.nslots);
+      let found = false;
+      const rule = cur;
+      const run = (): boolean =>
+        this.body(rule.body, 0, f, () => {
+          found = true;
+          if (rule.value === undefined) return false;
+          return this.term(rule.value, f, k);
+        });
+      if (args) this.matchItems(rule.args!, args, 0, f, run);
+      else run();
+      if (found) return;
+    }
+  }
+
+  headValue(r: CRule, f: Frame): Value | undefined {
+    let out: Value | undefined;
+    if (r.value) this.term(r.value, f, (v) => ((out = v), true));
+    return out;
+  }
+
+  multiValue(node: RuleNode, segs: string[]): Value {
+    const isSet = node.multi.every((r) => r.suffix.length === 0 && r.member !== undefined);
+    const root: { v: Value } = { v: isSet ? new RSet() : new RObject() };
+    for (const r of node.multi) {
+      const f: Frame = new Array(r.nslots);
+      this.body(r.body, 0, f, () =>
+        this.list(r.suffix, 0, [], f, (keys) => {
+          if (r.member !== undefined) {
+            return this.term(r.member, f, (m) => {
+              insertMember(root, keys, m);
+              return false;
+            });
+          }
+          return this.term(r.value!, f, (v) => {
+            insertValue(root, keys, v, r.loc);
+            return false;
+          });
+        }),
+      );
+    }
+    if (node.children.size > 0 && root.v instanceof RObject) {
+      for (const [key, child] of node.children) {
+        const cv = this.materialize(child, undefined, [...segs, key]);
+        if (cv !== undefined) root.v.set(key, cv);
+      }
+    }
+    return root.v;
+  }
+
+  // ---- calls ----
+
+  call(t: CTerm & { k: 'call' }, f: Frame, k: VK): boolean {
+    if (t.name === 'print' && !this.st.mocks?.has('print')) return this.print(t, f, k);
+    return this.list(t.args, 0, [], f, (args) => {
+      const v = this.invoke(t.name, t.user, args, t.loc);
+      return v === undefined ? false : k(v);
+    });
+  }
+
+  invoke(name: string, user: boolean, args: Value[], loc: Loc): Value | undefined {
+    const mock = this.st.mocks?.get(name);
+    if (mock) {
+      if (mock.fn === undefined) return mock.value;
+      if (mock.fn !== name) {
+        const saved = this.st;
+        const mocks = new Map(saved.mocks);
+        mocks.delete(name);
+        return this.invoke(mock.fn, mock.fn.startsWith('data.'), args, loc);
+      }
+    }
+    if (user) return this.callUser(name, args, loc);
+    const impl = this.builtins.get(name);
+    if (!impl) throw new RegoError(ErrorCodes.evalInternal, `unknown builtin ${name}`, loc);
+    try {
+      return impl(args, this.bctx);
+    } catch (e) {
+      const err = e instanceof RegoError ? e : new RegoError(ErrorCodes.evalBuiltin, `${name}: ${(e as Error).message}`);
+      if (err.code === ErrorCodes.evalConflict) throw err;
+      const located = err.loc ? err : new RegoError(err.code, err.message, loc);
+      if (this.strict && this.builtinError === undefined) this.builtinError = located;
+      return undefined;
+    }
+  }
+
+  callUser(name: string, args: Value[], loc: Loc): Value | undefined {
+    const node = this.prog.funcs.get(name);
+    if (!node) throw new RegoError(ErrorCodes.evalInternal, `unknown function ${name}`, loc);
+    this.enter();
+    let result: Value | undefined;
+    try {
+      for (const r of node.funcs) {
+        if (r.args!.length !== args.length) continue;
+        this.ruleChain(r, args, (v) => {
+          if (result !== undefined && !equal(result, v)) throw conflict('functions must not produce multiple outputs for same inputs', r.loc);
+          result = v;
+          return false;
+        });
+      }
+      if (result === undefined && node.defaultRule) result = this.headValue(node.defaultRule, new Array(node.defaultRule.nslots));
+    } finally {
+      this.depth--;
+    }
+    return result;
+  }
+
+  print(t: CTerm & { k: 'call' }, f: Frame, k: VK): boolean {
+    const parts = t.args.map((a) => {
+      const vs: Value[] = [];
+      try {
+        this.term(a, f, (v) => (vs.push(v), false));
+      } catch (e) {
+        if (!(e instanceof RegoError)) throw e;
+      }
+      if (vs.length === 0) return '<undefined>';
+      const v = vs[0]!;
+      return typeof v === 'string' ? v : printValue(v);
+    });
+    this.printFn(parts.join(' '));
+    return k(true);
+  }
+
+  // ---- queries ----
+
+  /** Evaluates a compiled query; one row per solution. */
+  query(body: CBody, vars: { name: string; slot: number }[], nslots: number): Map<string, Value>[] {
+    const f: Frame = new Array(nslots);
+    const rows: Map<string, Value>[] = [];
+    this.body(body, 0, f, () => {
+      const row = new Map<string, Value>();
+      for (const v of vars) {
+        const x = f[v.slot];
+        if (x !== undefined) row.set(v.name, x);
+      }
+      rows.push(row);
+      return false;
+    });
+    if (this.builtinError) throw this.builtinError;
+    return rows;
+  }
+}
+
+function printValue(v: Value): string {
+  // print uses Rego term syntax for composites
+  return toRego(v);
+}
+
+import { toRegoString as toRego } from './value.ts';
+
+function hasRules(n: RuleNode): boolean {
+  return n.complete.length > 0 || n.multi.length > 0 || n.defaultRule !== undefined || n.funcs.length > 0;
+}
+
+export function lookup(v: Value, key: Value): Value | undefined {
+  if (Array.isArray(v)) {
+    if (typeof key === 'number' && Number.isInteger(key) && key >= 0 && key < v.length) return v[key];
+    return undefined;
+  }
+  if (v instanceof RObject) return v.get(key);
+  if (v instanceof RSet) return v.has(key) ? key : undefined;
+  return undefined;
+}
+
+function hasUnbound(t: CTerm, f: Frame): boolean {
+  switch (t.k) {
+    case 'var':
+      return f[t.slot] === undefined;
+    case 'array':
+      return t.items.some((x) => hasUnbound(x, f));
+    case 'object':
+      return t.items.some(([, x]) => hasUnbound(x, f));
+    default:
+      return false;
+  }
+}
+
+function samePath(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function isPrefix(pre: string[], p: string[]): boolean {
+  if (pre.length > p.length) return false;
+  for (let i = 0; i < pre.length; i++) if (pre[i] !== p[i]) return false;
+  return true;
+}
+
+/** Returns `doc` with `value` written at `path`, creating objects on the way. */
+export function upsert(doc: Value | undefined, path: string[], value: Value): Value {
+  if (path.length === 0) return value;
+  const o = doc instanceof RObject ? doc.clone() : new RObject();
+  const [head, ...rest] = path as [string, ...string[]];
+  o.set(head, upsert(o.get(head), rest, value));
+  return o;
+}
+
+function insertValue(root: { v: Value }, keys: Value[], v: Value, loc: Loc): void {
+  let cur = root.v as RObject;
+  for (let i = 0; i < keys.length - 1; i++) {
+    let next = cur.get(keys[i]!);
+    if (next === undefined) {
+      next = new RObject();
+      cur.set(keys[i]!, next);
+    }
+    if (!(next instanceof RObject)) throw conflict('object keys must be unique', loc);
+    cur = next;
+  }
+  const last = keys[keys.length - 1]!;
+  const prev = cur.get(last);
+  if (prev !== undefined && !equal(prev, v)) throw conflict('object keys must be unique', loc);
+  cur.set(last, v);
+}
+
+function insertMember(root: { v: Value }, keys: Value[], m: Value): void {
+  if (keys.length === 0) {
+    (root.v as RSet).add(m);
+    return;
+  }
+  let cur = root.v as RObject;
+  for (let i = 0; i < keys.length - 1; i++) {
+    let next = cur.get(keys[i]!);
+    if (next === undefined) cur.set(keys[i]!, (next = new RObject()));
+    cur = next as RObject;
+  }
+  const last = keys[keys.length - 1]!;
+  let s = cur.get(last);
+  if (s === undefined) cur.set(last, (s = new RSet()));
+  (s as RSet).add(m);
+}
