@@ -143,6 +143,13 @@ export function processBundle(svc: FhirService, ctx: Ctx, body: unknown): FhirRe
     }
   }
   for (const p of parsed) if (p.entry.resource) p.entry = { ...p.entry, resource: replaceReferences(p.entry.resource, refMap) as Resource };
+  // Entries may reference each other in any order (the spec fixes the processing order, not the entry order).
+  const pending = new Set<string>();
+  for (const p of parsed) {
+    if (p.method === 'POST' && !existing.has(p.index)) pending.add(`${p.type}/${ids.get(p.index)}`);
+    else if (p.method === 'PUT') pending.add(`${p.type}/${p.id}`);
+  }
+  ctx.pending = pending;
 
   const results = new Map<number, FhirResponse>();
   const order = [...parsed].sort((a, b) => ORDER[a.method]! - ORDER[b.method]! || a.index - b.index);

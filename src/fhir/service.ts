@@ -60,6 +60,12 @@ export interface Ctx {
   principal: Principal;
   audits: AuditFacts[];
   baseUrl: string;
+  /**
+   * In a transaction: `Type/id` of every resource the transaction creates or
+   * updates. References to them are valid before they are written, since the
+   * transaction commits all of its entries or none.
+   */
+  pending?: ReadonlySet<string>;
 }
 
 const AUDIT_ONLY = new Set(['read', 'vread', 'search-type', 'history-instance']);
@@ -375,10 +381,10 @@ export class FhirService {
       const [t, id] = n.split('/') as [string, string];
       if (!isResourceType(t)) return;
       if (t === resource.resourceType && id === resource.id) return;
+      if (ctx.pending?.has(n)) return;
       const target = this.repo.current(t, id);
       if (!target || target.deleted) throw unprocessable(`${path}: the referenced ${t}/${id} does not exist on this node`, path);
     });
-    void ctx;
   }
 }
 
