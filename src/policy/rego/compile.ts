@@ -107,6 +107,7 @@ export class Compiler {
     let node = this.program.root;
     for (const seg of full) node = child(node, seg as string);
     this.#placed.set(rule, { node, suffix: ref.slice(i) });
+    if (rule.head.args) this.program.funcs.set('data.' + node.path.join('.'), node);
   }
 
   compileRuleInto(rule: Rule, env: Env): void {

@@ -4,6 +4,7 @@
  * stop the search (first solution found, or the caller has enough).
  */
 import type { Loc } from './ast.ts';
+import { relations } from './builtins/index.ts';
 import type { BuiltinContext, BuiltinImpl } from './builtins/types.ts';
 import { conflict, ErrorCodes, RegoError } from './errors.ts';
 import type { CBody, CExpr, CRule, CTerm, CWith, Program, RuleNode } from './ir.ts';
@@ -331,7 +332,7 @@ export class Evaluator {
     const ov = this.st.overrides;
     if (ov.length > 0) {
       for (const o of ov) if (samePath(o.path, segs)) return this.deref(o.value, path, i, f, k);
-      if (ov.some((o) => isPrefix(segs, o.path))) {
+      if ((i === path.length || node === undefined || hasRules(node)) && ov.some((o) => isPrefix(segs, o.path))) {
         const v = this.materialize(node, base, segs);
         return v === undefined ? false : this.deref(v, path, i, f, k);
       }
@@ -494,6 +495,12 @@ export class Evaluator {
   call(t: CTerm & { k: 'call' }, f: Frame, k: VK): boolean {
     if (t.name === 'print' && !this.st.mocks?.has('print')) return this.print(t, f, k);
     return this.list(t.args, 0, [], f, (args) => {
+      if (relations.has(t.name) && !this.st.mocks?.has(t.name)) {
+        const vs = this.invoke(t.name, false, args, t.loc);
+        if (!Array.isArray(vs)) return false;
+        for (const v of vs) if (k(v)) return true;
+        return false;
+      }
       const v = this.invoke(t.name, t.user, args, t.loc);
       return v === undefined ? false : k(v);
     });

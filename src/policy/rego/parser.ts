@@ -540,6 +540,11 @@ class Parser {
           this.fail(`unexpected ${t.text} keyword`);
         }
         this.next();
+        if (t.text === 'set' && this.isP('(') && this.peek().kind === 'punct' && this.peek().text === ')') {
+          this.next();
+          this.next();
+          return { t: 'set', items: [], loc };
+        }
         if (t.text === '_') return { t: 'var', name: `$_${this.wild++}`, loc };
         return { t: 'var', name: t.text, loc };
       }

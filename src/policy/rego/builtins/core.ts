@@ -65,7 +65,7 @@ function arithFn(name: string, op: string): BuiltinImpl {
       return new RSet([...a.values()].filter((x) => !b.has(x)));
     }
     if (name === 'minus' && (a instanceof RSet || b instanceof RSet)) {
-      throw operandErr(name, a instanceof RSet ? 2 : 1, a instanceof RSet ? 'set' : 'number', a instanceof RSet ? b! : a!);
+      throw operandErr(name, a instanceof RSet ? 2 : 2, a instanceof RSet ? 'set' : 'number', b!);
     }
     const x = numArg(name, a, 1);
     const y = numArg(name, b, 2);

@@ -5,9 +5,14 @@
  */
 import type { BuiltinArity } from '../compile.ts';
 import { family as core } from './core.ts';
+import { family as objects } from './objects.ts';
+import { family as strings } from './strings.ts';
 import type { BuiltinDecl, BuiltinImpl, Family } from './types.ts';
 
-const families: Family[] = [core];
+const families: Family[] = [core, strings, objects];
+
+/** Builtins that yield several values (their implementation returns the list). */
+export const relations = new Set(['walk']);
 
 /** Declared but implemented by the evaluator itself. */
 const special: BuiltinDecl[] = [{ name: 'print', arity: -1 }];
