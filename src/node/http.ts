@@ -47,6 +47,9 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
+    // Errors the router raises before any route runs (a URL that is not validly
+    // percent-encoded, an over-long path) get the same OperationOutcome shape.
+    frameworkErrors: (err, req, reply) => replyError(err, req, reply),
   });
 
   // FHIR and plain JSON bodies; a parse error is answered by the error handler below.
@@ -65,7 +68,8 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
     if (reply.statusCode >= 500) req.log.warn({ route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request failed');
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+  /** Every error leaves as an OperationOutcome under /fhir, and as `{ error }` elsewhere. */
+  const replyError = (err: Error & { statusCode?: number; code?: string }, req: FastifyRequest, reply: FastifyReply) => {
     const isFhir = req.url.startsWith('/fhir');
     let fe: FhirError;
     if (err instanceof FhirError) fe = err;
@@ -78,7 +82,8 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
     }
     if (isFhir) return reply.code(fe.status).type(FHIR_JSON).send(fe.toOutcome());
     return reply.code(fe.status).send({ error: { code: fe.issues[0]?.code ?? 'error', message: fe.message } });
-  });
+  };
+  app.setErrorHandler(replyError);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => (d.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'starting' })));
