@@ -15,7 +15,7 @@ import { FhirRepository, type WriteResult } from './repository.ts';
 import { compartmentOf, normaliseReference } from './search-params.ts';
 import { ID_PATTERN, isResourceType, type Bundle, type BundleEntry, type Resource, type StoredResource } from './types.ts';
 import type { ResourceValidator } from './validate.ts';
-import { walkReferences } from './validate.ts';
+import { depthIssue, MAX_DEPTH, walkReferences } from './validate.ts';
 import { processBundle } from './bundle.ts';
 import { capabilityStatement } from './capability.ts';
 
@@ -84,6 +84,8 @@ export class FhirService {
     let interaction = 'unknown';
     let type = '-';
     try {
+      const tooDeep = req.body === undefined ? undefined : depthIssue(req.body, MAX_DEPTH);
+      if (tooDeep) throw FhirError.withIssues(400, [tooDeep]);
       const route = this.#route(req);
       interaction = route.interaction;
       type = route.type ?? '-';
