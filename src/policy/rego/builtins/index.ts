@@ -6,13 +6,16 @@
 import type { BuiltinArity } from '../compile.ts';
 import { family as core } from './core.ts';
 import { family as encoding } from './encoding.ts';
+import { family as misc } from './misc.ts';
+import { family as net } from './net.ts';
 import { family as objects } from './objects.ts';
 import { family as regex } from './regex.ts';
 import { family as time } from './time.ts';
+import { family as units } from './units.ts';
 import { family as strings } from './strings.ts';
 import type { BuiltinDecl, BuiltinImpl, Family } from './types.ts';
 
-const families: Family[] = [core, strings, objects, encoding, regex, time];
+const families: Family[] = [core, strings, objects, encoding, regex, time, units, net, misc];
 
 /** Builtins that yield several values (their implementation returns the list). */
 export const relations = new Set(['walk']);
