@@ -197,17 +197,42 @@ export class FhirService {
   #read(ctx: Ctx, type: string, id: string): FhirResponse {
     const s = this.repo.current(type, id);
     if (!s) throw notFound(`${type}/${id} is not known`);
-    if (s.deleted) throw new FhirError(410, 'deleted', `${type}/${id} was deleted`);
+    if (s.deleted) {
+      // Only someone who could read it may learn that it was deleted (410); to others it is unknown (404).
+      this.#authorizeLastLive(ctx, 'read', type, id);
+      throw new FhirError(410, 'deleted', `${type}/${id} was deleted`);
+    }
     const patients = this.authorize(ctx, Actions.readRecord, 'read', s.resource, `${type}/${id}`);
     if (type !== 'AuditEvent') this.#audit(ctx, 'read', `${type}/${id}`, patients);
     return ok(s);
   }
 
   #vread(ctx: Ctx, type: string, id: string, vid: number): FhirResponse {
-    const s = this.repo.vread(type, id, vid);
-    const patients = this.authorize(ctx, Actions.readRecord, 'vread', s.resource, `${type}/${id}`);
+    // A refusal must read exactly like a version that does not exist.
+    const unknown = `${type}/${id}/_history/${vid} is not known`;
+    const asUnknown = <T>(fn: () => T): T => {
+      try {
+        return fn();
+      } catch (err) {
+        throw err instanceof FhirError && err.status === 404 ? notFound(unknown) : err;
+      }
+    };
+    let s: StoredResource;
+    try {
+      s = this.repo.vread(type, id, vid);
+    } catch (err) {
+      if (err instanceof FhirError && err.status === 410) asUnknown(() => this.#authorizeLastLive(ctx, 'vread', type, id));
+      throw err;
+    }
+    const patients = asUnknown(() => this.authorize(ctx, Actions.readRecord, 'vread', s.resource, `${type}/${id}`));
     if (type !== 'AuditEvent') this.#audit(ctx, 'vread', `${type}/${id}`, patients);
     return ok(s);
+  }
+
+  /** Asks whether the reader may read the last live version of a deleted resource (throws as {@link authorize} does). */
+  #authorizeLastLive(ctx: Ctx, interaction: string, type: string, id: string): void {
+    const live = this.repo.history(type, id).find((v) => !v.deleted);
+    if (live) this.authorize(ctx, Actions.readRecord, interaction, live.resource, `${type}/${id}`);
   }
 
   #history(ctx: Ctx, type: string, id: string): FhirResponse {
