@@ -23,12 +23,16 @@ interface Env {
 
 class Scope {
   readonly vars = new Map<string, CTerm & { k: 'var' }>();
+  /** Declared (`:=`, `some`) but not yet reached in source order: invisible to closures. */
+  readonly hidden = new Set<string>();
   constructor(
     readonly parent: Scope | undefined,
     readonly frame: { n: number },
   ) {}
-  lookup(name: string): (CTerm & { k: 'var' }) | undefined {
-    return this.vars.get(name) ?? this.parent?.lookup(name);
+  lookup(name: string, fromChild = false): (CTerm & { k: 'var' }) | undefined {
+    const v = this.vars.get(name);
+    if (v && !(fromChild && this.hidden.has(name))) return v;
+    return this.parent?.lookup(name, true);
   }
   declare(name: string): CTerm & { k: 'var' } {
     const v = { k: 'var' as const, slot: this.frame.n++, name };
@@ -59,6 +63,10 @@ export class Compiler {
         const h = r.head.ref[0];
         if (h?.t === 'var') names.add(h.name);
       }
+    }
+    for (const mod of modules) {
+      let node = this.program.root;
+      for (const seg of mod.pkg) node = child(node, seg);
     }
     for (const mod of modules) {
       const env = this.moduleEnv(mod);
@@ -107,7 +115,11 @@ export class Compiler {
     let node = this.program.root;
     for (const seg of full) node = child(node, seg as string);
     this.#placed.set(rule, { node, suffix: ref.slice(i) });
-    if (rule.head.args) this.program.funcs.set('data.' + node.path.join('.'), node);
+    if (rule.head.args) {
+      this.program.funcs.set('data.' + node.path.join('.'), node);
+      node.isFunc = true;
+      node.arity = rule.head.args.length;
+    }
   }
 
   compileRuleInto(rule: Rule, env: Env): void {
@@ -169,29 +181,30 @@ export class Compiler {
   /** Allocates slots for the names a body introduces (declared or first seen). */
   declareBody(body: Body, scope: Scope, env: Env, extra: Term[]): void {
     const declared = new Set<string>();
-    for (const e of body) {
-      if (e.k === 'some') for (const v of e.vars) if (v.t === 'var') declared.add(v.name);
-      if (e.k === 'somein') {
-        if (e.key) patternNames(e.key, declared);
-        patternNames(e.value, declared);
-      }
-      if (e.k === 'term' && e.term.t === 'call' && e.term.fn.t === 'var' && e.term.fn.name === 'assign') {
-        patternNames(e.term.args[0]!, declared);
-      }
+    for (const e of body) declaredBy(e, declared);
+    for (const n of declared) {
+      scope.declare(n);
+      scope.hidden.add(n);
     }
-    for (const n of declared) scope.declare(n);
     const used: string[] = [];
     for (const t of extra) directNames(t, used);
     for (const e of body) exprNames(e, used);
     for (const n of used) {
-      if (scope.vars.has(n) || scope.parent?.lookup(n)) continue;
+      if (scope.vars.has(n) || scope.parent?.lookup(n, true)) continue;
       if (n === 'input' || n === 'data' || env.imports.has(n) || env.ruleNames.has(n)) continue;
       scope.declare(n);
     }
   }
 
   body(body: Body, scope: Scope, env: Env, bound: Set<number>): CBody {
-    const out = body.map((e) => this.expr(e, scope, env));
+    const out = body.map((e) => {
+      const c = this.expr(e, scope, env);
+      const names = new Set<string>();
+      declaredBy(e, names);
+      for (const n of names) scope.hidden.delete(n);
+      return c;
+    });
+    for (const n of scope.hidden) scope.hidden.delete(n);
     return reorderBody(out, scope.frame, bound, ownedSlots(scope));
   }
 
@@ -253,8 +266,7 @@ export class Compiler {
   isOutputCall(c: CTerm & { k: 'call' }): boolean {
     if (c.user) {
       const node = this.program.funcs.get(c.name);
-      const r = node?.funcs[0] ?? node?.defaultRule;
-      return r?.args !== undefined ? c.args.length === r.args.length + 1 : false;
+      return node !== undefined && c.args.length === node.arity + 1;
     }
     const ar = this.builtins.arity(c.name);
     return ar !== undefined && ar >= 0 && c.args.length === ar + 1;
@@ -364,7 +376,7 @@ export class Compiler {
 }
 
 function newNode(path: string[]): RuleNode {
-  return { path, key: path.join('.'), children: new Map(), complete: [], multi: [], funcs: [], defaultRule: undefined };
+  return { path, key: path.join('.'), children: new Map(), complete: [], multi: [], funcs: [], defaultRule: undefined, isFunc: false, arity: 0 };
 }
 
 function child(node: RuleNode, seg: string): RuleNode {
@@ -383,6 +395,18 @@ export function termPath(t: Term): string[] | undefined {
     out.push(p.v);
   }
   return out;
+}
+
+/** Names an expression declares (`some`, `:=`, `some … in`). */
+function declaredBy(e: Expr, out: Set<string>): void {
+  if (e.k === 'some') for (const v of e.vars) if (v.t === 'var') out.add(v.name);
+  if (e.k === 'somein') {
+    if (e.key) patternNames(e.key, out);
+    patternNames(e.value, out);
+  }
+  if (e.k === 'term' && e.term.t === 'call' && e.term.fn.t === 'var' && e.term.fn.name === 'assign') {
+    patternNames(e.term.args[0]!, out);
+  }
 }
 
 function patternNames(t: Term, out: Set<string>): void {

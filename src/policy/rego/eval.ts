@@ -100,18 +100,16 @@ export class Evaluator {
   }
 
   every(e: CExpr & { k: 'every' }, f: Frame, k: K): boolean {
-    let ok = true;
-    let seen = false;
+    let ok = false;
     this.term(e.coll, f, (coll) => {
-      seen = true;
-      this.iterate(coll, (key, val) => {
-        const found = (e.key ? this.match(e.key, key, f, () => this.match(e.value, val, f, () => this.body(e.body, 0, f, () => true))) : this.match(e.value, val, f, () => this.body(e.body, 0, f, () => true)));
-        if (!found) ok = false;
-        return !ok;
+      if (!(Array.isArray(coll) || coll instanceof RObject || coll instanceof RSet)) return true;
+      ok = !this.iterate(coll, (key, val) => {
+        const check = (): boolean => this.body(e.body, 0, f, () => true);
+        const found = e.key ? this.match(e.key, key, f, () => this.match(e.value, val, f, check)) : this.match(e.value, val, f, check);
+        return !found;
       });
       return true;
     });
-    if (!seen) return k();
     return ok ? k() : false;
   }
 
@@ -269,6 +267,26 @@ export class Evaluator {
       if (a.items.length !== b.items.length) return false;
       return this.unifyItems(a.items, b.items, 0, f, k);
     }
+    if (a.k === 'object' && b.k === 'object' && hasUnbound(a, f) && hasUnbound(b, f)) {
+      if (a.items.length !== b.items.length) return false;
+      const as: CTerm[] = [];
+      const bs: CTerm[] = [];
+      for (const [ka, va] of a.items) {
+        let key: Value | typeof NONE = NONE;
+        this.term(ka, f, (x) => ((key = x), true));
+        if (key === NONE) return false;
+        let match: CTerm | undefined;
+        for (const [kb, vb] of b.items) {
+          let kv: Value | typeof NONE = NONE;
+          this.term(kb, f, (x) => ((kv = x), true));
+          if (kv !== NONE && equal(kv, key)) match = vb;
+        }
+        if (!match) return false;
+        as.push(va);
+        bs.push(match);
+      }
+      return this.unifyItems(as, bs, 0, f, k);
+    }
     if (hasUnbound(a, f)) return this.term(b, f, (v) => this.match(a, v, f, k));
     if (hasUnbound(b, f)) return this.term(a, f, (v) => this.match(b, v, f, k));
     return this.term(a, f, (va) => this.term(b, f, (vb) => equal(va, vb) && k()));
@@ -382,6 +400,7 @@ export class Evaluator {
     else {
       const out = base instanceof RObject ? base.clone() : new RObject();
       for (const [key, child] of node.children) {
+        if (child.isFunc) continue;
         const cv = this.materialize(child, base instanceof RObject ? base.get(key) : undefined, [...segs, key]);
         if (cv !== undefined) out.set(key, cv);
       }
@@ -397,7 +416,7 @@ export class Evaluator {
   nodeValue(node: RuleNode, _base: Value | undefined, segs: string[]): Value | undefined {
     const cache = this.st.cache;
     if (cache.has(node)) return cache.get(node);
-    if (node.funcs.length > 0) return undefined;
+    if (node.isFunc) return undefined;
     if (this.inProgress.has(node)) throw new RegoError(ErrorCodes.recursion, `rule data.${node.key} is recursive`);
     this.inProgress.add(node);
     this.enter();

@@ -71,6 +71,9 @@ export interface RuleNode {
   multi: CRule[];
   funcs: CRule[];
   defaultRule: CRule | undefined;
+  /** Function node: not a value; `arity` is its number of arguments. */
+  isFunc: boolean;
+  arity: number;
 }
 
 export interface Program {

@@ -106,6 +106,7 @@ class Parser {
     if (t.kind !== 'ident') return false;
     if (!KEYWORDS.has(t.text) && !(this.logic && (t.text === 'and' || t.text === 'or'))) return true;
     const d = this.toks[idx + 1]!;
+    if (t.text === 'contains' && d.kind === 'punct' && d.text === '(' && d.loc.col === t.loc.col + t.text.length) return true;
     return d.kind === 'punct' && d.text === '.' && d.loc.row === t.loc.row && d.loc.col === t.loc.col + t.text.length;
   }
   kw(text: string): boolean {
@@ -350,16 +351,7 @@ class Parser {
 
   termExpr(): Expr {
     const loc = this.tok.loc;
-    let lhs = this.termIn();
-    // `k, v in coll` as an expression
-    if (this.isP(',') && this.nlSig[this.nlSig.length - 1]) {
-      this.next();
-      const v = this.termRelation();
-      if (!this.kw('in')) this.fail('expected in');
-      this.next();
-      const coll = this.termRelation();
-      lhs = call('internal.member_3', [lhs, v, coll], loc);
-    }
+    const lhs = this.termIn();
     if ((this.isP('=') || this.isP(':=')) && !this.stopAtNL()) {
       const op = this.next().text === ':=' ? 'assign' : 'eq';
       const rhs = this.termIn();
@@ -409,13 +401,34 @@ class Parser {
 
   // ---- terms, by precedence: in < relation < | < & < + - < * / % ----
 
-  termIn(): Term {
+  /** `keyVal`: a comma may introduce `key, value in coll` (not inside lists, where commas separate items). */
+  termIn(keyVal = true): Term {
     let lhs = this.termRelation();
-    while (this.kw('in') && !this.stopAtNL()) {
-      const loc = this.next().loc;
-      lhs = call('internal.member_2', [lhs, this.termRelation()], loc);
+    for (;;) {
+      if (keyVal && this.isP(',')) {
+        const save = this.pos;
+        const wild = this.wild;
+        this.next();
+        try {
+          const mhs = this.termRelation();
+          if (this.kw('in')) {
+            this.next();
+            lhs = call('internal.member_3', [lhs, mhs, this.termRelation()], lhs.loc);
+            continue;
+          }
+        } catch (e) {
+          if (!(e instanceof RegoError)) throw e;
+        }
+        this.pos = save;
+        this.wild = wild;
+      }
+      if (this.kw('in') && !this.stopAtNL()) {
+        const loc = this.next().loc;
+        lhs = call('internal.member_2', [lhs, this.termRelation()], loc);
+        continue;
+      }
+      return lhs;
     }
-    return lhs;
   }
 
   termRelation(): Term {
@@ -508,7 +521,7 @@ class Parser {
   termList(end: string): Term[] {
     const out: Term[] = [];
     while (!this.isP(end)) {
-      out.push(this.termIn());
+      out.push(this.termIn(false));
       if (!this.isP(',')) break;
       this.next();
     }
@@ -579,7 +592,7 @@ class Parser {
     while (this.isP(',')) {
       this.next();
       if (this.isP(']')) break;
-      items.push(this.termIn());
+      items.push(this.termIn(false));
     }
     this.expect(']');
     return { t: 'array', items, loc };
@@ -589,7 +602,7 @@ class Parser {
     const saved = this.noPipe;
     this.noPipe = true;
     try {
-      return this.termIn();
+      return this.termIn(false);
     } finally {
       this.noPipe = saved;
     }
@@ -615,9 +628,9 @@ class Parser {
       while (this.isP(',')) {
         this.next();
         if (this.isP('}')) break;
-        const k = this.termIn();
+        const k = this.termIn(false);
         this.expect(':');
-        items.push([k, this.termIn()]);
+        items.push([k, this.termIn(false)]);
       }
       this.expect('}');
       return { t: 'object', items, loc };
@@ -632,7 +645,7 @@ class Parser {
     while (this.isP(',')) {
       this.next();
       if (this.isP('}')) break;
-      items.push(this.termIn());
+      items.push(this.termIn(false));
     }
     this.expect('}');
     return { t: 'set', items, loc };

@@ -238,8 +238,7 @@ export const impls: Record<string, BuiltinImpl> = {
   },
   'array.reverse': ([a]) => [...arr('array.reverse', a, 1)].reverse(),
   'array.flatten': ([a]) => {
-    const flat = (xs: Value[]): Value[] => xs.flatMap((x) => (Array.isArray(x) ? flat(x) : [x]));
-    return flat(arr('array.flatten', a, 1));
+    return arr('array.flatten', a, 1).flatMap((x) => (Array.isArray(x) ? x : [x]));
   },
   'object.get': ([o, k, d]) => {
     const x = obj('object.get', o, 1);

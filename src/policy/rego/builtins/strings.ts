@@ -178,6 +178,7 @@ export const impls: Record<string, BuiltinImpl> = {
     if (typeof a === 'boolean') return a ? 1 : 0;
     if (isNumber(a!)) return a!;
     if (typeof a === 'string') {
+      if (/^[+-]?(nan|inf|infinity)$/i.test(a)) throw operandErr('to_number', 1, 'valid number string', a);
       if (!/^-?(0|[1-9][0-9]*|[0-9]+)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/.test(a.trim()) || a.trim() !== a) {
         throw new BuiltinError(`to_number: strconv.ParseFloat: parsing ${JSON.stringify(a)}: invalid syntax`);
       }
