@@ -1,0 +1,236 @@
+/**
+ * The consultation service: WebSocket signaling on `/ws/consult` (the `ws`
+ * package, attached to the node's HTTP server), first-frame authentication,
+ * heartbeats, and an HTTP-agnostic join-info handler for the web app.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { AuthError, type Principal } from '../auth/index.ts';
+import type { FhirService } from '../fhir/index.ts';
+import type { PolicyEngine } from '../policy/index.ts';
+import { Connection, SignalingError, type ConnectionLimits } from './connection.ts';
+import { CloseCodes, ErrorCodes, PROTOCOL_VERSION, RefusalReasons, type ClientFrame } from './protocol.ts';
+import { ConsultMetrics, type CallSummary } from './quality.ts';
+import { ConsultRecords } from './records.ts';
+import { Signaling, seatRoleOf } from './signaling.ts';
+import { IceServerMinter, type TurnOptions } from './turn.ts';
+
+export interface ConsultServiceOptions {
+  fhir: FhirService;
+  /** Verifies `Bearer <jwt>` (the node's Authenticator). */
+  auth: { authenticate(header: string | undefined): Promise<Principal> };
+  policy: () => PolicyEngine;
+  logger: Logger;
+  /** The node's Prometheus registry; the service adds its `consult_*` instruments to it. */
+  registry: Registry;
+  /** STUN/TURN for the ICE servers handed out at join; without it, none (host candidates only: fine on a LAN). */
+  turn?: TurnOptions;
+  /** WebSocket path (default `/ws/consult`). */
+  path?: string;
+  /** How long a dropped seat waits for a resume, ms (default 30 000). */
+  graceMs?: number;
+  /** Server ping interval, ms; a socket that misses one ping is dropped (default 15 000). */
+  heartbeatMs?: number;
+  /** Time allowed for the `hello` frame, ms (default 10 000). */
+  helloTimeoutMs?: number;
+  /** Frame cap and rate limit per socket (default 64 KiB, burst 60, 30 frames/s). */
+  limits?: Partial<ConnectionLimits>;
+  onDecision?: (action: string, allow: boolean) => void;
+  onCallSummary?: (summary: CallSummary) => void;
+}
+
+/** The body of GET /api/consult/:appointmentId, as {@link ConsultService.joinInfo} answers it. */
+export interface JoinInfo {
+  appointmentId: string;
+  status: string;
+  start?: string;
+  end?: string;
+  role: 'clinician' | 'patient';
+  /** Whether a join would be admitted now (to the waiting room for a patient). */
+  canJoin: boolean;
+  /** Why not, when `canJoin` is false: a refusal reason code. */
+  reason?: string;
+  inCall: boolean;
+  /** For the clinician: how many wait. */
+  waiting?: number;
+  signaling: { path: string; protocol: number };
+}
+
+export type JoinInfoResult = { status: 200; body: JoinInfo } | { status: 404; body: { error: { code: string; message: string } } };
+
+/** Frames larger than this close the socket (1009) before they are even read; up to `maxFrameBytes` they get an error frame. */
+const HARD_PAYLOAD_CAP = 1024 * 1024;
+
+export class ConsultService {
+  readonly path: string;
+  readonly #o: ConsultServiceOptions;
+  readonly #log: Logger;
+  readonly #metrics: ConsultMetrics;
+  readonly #signaling: Signaling;
+  readonly #limits: ConnectionLimits;
+  readonly #wss: WebSocketServer;
+  readonly #conns = new Set<Connection>();
+  readonly #heartbeat: NodeJS.Timeout;
+  readonly #graceMs: number;
+  readonly #heartbeatMs: number;
+  readonly #servers = new Map<Server, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>();
+  #closing: Promise<void> | undefined;
+
+  constructor(o: ConsultServiceOptions) {
+    this.#o = o;
+    this.path = o.path ?? '/ws/consult';
+    this.#log = o.logger.child({ part: 'consult' });
+    this.#metrics = new ConsultMetrics(o.registry);
+    this.#graceMs = o.graceMs ?? 30_000;
+    this.#heartbeatMs = o.heartbeatMs ?? 15_000;
+    this.#limits = { maxFrameBytes: 64 * 1024, burst: 60, perSecond: 30, ...o.limits };
+    this.#signaling = new Signaling({
+      records: new ConsultRecords(o.fhir),
+      policy: o.policy,
+      ice: new IceServerMinter(o.turn),
+      metrics: this.#metrics,
+      logger: this.#log,
+      graceMs: this.#graceMs,
+      ...(o.onDecision ? { onDecision: o.onDecision } : {}),
+      ...(o.onCallSummary ? { onCallSummary: o.onCallSummary } : {}),
+    });
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(HARD_PAYLOAD_CAP, this.#limits.maxFrameBytes * 2), perMessageDeflate: false, clientTracking: false });
+    this.#heartbeat = setInterval(() => {
+      for (const c of this.#conns) c.heartbeat();
+    }, this.#heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  /** Serves signaling on `server`'s upgrade requests for {@link path}; other paths are left to other listeners. */
+  attach(server: Server): void {
+    if (this.#servers.has(server)) return;
+    const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.handleUpgrade(req, socket, head);
+    };
+    this.#servers.set(server, listener);
+    server.on('upgrade', listener);
+  }
+
+  /** Takes an HTTP upgrade request if it is for {@link path}; returns false (touching nothing) otherwise. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://node').pathname;
+    } catch {
+      return false;
+    }
+    if (pathname !== this.path) return false;
+    if (this.#closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onSocket(ws));
+    return true;
+  }
+
+  /**
+   * What the web app shows before joining (GET /api/consult/:appointmentId):
+   * the appointment's times, the caller's role, and whether a join would be
+   * admitted (with the refusal reason if not). 404 for anyone who is not a
+   * participant, so the endpoint does not reveal which appointments exist.
+   */
+  joinInfo(principal: Principal, appointmentId: string): JoinInfoResult {
+    const notFound = { status: 404 as const, body: { error: { code: RefusalReasons.appointmentNotFound, message: 'no such appointment for you' } } };
+    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(appointmentId)) return notFound;
+    const a = this.#signaling.admission(principal, appointmentId);
+    const facts = a.ok ? a.facts : a.member ? a.facts : undefined;
+    const role = seatRoleOf(principal);
+    if (!facts || !role) return notFound;
+    const room = this.#signaling.room(appointmentId);
+    return {
+      status: 200,
+      body: {
+        appointmentId,
+        status: facts.status,
+        ...(facts.start ? { start: facts.start } : {}),
+        ...(facts.end ? { end: facts.end } : {}),
+        role,
+        canJoin: a.ok,
+        ...(a.ok ? {} : { reason: a.reason }),
+        inCall: room?.encounter !== undefined,
+        ...(role === 'clinician' ? { waiting: room?.waiting().length ?? 0 } : {}),
+        signaling: { path: this.path, protocol: PROTOCOL_VERSION },
+      },
+    };
+  }
+
+  /** Open rooms and sockets (for health pages and tests). */
+  stats(): { rooms: number; connections: number } {
+    return { rooms: this.#signaling.roomCount, connections: this.#conns.size };
+  }
+
+  /**
+   * Stops signaling: refuses new sockets, closes every room and socket (1001;
+   * dropped after 1 s if the client does not answer). In-progress calls keep
+   * their Encounter. Call before closing the HTTP server (upgraded sockets
+   * would hold it open). Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#heartbeat);
+      for (const [server, listener] of this.#servers) server.off('upgrade', listener);
+      this.#servers.clear();
+      this.#signaling.close();
+      const open = [...this.#conns];
+      for (const c of open) c.close(CloseCodes.goingAway, 'node shutting down');
+      const timer = new Promise((r) => setTimeout(r, 1000).unref());
+      await Promise.race([Promise.all(open.map((c) => c.done)), timer]);
+      for (const c of open) c.terminate();
+      await new Promise<void>((r) => this.#wss.close(() => r()));
+    })();
+    return this.#closing;
+  }
+
+  #onSocket(ws: WebSocket): void {
+    const conn: Connection = new Connection(ws, {
+      limits: this.#limits,
+      metrics: this.#metrics,
+      logger: this.#log,
+      onFrame: (c, f) => this.#onFrame(c, f),
+      onClose: (c) => {
+        this.#conns.delete(c);
+        this.#metrics.connections.set(this.#conns.size);
+        if (c.principal) this.#signaling.disconnected(c);
+      },
+    });
+    if (this.#closing) {
+      conn.close(CloseCodes.goingAway, 'node shutting down');
+      return;
+    }
+    this.#conns.add(conn);
+    this.#metrics.connections.set(this.#conns.size);
+    const helloTimeout = this.#o.helloTimeoutMs ?? 10_000;
+    setTimeout(() => {
+      if (!conn.principal && !conn.closed) conn.close(CloseCodes.helloTimeout, 'no hello');
+    }, helloTimeout).unref();
+  }
+
+  async #onFrame(conn: Connection, f: ClientFrame): Promise<void> {
+    if (conn.principal) return this.#signaling.handle(conn, f);
+    if (f.type !== 'hello') throw new SignalingError(ErrorCodes.unauthenticated, 'send a hello frame with your token first');
+    let principal: Principal;
+    try {
+      principal = await this.#o.auth.authenticate(`Bearer ${f.token}`);
+    } catch (err) {
+      const message = err instanceof AuthError ? err.message : 'invalid token';
+      conn.error(ErrorCodes.authFailed, message, f.ref ? { ref: f.ref } : {});
+      conn.close(CloseCodes.authFailed, 'authentication failed');
+      return;
+    }
+    conn.principal = principal;
+    conn.send({ type: 'welcome', user: { id: principal.id, role: principal.role }, heartbeatMs: this.#heartbeatMs, graceMs: this.#graceMs, ...(f.ref ? { ref: f.ref } : {}) });
+  }
+}
+
+/** Builds the consultation service; the node attaches it to its HTTP server (see PROTOCOL.md, "Wiring"). */
+export function createConsultService(o: ConsultServiceOptions): ConsultService {
+  return new ConsultService(o);
+}

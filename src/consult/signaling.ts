@@ -1,0 +1,388 @@
+/**
+ * What each signaling frame does to the rooms: admission (membership,
+ * consent, the policy's `video_call` decision), the waiting room, relaying
+ * offer/answer/candidate between the admitted seats of one room, chat kept as
+ * Communication, call-quality reports, leave, end, and resume after a drop.
+ * Transport-free: it sees {@link Connection}s, never sockets.
+ */
+import type { Logger } from 'pino';
+import type { Principal } from '../auth/index.ts';
+import { Actions, Roles, type PolicyEngine, type PolicyInput } from '../policy/index.ts';
+import { SignalingError, type Connection } from './connection.ts';
+import { ErrorCodes, RefusalReasons, type ClientFrame, type FrameOf, type ServerFrame } from './protocol.ts';
+import type { CallSummary, ConsultMetrics } from './quality.ts';
+import type { AppointmentFacts, ConsultRecords } from './records.ts';
+import { Room, type Participant, type SeatRole } from './room.ts';
+import type { IceServerMinter } from './turn.ts';
+
+export interface SignalingDeps {
+  records: ConsultRecords;
+  policy: () => PolicyEngine;
+  ice: IceServerMinter;
+  metrics: ConsultMetrics;
+  logger: Logger;
+  /** How long a dropped seat is kept for a resume, in ms. */
+  graceMs: number;
+  /** Called for every policy decision (the node counts them). */
+  onDecision?: (action: string, allow: boolean) => void;
+  /** Called with the PHI-free summary of every ended call. */
+  onCallSummary?: (summary: CallSummary) => void;
+}
+
+export type Admission =
+  | { ok: true; facts: AppointmentFacts & { patient: string }; role: SeatRole }
+  | { ok: false; reason: string; member: boolean; facts?: AppointmentFacts };
+
+/** The seat role a principal can take, if any. */
+export function seatRoleOf(p: Principal): SeatRole | undefined {
+  return p.role === Roles.clinician ? 'clinician' : p.role === Roles.patient ? 'patient' : undefined;
+}
+
+export class Signaling {
+  readonly #d: SignalingDeps;
+  readonly #rooms = new Map<string, Room>();
+  readonly #starting = new WeakMap<Room, Promise<void>>();
+  readonly #ending = new WeakMap<Room, Promise<void>>();
+
+  constructor(deps: SignalingDeps) {
+    this.#d = deps;
+  }
+
+  room(appointmentId: string): Room | undefined {
+    return this.#rooms.get(appointmentId);
+  }
+
+  get roomCount(): number {
+    return this.#rooms.size;
+  }
+
+  /**
+   * Decides whether `principal` may join the call of an Appointment. A
+   * non-participant is refused before the policy is asked (membership is a
+   * fact of the Appointment); for participants the policy decides, with the
+   * input of ARCHITECTURE.md. Synchronous: reads only.
+   */
+  admission(principal: Principal, appointmentId: string, now = Date.now()): Admission {
+    const facts = this.#d.records.appointment(appointmentId);
+    if (!facts) return { ok: false, reason: RefusalReasons.appointmentNotFound, member: false };
+    const role = seatRoleOf(principal);
+    const member = role === 'patient' ? principal.id === facts.patient : role === 'clinician' && facts.clinicians.includes(principal.id);
+    if (!member || !role) return { ok: false, reason: RefusalReasons.notAParticipant, member: false, facts };
+    if (facts.status === 'fulfilled' || this.#rooms.get(appointmentId)?.ended) return { ok: false, reason: RefusalReasons.callEnded, member, facts };
+    if (!facts.joinable) return { ok: false, reason: RefusalReasons.appointmentNotActive, member, facts };
+    if (!facts.patient) return { ok: false, reason: RefusalReasons.noPatient, member, facts };
+    const input: PolicyInput = {
+      action: Actions.videoCall,
+      user: { id: principal.id, role: principal.role },
+      patient: { id: facts.patient, consent: this.#d.records.hasConsent(facts.patient, now) },
+      data_stays_local: true,
+      destination: 'local',
+      resource: { type: 'Appointment', id: appointmentId },
+    };
+    const decision = this.#d.policy().decide(input);
+    this.#d.onDecision?.(Actions.videoCall, decision.allow);
+    if (!decision.allow) return { ok: false, reason: decision.reason || 'policy_default_deny', member, facts };
+    return { ok: true, facts: { ...facts, patient: facts.patient }, role };
+  }
+
+  /** Handles one frame of an authenticated connection; throws {@link SignalingError} to answer with an error frame. */
+  async handle(conn: Connection, f: ClientFrame): Promise<void> {
+    switch (f.type) {
+      case 'join': return this.#join(conn, f);
+      case 'resume': return this.#resume(conn, f);
+      case 'admit': return this.#admit(conn, f);
+      case 'offer':
+      case 'answer':
+      case 'candidate': return this.#relay(conn, f);
+      case 'chat': return this.#chat(conn, f);
+      case 'stats': return this.#stats(conn, f);
+      case 'leave': return this.#leave(conn, f);
+      case 'end': return this.#end(conn, f);
+      case 'ping': return conn.send({ type: 'pong', ...(f.t !== undefined ? { t: f.t } : {}), ...(f.ref ? { ref: f.ref } : {}) });
+      case 'hello': throw new SignalingError(ErrorCodes.alreadyAuthenticated, 'this socket is already authenticated');
+    }
+  }
+
+  /** The socket dropped: its seats wait `graceMs` for a resume, then are freed. */
+  disconnected(conn: Connection): void {
+    for (const p of conn.seats()) {
+      if (p.closed || p.link !== conn) continue;
+      p.detach(this.#d.graceMs, (q) => this.#vacate(q, 'timeout'));
+      if (p.state === 'admitted') p.room.toAdmitted({ type: 'peer-disconnected', appointmentId: p.room.appointmentId, seat: p.seat, graceMs: this.#d.graceMs }, p);
+      else p.room.sendLobby();
+    }
+  }
+
+  /** Closes every room (node shutdown). Calls in progress keep their in-progress Encounter, picked up again at the next join. */
+  close(): void {
+    for (const room of [...this.#rooms.values()]) room.close();
+  }
+
+  // ---- frames -----------------------------------------------------------------
+
+  #refuse(principal: Principal, appointmentId: string, reason: string): never {
+    this.#d.metrics.refused(seatRoleOf(principal) ?? 'other', reason);
+    this.#d.logger.info({ event: 'join_refused', reason, role: principal.role }, 'join refused');
+    throw new SignalingError(ErrorCodes.joinRefused, `the join was refused: ${reason}`, reason, appointmentId);
+  }
+
+  #roomFor(facts: AppointmentFacts): Room {
+    let room = this.#rooms.get(facts.id);
+    if (room) {
+      room.refresh(facts);
+      return room;
+    }
+    const open = this.#d.records.openEncounter(facts.id);
+    const created: Room = new Room(facts, this.#d.metrics, {
+      onClose: (r) => {
+        if (this.#rooms.get(r.appointmentId) === r) this.#rooms.delete(r.appointmentId);
+        this.#d.metrics.rooms.set(this.#rooms.size);
+      },
+    }, open);
+    room = created;
+    this.#rooms.set(facts.id, room);
+    this.#d.metrics.rooms.set(this.#rooms.size);
+    return room;
+  }
+
+  #seatIn(conn: Connection, appointmentId: string, admitted = true): Participant {
+    const p = conn.seat(appointmentId);
+    if (!p || p.closed) throw new SignalingError(ErrorCodes.notInRoom, 'this socket holds no seat in that room', undefined, appointmentId);
+    if (admitted && p.state !== 'admitted') throw new SignalingError(ErrorCodes.notAdmitted, 'wait to be admitted', undefined, appointmentId);
+    return p;
+  }
+
+  #admittedFrame(p: Participant, resumed: boolean, ref?: string): ServerFrame {
+    const enc = p.room.encounter;
+    return {
+      type: 'admitted',
+      appointmentId: p.room.appointmentId,
+      seat: p.seat,
+      resumeToken: p.resumeToken,
+      resumed,
+      iceServers: this.#d.ice.mint(p.seat),
+      peers: p.room.admitted().filter((x) => x !== p).map((x) => x.info()),
+      ...(enc ? { encounter: enc.id } : {}),
+      ...(ref ? { ref } : {}),
+    };
+  }
+
+  #waitingFrame(p: Participant, ref?: string): ServerFrame {
+    return { type: 'waiting', appointmentId: p.room.appointmentId, seat: p.seat, resumeToken: p.resumeToken, ...(ref ? { ref } : {}) };
+  }
+
+  /** Tells the seat's own socket and the room that it is gone, frees it, and drops an empty room. */
+  #vacate(p: Participant, reason: string): void {
+    const room = p.room;
+    const wasAdmitted = p.state === 'admitted';
+    p.close();
+    if (wasAdmitted) room.toAdmitted({ type: 'peer-left', appointmentId: room.appointmentId, seat: p.seat, reason });
+    room.sendLobby();
+    // An empty room goes; an in-progress Encounter stays in the record and is picked up by the next join.
+    if (room.size === 0 && !this.#ending.has(room)) room.close();
+  }
+
+  async #join(conn: Connection, f: FrameOf<'join'>): Promise<void> {
+    const principal = conn.principal!;
+    const mine = conn.seat(f.appointmentId);
+    if (mine && !mine.closed) {
+      // Joining twice on one socket is harmless: the current state again.
+      conn.send(mine.state === 'admitted' ? this.#admittedFrame(mine, false, f.ref) : this.#waitingFrame(mine, f.ref));
+      return;
+    }
+    const a = this.admission(principal, f.appointmentId);
+    if (!a.ok) this.#refuse(principal, f.appointmentId, a.reason);
+    const room = this.#roomFor(a.facts);
+    const prior = room.seatOf(principal.id);
+    if (prior) {
+      // One seat per person: a join from a new socket (without the resume token) replaces the old seat.
+      prior.send({ type: 'left', appointmentId: room.appointmentId, reason: 'replaced' });
+      this.#vacate(prior, 'replaced');
+    }
+    const p = room.addSeat(principal.id, a.role, conn);
+    conn.hold(p);
+    if (a.role === 'clinician') {
+      p.admit();
+      this.#d.metrics.joins.inc({ role: a.role, outcome: 'admitted' });
+      p.send(this.#admittedFrame(p, false, f.ref));
+      room.toAdmitted({ type: 'peer-joined', appointmentId: room.appointmentId, peer: p.info() }, p);
+      p.send(room.lobbyFrame());
+    } else {
+      this.#d.metrics.joins.inc({ role: a.role, outcome: 'waiting' });
+      p.send(this.#waitingFrame(p, f.ref));
+      room.sendLobby();
+    }
+  }
+
+  async #resume(conn: Connection, f: FrameOf<'resume'>): Promise<void> {
+    const principal = conn.principal!;
+    const room = this.#rooms.get(f.appointmentId);
+    const p = room?.seatOf(principal.id);
+    if (!room || !p || !p.resumeMatches(f.resumeToken)) {
+      throw new SignalingError(ErrorCodes.resumeFailed, 'the seat is gone or the resume token does not match: join again', undefined, f.appointmentId);
+    }
+    const a = this.admission(principal, f.appointmentId);
+    if (!a.ok) {
+      this.#vacate(p, 'refused');
+      this.#refuse(principal, f.appointmentId, a.reason);
+    }
+    const old = p.link;
+    if (old && old !== conn) old.send({ type: 'left', appointmentId: room.appointmentId, reason: 'resumed_elsewhere' });
+    p.attach(conn);
+    conn.hold(p);
+    room.quality.resumed();
+    this.#d.metrics.joins.inc({ role: p.role, outcome: 'resumed' });
+    if (p.state === 'admitted') {
+      p.send(this.#admittedFrame(p, true, f.ref));
+      // The peers that stayed renegotiate with an ICE restart (RFC 8445 §9; RTCPeerConnection.restartIce()).
+      room.toAdmitted({ type: 'ice-restart', appointmentId: room.appointmentId, seat: p.seat }, p);
+      if (p.role === 'clinician') p.send(room.lobbyFrame());
+    } else {
+      p.send(this.#waitingFrame(p, f.ref));
+      room.sendLobby();
+    }
+  }
+
+  async #admit(conn: Connection, f: FrameOf<'admit'>): Promise<void> {
+    const host = this.#seatIn(conn, f.appointmentId, false);
+    if (host.role !== 'clinician' || host.state !== 'admitted') {
+      throw new SignalingError(ErrorCodes.forbidden, 'only the clinician admits from the waiting room', undefined, f.appointmentId);
+    }
+    const room = host.room;
+    const target = room.seat(f.seat);
+    if (!target || target.state !== 'waiting') {
+      throw new SignalingError(ErrorCodes.unknownParticipant, 'no one with that seat waits in this room', undefined, f.appointmentId);
+    }
+    // Consent may have been withdrawn while the patient waited: ask again.
+    const again = this.admission({ id: target.user, role: target.role === 'clinician' ? Roles.clinician : Roles.patient }, room.appointmentId);
+    if (!again.ok) {
+      target.send({ type: 'error', code: ErrorCodes.joinRefused, message: `the join was refused: ${again.reason}`, reason: again.reason, appointmentId: room.appointmentId });
+      this.#vacate(target, 'refused');
+      throw new SignalingError(ErrorCodes.joinRefused, `the participant may not join: ${again.reason}`, again.reason, f.appointmentId);
+    }
+    await this.#startCall(room, host.user);
+    if (target.closed || target.state !== 'waiting') {
+      throw new SignalingError(ErrorCodes.unknownParticipant, 'the participant left the waiting room', undefined, f.appointmentId);
+    }
+    target.admit();
+    this.#d.metrics.joins.inc({ role: target.role, outcome: 'admitted' });
+    this.#d.metrics.waitSeconds.observe((Date.now() - target.since) / 1000);
+    target.send(this.#admittedFrame(target, false));
+    room.toAdmitted({ type: 'peer-joined', appointmentId: room.appointmentId, peer: target.info() }, target);
+    room.sendLobby();
+  }
+
+  /** Creates the call's Encounter once (in-progress, period.start = now). */
+  #startCall(room: Room, clinician: string): Promise<void> {
+    if (room.encounter) return Promise.resolve();
+    let p = this.#starting.get(room);
+    if (!p) {
+      p = this.#d.records.startEncounter(room.facts, clinician).then(
+        (e) => {
+          room.setEncounter(e);
+          this.#d.logger.info({ event: 'call_started', call: room.id }, 'call started');
+        },
+        (err: unknown) => {
+          this.#starting.delete(room);
+          throw err;
+        },
+      );
+      this.#starting.set(room, p);
+    }
+    return p;
+  }
+
+  #relay(conn: Connection, f: FrameOf<'offer'> | FrameOf<'answer'> | FrameOf<'candidate'>): void {
+    const p = this.#seatIn(conn, f.appointmentId);
+    const room = p.room;
+    let targets: Participant[];
+    if (f.to !== undefined) {
+      const t = room.seat(f.to);
+      if (!t || t === p || t.state !== 'admitted') throw new SignalingError(ErrorCodes.unknownParticipant, 'no admitted peer with that seat in this room', undefined, f.appointmentId);
+      targets = [t];
+    } else {
+      targets = room.admitted().filter((x) => x !== p);
+    }
+    targets = targets.filter((t) => t.connected);
+    if (targets.length === 0) throw new SignalingError(ErrorCodes.peerUnavailable, 'no connected peer to send to (it may be reconnecting)', undefined, f.appointmentId);
+    const frame: ServerFrame = f.type === 'candidate'
+      ? { type: 'candidate', appointmentId: f.appointmentId, from: p.seat, candidate: f.candidate }
+      : { type: f.type, appointmentId: f.appointmentId, from: p.seat, sdp: f.sdp };
+    for (const t of targets) t.send(frame);
+  }
+
+  async #chat(conn: Connection, f: FrameOf<'chat'>): Promise<void> {
+    const p = this.#seatIn(conn, f.appointmentId);
+    const room = p.room;
+    const stored = await this.#d.records.storeChat({
+      appointmentId: room.appointmentId,
+      patient: room.facts.patient!,
+      ...(room.encounter ? { encounter: room.encounter.id } : {}),
+      sender: p.user,
+      recipients: room.admitted().filter((x) => x !== p).map((x) => x.user),
+      text: f.text,
+    });
+    // Sent after the commit: the sender's copy (with its ref) is the acknowledgement.
+    const frame = { type: 'chat', appointmentId: room.appointmentId, from: p.seat, user: p.user, id: stored.id, text: f.text, sent: stored.sent } as const;
+    for (const x of room.admitted()) x.send(x === p && f.ref ? { ...frame, ref: f.ref } : frame);
+  }
+
+  #stats(conn: Connection, f: FrameOf<'stats'>): void {
+    const p = this.#seatIn(conn, f.appointmentId);
+    p.room.quality.report(p.seat, f);
+  }
+
+  #leave(conn: Connection, f: FrameOf<'leave'>): void {
+    const p = this.#seatIn(conn, f.appointmentId, false);
+    conn.send({ type: 'left', appointmentId: f.appointmentId, reason: 'left', ...(f.ref ? { ref: f.ref } : {}) });
+    this.#vacate(p, 'left');
+  }
+
+  async #end(conn: Connection, f: FrameOf<'end'>): Promise<void> {
+    const p = this.#seatIn(conn, f.appointmentId, false);
+    if (p.role !== 'clinician' || p.state !== 'admitted') throw new SignalingError(ErrorCodes.forbidden, 'only the clinician ends the call', undefined, f.appointmentId);
+    await this.endCall(p.room, 'ended_by_clinician');
+  }
+
+  /**
+   * Ends a call: the Encounter finished with period.end, the Appointment
+   * fulfilled, every seat told `ended`, the room closed. Idempotent; a
+   * failed write leaves the room as it was (the clinician may try again).
+   */
+  endCall(room: Room, reason: string): Promise<void> {
+    let p = this.#ending.get(room);
+    if (p) return p;
+    room.markEnded(true);
+    p = (async () => {
+      try {
+        await this.#starting.get(room);
+      } catch {
+        // A failed start leaves no Encounter to finish.
+      }
+      const enc = room.encounter;
+      const end = new Date();
+      if (enc) await this.#d.records.finishEncounter(enc.id, end);
+      await this.#d.records.fulfilAppointment(room.appointmentId);
+      const duration = enc ? Math.max(0, (end.getTime() - Date.parse(enc.start)) / 1000) : undefined;
+      if (duration !== undefined) this.#d.metrics.callSeconds.observe(duration);
+      const summary = { ...room.quality.summary(duration), call: room.id };
+      this.#d.metrics.calls.inc({ quality: summary.quality });
+      this.#d.logger.info({ event: 'call_ended', reason, summary }, 'call ended');
+      try {
+        this.#d.onCallSummary?.(summary);
+      } catch {
+        // A listener's failure never stops the ending (mediasoup's safeEmit).
+      }
+      const frame: ServerFrame = { type: 'ended', appointmentId: room.appointmentId, reason, ...(enc ? { encounter: enc.id } : {}) };
+      for (const s of room.seats()) s.send(frame);
+      room.close();
+    })();
+    p = p.catch((err: unknown) => {
+      this.#ending.delete(room);
+      room.markEnded(false);
+      throw err;
+    });
+    this.#ending.set(room, p);
+    return p;
+  }
+}
