@@ -1,0 +1,14 @@
+/**
+ * Wasm functions: hospital-supplied processing (early-warning scores, ECG
+ * analysis, de-identification) run as WASI preview1 commands inside the node,
+ * in pre-started worker threads, with no network, no files and no
+ * environment. HTTP-agnostic: node/ mounts {@link FunctionAdmin.handle}.
+ */
+export {
+  FunctionRegistry, FunctionRegistry as FunctionRuntime, DEFAULT_LIMITS, NAME_PATTERN,
+  type FunctionRuntimeOptions, type FunctionLimits, type RuntimeLimits, type FunctionInfo, type CallResult,
+  type Caller, type Decide, type FunctionOperation,
+} from './registry.ts';
+export { FunctionError, FnErrorCodes, type FnErrorCode } from './errors.ts';
+export { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
+export { GRANTED_IMPORTS } from './wasi.ts';

@@ -1,0 +1,312 @@
+/**
+ * The function registry: `FunctionRegistry → WasmFunction → call`. A module
+ * is checked and compiled once at registration (the compiled
+ * `WebAssembly.Module` is what workers cache), so a call costs an
+ * instantiation and the run, never a compilation. Every registration and
+ * every call asks the policy for `run_function`; without a policy, all is
+ * denied.
+ */
+import type { Logger } from '../observability/index.ts';
+import { Actions, type Decision, type PolicyInput } from '../policy/index.ts';
+import { FunctionError } from './errors.ts';
+import { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
+import { WorkerPool, type PoolReply } from './pool.ts';
+
+/** Per-function limits; unset fields take the runtime's defaults. */
+export interface FunctionLimits {
+  /** Most 64 KiB pages of linear memory the module may declare or reach. */
+  memoryPages: number;
+  /** Wall time of one call, in milliseconds, before its worker is terminated. */
+  timeoutMs: number;
+  /** Most bytes written to stdout. */
+  outputBytes: number;
+  /** Bytes of stderr kept for the log; the rest is dropped. */
+  logBytes: number;
+  /** Most bytes of input. */
+  inputBytes: number;
+}
+
+export interface RuntimeLimits extends FunctionLimits {
+  /** Most bytes of a module binary. */
+  moduleBytes: number;
+  /** Most table entries a module may declare. */
+  tableEntries: number;
+  /** Sandbox workers kept started. */
+  workers: number;
+  /** Calls that may wait for a worker. */
+  maxQueue: number;
+}
+
+export const DEFAULT_LIMITS: RuntimeLimits = {
+  memoryPages: 256,
+  timeoutMs: 1000,
+  outputBytes: 256 * 1024,
+  logBytes: 4096,
+  inputBytes: 1024 * 1024,
+  moduleBytes: 8 * 1024 * 1024,
+  tableEntries: 65536,
+  workers: 2,
+  maxQueue: 256,
+};
+
+/** Who asks: the authenticated principal (auth/), reduced to what the policy input needs. */
+export interface Caller {
+  id: string;
+  role: string;
+}
+
+/** One policy question about a function; the node answers it with `PolicyEngine.decide`. */
+export type Decide = (input: PolicyInput) => Decision;
+
+export type FunctionOperation = 'register' | 'unregister' | 'enable' | 'disable' | 'call' | 'list';
+
+export interface FunctionRuntimeOptions {
+  logger: Logger;
+  limits?: Partial<RuntimeLimits>;
+  /** The policy. Absent: every operation is denied (default deny). */
+  decide?: Decide;
+  /** Told after each call, for metrics. `outcome` is `ok` or an error code. */
+  onCall?: (name: string, outcome: string, seconds: number) => void;
+}
+
+/** What a caller sees of a registered function. */
+export interface FunctionInfo {
+  name: string;
+  enabled: boolean;
+  bytes: number;
+  sha256: string;
+  registeredAt: string;
+  limits: FunctionLimits;
+  memoryPages: number;
+}
+
+export interface CallResult {
+  output: unknown;
+  /** The function's stderr (capped), for the log; not returned to API callers. */
+  log: string;
+  /** Instantiation and run time inside the worker, in milliseconds. */
+  instantiateMs: number;
+  runMs: number;
+}
+
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** A registered function: its checked module and limits. */
+class WasmFunction {
+  enabled = true;
+  constructor(
+    readonly name: string,
+    readonly key: string,
+    readonly checked: CheckedModule,
+    readonly sha256: string,
+    readonly limits: FunctionLimits,
+    readonly registeredAt: Date,
+  ) {}
+
+  info(): FunctionInfo {
+    return {
+      name: this.name, enabled: this.enabled, bytes: this.checked.bytes, sha256: this.sha256,
+      registeredAt: this.registeredAt.toISOString(), limits: this.limits, memoryPages: this.checked.memory.maxPages,
+    };
+  }
+}
+
+export class FunctionRegistry {
+  readonly limits: RuntimeLimits;
+  readonly #o: FunctionRuntimeOptions;
+  readonly #log: Logger;
+  readonly #fns = new Map<string, WasmFunction>();
+  readonly #pool: WorkerPool;
+  #generation = 0;
+  #closed: Promise<void> | undefined;
+
+  constructor(o: FunctionRuntimeOptions) {
+    this.#o = o;
+    this.limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.#log = o.logger.child({ part: 'functions' });
+    this.#pool = new WorkerPool({
+      size: this.limits.workers,
+      maxQueue: this.limits.maxQueue,
+      resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
+      onReplace: (reason) => this.#log.warn({ reason }, 'sandbox worker replaced'),
+    });
+  }
+
+  /** Resolves once the sandbox workers have started. */
+  ready(): Promise<void> {
+    return this.#pool.ready();
+  }
+
+  /** Sandbox workers replaced so far (after a deadline or a crash). */
+  get workersReplaced(): number {
+    return this.#pool.replaced;
+  }
+
+  /**
+   * Checks, compiles and registers a module under `name` (replacing any
+   * function of that name), enabled. Refused with a {@link FunctionError}
+   * that names the reason, e.g. the import the sandbox does not grant.
+   */
+  async register(caller: Caller, name: string, wasm: Uint8Array, limits: Partial<FunctionLimits> = {}): Promise<FunctionInfo> {
+    this.#open();
+    if (!NAME_PATTERN.test(name)) throw new FunctionError('badName', 'a function name is 1-63 of a-z, 0-9 and -, starting with a letter or digit');
+    this.#authorize(caller, name, 'register');
+    const fnLimits = this.#fnLimits(limits);
+    const checked = await checkModule(wasm, { memoryPages: fnLimits.memoryPages, tableEntries: this.limits.tableEntries, moduleBytes: this.limits.moduleBytes });
+    const { createHash } = await import('node:crypto');
+    const sha256 = createHash('sha256').update(wasm).digest('hex');
+    this.#open();
+    const fn = new WasmFunction(name, `${name}#${++this.#generation}`, checked, sha256, fnLimits, new Date());
+    const old = this.#fns.get(name);
+    this.#fns.set(name, fn);
+    if (old) this.#pool.forget(old.key);
+    this.#log.info({ function: name, bytes: wasm.length, sha256, replaced: old !== undefined }, 'function registered');
+    return fn.info();
+  }
+
+  /** Removes a function; calls already running finish. */
+  unregister(caller: Caller, name: string): void {
+    this.#open();
+    const fn = this.#get(caller, name, 'unregister');
+    this.#fns.delete(name);
+    this.#pool.forget(fn.key);
+    this.#log.info({ function: name }, 'function unregistered');
+  }
+
+  /** Enables or disables a function; a disabled function's calls fail with `FN_ERR_DISABLED`. */
+  setEnabled(caller: Caller, name: string, enabled: boolean): FunctionInfo {
+    this.#open();
+    const fn = this.#get(caller, name, enabled ? 'enable' : 'disable');
+    fn.enabled = enabled;
+    this.#log.info({ function: name, enabled }, 'function enabled changed');
+    return fn.info();
+  }
+
+  enable(caller: Caller, name: string): FunctionInfo {
+    return this.setEnabled(caller, name, true);
+  }
+
+  disable(caller: Caller, name: string): FunctionInfo {
+    return this.setEnabled(caller, name, false);
+  }
+
+  /** The registered functions. */
+  list(caller: Caller): FunctionInfo[] {
+    this.#open();
+    this.#authorize(caller, '*', 'list');
+    return [...this.#fns.values()].map((f) => f.info());
+  }
+
+  /** One function's description, or undefined. */
+  get(caller: Caller, name: string): FunctionInfo | undefined {
+    this.#open();
+    this.#authorize(caller, name, 'list');
+    return this.#fns.get(name)?.info();
+  }
+
+  /**
+   * Runs a function on `input` (a JSON value, or a string holding JSON) in a
+   * sandbox worker and returns its output document. Fails with a
+   * {@link FunctionError}: the deadline, memory, output and trap errors leave
+   * the node and other calls untouched.
+   */
+  async call(caller: Caller, name: string, input: unknown): Promise<CallResult> {
+    this.#open();
+    const fn = this.#get(caller, name, 'call');
+    if (!fn.enabled) throw new FunctionError('disabled', `function ${name} is disabled`);
+    const text = typeof input === 'string' ? input : JSON.stringify(input);
+    if (text === undefined) throw new FunctionError('badInput', 'the input is not a JSON value');
+    if (typeof input === 'string') {
+      try {
+        JSON.parse(input);
+      } catch {
+        throw new FunctionError('badInput', 'the input is not valid JSON');
+      }
+    }
+    const bytes = new TextEncoder().encode(text);
+    if (bytes.length > fn.limits.inputBytes) throw new FunctionError('badInput', `the input is ${bytes.length} bytes; the limit is ${fn.limits.inputBytes}`);
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      const reply = await this.#pool.run({
+        key: fn.key, module: fn.checked.module, memory: fn.checked.memory, input: bytes,
+        stdoutLimit: fn.limits.outputBytes, stderrLimit: fn.limits.logBytes, timeoutMs: fn.limits.timeoutMs,
+      });
+      if (reply.stderr) this.#log.info({ function: name, stderr: reply.stderr, truncated: reply.stderrTruncated || undefined }, 'function log');
+      if (!reply.ok) throw toError(name, reply);
+      return { output: reply.output, log: reply.stderr, instantiateMs: reply.instantiateMs, runMs: reply.runMs };
+    } catch (err) {
+      outcome = err instanceof FunctionError ? err.code : 'error';
+      if (err instanceof FunctionError && err.status >= 500) this.#log.warn({ function: name, code: err.code }, 'function call failed');
+      throw err;
+    } finally {
+      this.#o.onCall?.(name, outcome, (performance.now() - started) / 1000);
+    }
+  }
+
+  /** Stops the workers and forgets every function; later operations fail with `FN_ERR_CLOSED`. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#fns.clear();
+      await this.#pool.close();
+    })();
+    return this.#closed;
+  }
+
+  #open(): void {
+    if (this.#closed) throw new FunctionError('closed', 'the function runtime is closed');
+  }
+
+  #fnLimits(l: Partial<FunctionLimits>): FunctionLimits {
+    const d = this.limits;
+    const pick = (v: number | undefined, dflt: number, max: number): number =>
+      v === undefined ? dflt : Number.isInteger(v) && v > 0 ? Math.min(v, max) : dflt;
+    // A function may ask for less than the runtime's limits, never more.
+    return {
+      memoryPages: pick(l.memoryPages, d.memoryPages, d.memoryPages),
+      timeoutMs: pick(l.timeoutMs, d.timeoutMs, d.timeoutMs),
+      outputBytes: pick(l.outputBytes, d.outputBytes, d.outputBytes),
+      logBytes: pick(l.logBytes, d.logBytes, d.logBytes),
+      inputBytes: pick(l.inputBytes, d.inputBytes, d.inputBytes),
+    };
+  }
+
+  #get(caller: Caller, name: string, op: FunctionOperation): WasmFunction {
+    this.#authorize(caller, name, op);
+    const fn = this.#fns.get(name);
+    if (fn === undefined) throw new FunctionError('notFound', `no function named ${name}`);
+    return fn;
+  }
+
+  #authorize(caller: Caller, name: string, operation: FunctionOperation): void {
+    const input: PolicyInput = {
+      action: Actions.runFunction,
+      user: { id: caller.id, role: caller.role },
+      data_stays_local: true,
+      destination: 'local',
+      resource: { type: 'Function', id: name, operation },
+    };
+    let decision: Decision = { allow: false, reason: 'no_policy' };
+    try {
+      if (this.#o.decide) decision = this.#o.decide(input);
+    } catch {
+      decision = { allow: false, reason: 'policy_error' };
+    }
+    if (decision.allow !== true) throw new FunctionError('denied', `run_function ${operation} denied (${decision.reason})`);
+  }
+}
+
+function toError(name: string, r: Extract<PoolReply, { ok: false }>): FunctionError {
+  switch (r.failure) {
+    case 'exit': {
+      const first = r.stderr.split('\n').find((l) => l.trim() !== '')?.slice(0, 300);
+      return new FunctionError('exit', `function ${name} ${r.message}${first ? `: ${first}` : ''}`);
+    }
+    case 'output': return new FunctionError('outputTooLarge', `function ${name} ${r.message}`);
+    case 'memory': return new FunctionError('memoryLimit', `function ${name} reached its memory limit: ${r.message}`);
+    case 'bad_output': return new FunctionError('badOutput', `function ${name}: ${r.message}`);
+    case 'instantiate': return new FunctionError('trap', `function ${name} could not be instantiated: ${r.message}`);
+    case 'unknown_module': return new FunctionError('worker', `function ${name}: ${r.message}`);
+    default: return new FunctionError('trap', `function ${name} trapped: ${r.message}`);
+  }
+}
