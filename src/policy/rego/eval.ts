@@ -372,12 +372,14 @@ export class Evaluator {
       }
       const child = node.children.get(key);
       const b = base === undefined ? undefined : lookup(base, key);
-      if (child === undefined && b === undefined) return false;
-      return this.dataRef(path, i + 1, child, b, [...segs, key], f, k);
+      const next = [...segs, key];
+      if (child === undefined && b === undefined && !this.st.overrides.some((o) => isPrefix(next, o.path))) return false;
+      return this.dataRef(path, i + 1, child, b, next, f, k);
     };
     if (p.k === 'var' && f[p.slot] === undefined) {
       const keys = new Set<string>(node.children.keys());
       if (base instanceof RObject) for (const key of base.keys()) if (typeof key === 'string') keys.add(key);
+      for (const o of this.st.overrides) if (o.path.length > segs.length && isPrefix(segs, o.path)) keys.add(o.path[segs.length]!);
       for (const key of keys) {
         f[p.slot] = key;
         try {
@@ -406,9 +408,10 @@ export class Evaluator {
       }
       v = out;
     }
-    if (v === undefined) return undefined;
-    for (const o of this.st.overrides) {
-      if (o.path.length > segs.length && isPrefix(segs, o.path)) v = upsert(v, o.path.slice(segs.length), o.value);
+    const deeper = this.st.overrides.filter((o) => o.path.length > segs.length && isPrefix(segs, o.path));
+    if (v === undefined && deeper.length === 0) return undefined;
+    for (const o of deeper) {
+      v = upsert(v, o.path.slice(segs.length), o.value);
     }
     return v;
   }
@@ -529,11 +532,14 @@ export class Evaluator {
     const mock = this.st.mocks?.get(name);
     if (mock) {
       if (mock.fn === undefined) return mock.value;
-      if (mock.fn !== name) {
-        const saved = this.st;
-        const mocks = new Map(saved.mocks);
-        mocks.delete(name);
+      const saved = this.st;
+      const mocks = new Map(saved.mocks);
+      mocks.delete(name);
+      this.st = { ...saved, mocks, cache: new Map() };
+      try {
         return this.invoke(mock.fn, mock.fn.startsWith('data.'), args, loc);
+      } finally {
+        this.st = saved;
       }
     }
     if (user) return this.callUser(name, args, loc);

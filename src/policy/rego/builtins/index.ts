@@ -5,7 +5,9 @@
  */
 import type { BuiltinArity } from '../compile.ts';
 import { family as core } from './core.ts';
+import { family as crypto } from './crypto.ts';
 import { family as encoding } from './encoding.ts';
+import { family as jwt } from './jwt.ts';
 import { family as misc } from './misc.ts';
 import { family as net } from './net.ts';
 import { family as objects } from './objects.ts';
@@ -15,7 +17,7 @@ import { family as units } from './units.ts';
 import { family as strings } from './strings.ts';
 import type { BuiltinDecl, BuiltinImpl, Family } from './types.ts';
 
-const families: Family[] = [core, strings, objects, encoding, regex, time, units, net, misc];
+const families: Family[] = [core, strings, objects, encoding, regex, time, units, net, misc, crypto, jwt];
 
 /** Builtins that yield several values (their implementation returns the list). */
 export const relations = new Set(['walk']);

@@ -101,7 +101,7 @@ export const impls: Record<string, BuiltinImpl> = {
     }
     return comparePre(x[4], y[4]);
   },
-  'opa.runtime': () => new RObject([['env', new RObject()], ['version', 'telemed-edge']]),
+  'opa.runtime': () => new RObject(),
   trace: () => true,
   'http.send': () => {
     throw builtinErr('http.send', 'network access is disabled in this engine');

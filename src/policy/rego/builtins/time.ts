@@ -82,7 +82,10 @@ function instant(fn: string, v: Value | undefined): { ns: bigint; tz: string; la
 
 function toNs(fn: string, v: Value | undefined): bigint {
   const n = numArg(fn, v, 1);
-  if (typeof n === 'bigint') return n;
+  if (typeof n === 'bigint') {
+    if (n > MAX_NS || n < MIN_NS) throw builtinErr(fn, 'timestamp too big');
+    return n;
+  }
   if (!Number.isFinite(n)) throw builtinErr(fn, 'timestamp too big');
   const b = BigInt(Math.trunc(n));
   if (b > MAX_NS || b < MIN_NS) throw builtinErr(fn, 'timestamp too big');

@@ -18,7 +18,7 @@ interface Dec {
 }
 
 function split(s: string): [string, string] {
-  const m = /^[+-]?(?:[0-9.]|[eE](?=[+-]?[0-9]))*/.exec(s)!;
+  const m = /^[+-]?(?:[0-9.]|[eE][+-]?(?=[0-9]))*/.exec(s)!;
   let n = m[0];
   // an exponent marker must be followed by digits, and the sign only after it
   n = n.replace(/([eE])$/, '');
