@@ -98,6 +98,13 @@ export class SignalingClient {
     return this.received.slice(this.#cursor).filter((f) => type === undefined || f.type === type);
   }
 
+  /** Marks every frame received so far as consumed; returns them. */
+  drain(): Received[] {
+    const out = this.received.slice(this.#cursor);
+    this.#cursor = this.received.length;
+    return out;
+  }
+
   /** Sends `ping` and waits for its `pong`: proves the socket still answers, and that earlier frames were handled. */
   async roundTrip(): Promise<void> {
     const ref = `rt-${Math.random().toString(36).slice(2)}`;
