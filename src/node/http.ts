@@ -3,6 +3,7 @@
  * FHIR endpoint. Domain logic stays in the parts; this file only translates.
  */
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { AuthError, type Authenticator, type Principal } from '../auth/index.ts';
@@ -80,8 +81,19 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
       req.log.error({ err: { type: err.name, code: err.code, message: err.message } }, 'unhandled error');
       fe = new FhirError(500, 'exception', 'internal error');
     }
-    if (isFhir) return reply.code(fe.status).type(FHIR_JSON).send(fe.toOutcome());
-    return reply.code(fe.status).send({ error: { code: fe.issues[0]?.code ?? 'error', message: fe.message } });
+    const send = () =>
+      isFhir
+        ? reply.code(fe.status).type(FHIR_JSON).send(fe.toOutcome())
+        : reply.code(fe.status).send({ error: { code: fe.issues[0]?.code ?? 'error', message: fe.message } });
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && !req.raw.complete) {
+      // Answered before the body is read, the 413 is followed by a reset of
+      // the connection the client is still sending on, and most clients
+      // (Node's fetch among them) report the reset, never the 413. So read and
+      // discard the rest first, up to a bound (a lingering close, as nginx does).
+      discardBody(req.raw, Math.max(4 * d.bodyLimit, 16 * 1024 * 1024), send);
+      return;
+    }
+    return send();
   };
   app.setErrorHandler(replyError);
 
@@ -144,6 +156,27 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
   app.route({ method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'], url: '/fhir/*', handler: fhirHandler });
 
   return app;
+}
+
+/** Reads and drops the rest of a request body, then calls `then` (at once past `limit` bytes, or if the request ends or breaks). */
+function discardBody(raw: IncomingMessage, limit: number, then: () => void): void {
+  let seen = 0;
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    raw.off('data', onData);
+    then();
+  };
+  const onData = (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > limit) finish();
+  };
+  raw.on('data', onData);
+  raw.once('end', finish);
+  raw.once('close', finish);
+  raw.once('error', finish);
+  raw.resume();
 }
 
 function decodeURIComponentSafe(s: string): string {
