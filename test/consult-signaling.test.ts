@@ -362,6 +362,26 @@ describe('consultation signaling', () => {
     assert.equal((await pat.next('answer')).from, docSeat);
   });
 
+  test('a frame over the hard cap (1 MiB) closes only that socket (1009); the seat waits for a resume and the node goes on', async () => {
+    const a = await book();
+    const { doc, pat, patSeat } = await enterCall(a);
+    pat.sendRaw('x'.repeat(2 * 1024 * 1024));
+    assert.equal((await pat.waitClosed()).code, 1009);
+    assert.equal((await doc.next('peer-disconnected')).seat, patSeat);
+    await doc.roundTrip();
+  });
+
+  test('ending before anyone was admitted closes the room and leaves the Appointment booked', async () => {
+    const a = await book();
+    const { doc, pat } = await openWaitingRoom(a);
+    doc.send({ type: 'end', appointmentId: a.id });
+    assert.equal((await doc.next('ended')).encounter, undefined);
+    await pat.next('ended');
+    assert.equal((node.fhir.repo.current('Appointment', a.id)?.resource as Any).status, 'booked');
+    pat.send({ type: 'join', appointmentId: a.id });
+    await pat.next('waiting');
+  });
+
   test('a flood is rate limited with one error frame, the excess dropped; the socket recovers', async () => {
     const a = await book();
     const { doc, pat } = await enterCall(a);

@@ -346,7 +346,7 @@ export class Signaling {
 
   /**
    * Ends a call: the Encounter finished with period.end, the Appointment
-   * fulfilled, every seat told `ended`, the room closed. Idempotent; a
+   * fulfilled (only if the call started), every seat told `ended`, the room closed. Idempotent; a
    * failed write leaves the room as it was (the clinician may try again).
    */
   endCall(room: Room, reason: string): Promise<void> {
@@ -361,8 +361,11 @@ export class Signaling {
       }
       const enc = room.encounter;
       const end = new Date();
-      if (enc) await this.#d.records.finishEncounter(enc.id, end);
-      await this.#d.records.fulfilAppointment(room.appointmentId);
+      // A call that never started (nobody admitted) leaves the Appointment as it was: the room just closes.
+      if (enc) {
+        await this.#d.records.finishEncounter(enc.id, end);
+        await this.#d.records.fulfilAppointment(room.appointmentId);
+      }
       const duration = enc ? Math.max(0, (end.getTime() - Date.parse(enc.start)) / 1000) : undefined;
       if (duration !== undefined) this.#d.metrics.callSeconds.observe(duration);
       const summary = { ...room.quality.summary(duration), call: room.id };
