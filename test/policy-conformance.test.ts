@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { runConformance } from '../src/policy/conformance.ts';
+import { runConformance } from '../src/policy/index.ts';
 
 const FLOOR = 1820;
 

@@ -1,13 +1,163 @@
 /**
  * `telemed-edge policy …`: the Rego engine from the command line, like `opa`.
- *   conformance <dir> [-v] [--category C]   run OPA's YAML conformance cases
+ *   eval -d <dir|bundle.tar.gz> [-i input.json] '<query>'   like `opa eval --format json`
+ *   test <dir> [-v]                                         like `opa test`
+ *   check <dir>                                             parse and compile, OPA error codes
+ *   conformance <dir> [-v] [--category C]                   OPA's YAML conformance cases
  */
-import { runConformance } from '../policy/conformance.ts';
+import { readFileSync } from 'node:fs';
+import {
+  bundleFromFiles, compileRego, describeError, loadBundle, parseJSON, RegoError, RegoErrors, RObject, runConformance, stringifyJS, toJS,
+  type Bundle, type Value,
+} from '../policy/index.ts';
 
 const USAGE = [
   'usage: telemed-edge policy <subcommand>',
-  '  conformance <dir> [-v] [--category NAME]   run OPA YAML conformance cases',
+  "  eval -d <dir|bundle.tar.gz> [-i input.json] '<query>'   evaluate a query (opa eval --format json)",
+  '  test <dir> [-v]                                          run test_* rules (opa test)',
+  '  check <dir>                                              report parse/compile errors with file:line:col',
+  '  conformance <dir> [-v] [--category NAME]                 run OPA YAML conformance cases',
 ].join('\n');
+
+const out = (s: string): void => void process.stdout.write(s + '\n');
+const err = (s: string): void => void process.stderr.write(s + '\n');
+
+function mergeBundles(sources: string[]): Bundle {
+  const files = sources.flatMap((s) => {
+    const b = loadBundle(s);
+    return [...b.modules, ...(b.data instanceof RObject && b.data.size > 0 ? [{ path: `${s}/data.json`.replace(/^\/+/, ''), text: JSON.stringify(toJS(b.data)) }] : [])];
+  });
+  const bundle = bundleFromFiles(files, sources.join(','));
+  return bundle;
+}
+
+async function evalCmd(args: string[]): Promise<number> {
+  const data: string[] = [];
+  let inputFile: string | undefined;
+  let query: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-d' || a === '--data' || a === '-b' || a === '--bundle') data.push(args[++i] ?? '');
+    else if (a === '-i' || a === '--input') inputFile = args[++i];
+    else if (a === '--format' || a === '-f') i++;
+    else query = a;
+  }
+  if (query === undefined) {
+    err('policy eval: missing query');
+    return 2;
+  }
+  try {
+    const bundle = data.length ? mergeBundles(data) : bundleFromFiles([]);
+    const policy = compileRego(bundle.modules.map((m) => ({ file: m.path, text: m.text })));
+    const input: Value | undefined = inputFile === undefined ? undefined : parseJSON(readFileSync(inputFile, 'utf8'));
+    const rows = policy.evaluateExpressions(query, { input, data: bundle.data, print: (m) => err(m) });
+    if (rows.length === 0) {
+      out('{}');
+      return 0;
+    }
+    const result = rows.map((r) => {
+      const o: Record<string, unknown> = { expressions: r.expressions.map((e) => ({ value: toJS(e.value), text: e.text, location: e.location })) };
+      if (r.bindings.size > 0) o.bindings = Object.fromEntries([...r.bindings].map(([k, v]) => [k, toJS(v)]));
+      return o;
+    });
+    out(stringifyJS({ result }, 2, 0));
+    return 0;
+  } catch (e) {
+    out(stringifyJS({ errors: errorsJSON(e) }, 2, 0));
+    return 1;
+  }
+}
+
+function errorsJSON(e: unknown): unknown[] {
+  const list = e instanceof RegoErrors ? e.errors : e instanceof RegoError ? [e] : [];
+  if (list.length === 0) return [{ message: e instanceof Error ? e.message : String(e) }];
+  return list.map((x) => ({ code: x.code, message: x.message, ...(x.loc ? { location: { file: x.loc.file, row: x.loc.row, col: x.loc.col } } : {}) }));
+}
+
+async function checkCmd(args: string[]): Promise<number> {
+  const dirs = args.filter((a) => !a.startsWith('-'));
+  if (dirs.length === 0) {
+    err('policy check: missing <dir>');
+    return 2;
+  }
+  try {
+    const bundle = mergeBundles(dirs);
+    compileRego(bundle.modules.map((m) => ({ file: m.path, text: m.text })));
+    return 0;
+  } catch (e) {
+    const n = e instanceof RegoErrors ? e.errors.length : 1;
+    err(`${n} error${n === 1 ? '' : 's'} occurred:`);
+    err(describeError(e));
+    return 1;
+  }
+}
+
+/** Runs every `test_*` rule; exit 0 when all pass. */
+export function runTests(bundle: Bundle, verbose: boolean, print: (s: string) => void): { passed: number; failed: number; errored: number } {
+  const policy = compileRego(bundle.modules.map((m) => ({ file: m.path, text: m.text })));
+  const tests: { file: string; path: string }[] = [];
+  for (const mod of policy.modules) {
+    const seen = new Set<string>();
+    for (const r of mod.rules) {
+      const h = r.head.ref[0];
+      if (h?.t !== 'var' || !h.name.startsWith('test_') || r.head.args || seen.has(h.name)) continue;
+      seen.add(h.name);
+      tests.push({ file: mod.file, path: ['data', ...mod.pkg, h.name].join('.') });
+    }
+  }
+  let passed = 0;
+  let failed = 0;
+  let errored = 0;
+  const lines: string[] = [];
+  let lastFile = '';
+  for (const t of tests) {
+    const start = process.hrtime.bigint();
+    let status: 'PASS' | 'FAIL' | 'ERROR';
+    let detail = '';
+    try {
+      const rows = policy.evaluate(`__result__ = ${t.path}`, { data: bundle.data, print: (m) => verbose && lines.push(m) });
+      status = rows[0]?.get('__result__') === true ? 'PASS' : 'FAIL';
+    } catch (e) {
+      status = 'ERROR';
+      detail = describeError(e);
+    }
+    const us = Number(process.hrtime.bigint() - start) / 1000;
+    if (status === 'PASS') passed++;
+    else if (status === 'FAIL') failed++;
+    else errored++;
+    if (status !== 'PASS' || verbose) {
+      if (t.file !== lastFile) {
+        lines.push(`${t.file}:`);
+        lastFile = t.file;
+      }
+      lines.push(`${t.path}: ${status} (${us < 1000 ? `${us.toFixed(0)}µs` : `${(us / 1000).toFixed(2)}ms`})${detail ? '\n  ' + detail : ''}`);
+    }
+  }
+  for (const l of lines) print(l);
+  const total = tests.length;
+  if (lines.length) print('-'.repeat(80));
+  if (passed) print(`PASS: ${passed}/${total}`);
+  if (failed) print(`FAIL: ${failed}/${total}`);
+  if (errored) print(`ERROR: ${errored}/${total}`);
+  if (total === 0) print('no tests found');
+  return { passed, failed, errored };
+}
+
+async function testCmd(args: string[]): Promise<number> {
+  const verbose = args.includes('-v') || args.includes('--verbose');
+  const dirs = args.filter((a) => !a.startsWith('-'));
+  if (dirs.length === 0) {
+    err('policy test: missing <dir>');
+    return 2;
+  }
+  try {
+    const r = runTests(mergeBundles(dirs), verbose, out);
+    return r.failed + r.errored === 0 && r.passed > 0 ? 0 : 2;
+  } catch (e) {
+    err(describeError(e));
+    return 1;
+  }
+}
 
 async function conformance(args: string[]): Promise<number> {
   let dir: string | undefined;
@@ -20,21 +170,16 @@ async function conformance(args: string[]): Promise<number> {
     else dir = a;
   }
   if (dir === undefined) {
-    process.stderr.write('policy conformance: missing <dir>\n');
+    err('policy conformance: missing <dir>');
     return 2;
   }
   const { cases, categories } = runConformance(dir, only.length ? (c) => only.includes(c) : undefined);
-  for (const c of categories) {
-    const total = c.passed + c.failed;
-    process.stdout.write(`${c.failed === 0 ? 'PASS' : 'FAIL'} ${c.category} ${c.passed}/${total}\n`);
-  }
+  for (const c of categories) out(`${c.failed === 0 ? 'PASS' : 'FAIL'} ${c.category} ${c.passed}/${c.passed + c.failed}`);
   if (verbose) {
-    for (const c of cases) {
-      if (!c.ok) process.stdout.write(`  x ${c.category}/${c.file}#${c.index} ${c.note}\n      ${c.reason}\n`);
-    }
+    for (const c of cases) if (!c.ok) out(`  x ${c.category}/${c.file}#${c.index} ${c.note}\n      ${c.reason}`);
   }
   const passed = cases.filter((c) => c.ok).length;
-  process.stdout.write(`conformance: ${passed} passed, ${cases.length - passed} failed\n`);
+  out(`conformance: ${passed} passed, ${cases.length - passed} failed`);
   return cases.length - passed === 0 ? 0 : 1;
 }
 
@@ -43,11 +188,17 @@ export const policyCommand: { summary: string; run(args: string[]): Promise<numb
   async run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;
     switch (sub) {
+      case 'eval':
+        return evalCmd(rest);
+      case 'test':
+        return testCmd(rest);
+      case 'check':
+        return checkCmd(rest);
       case 'conformance':
         return conformance(rest);
       default:
-        process.stdout.write(USAGE + '\n');
-        return sub === undefined || sub === '--help' ? 0 : 2;
+        out(USAGE);
+        return sub === undefined || sub === '--help' || sub === '-h' ? 0 : 2;
     }
   },
 };

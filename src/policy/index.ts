@@ -122,3 +122,51 @@ function decideBuiltin(input: PolicyInput): Decision {
       return deny('policy_default_deny');
   }
 }
+
+// ---- The Rego engine (src/policy/rego): bundles in OPA's layout, decided by Rego ----
+
+import { loadBundle as loadBundleImpl, type Bundle } from './bundle.ts';
+import { RegoPolicy, type RegoPolicyOptions } from './rego-policy.ts';
+import { fromJS } from './rego/value.ts';
+
+export { bundleFromFiles, type Bundle, type BundleFile } from './bundle.ts';
+export { RegoPolicy, describeError, type RegoPolicyOptions } from './rego-policy.ts';
+export { compile as compileRego, CompiledPolicy, RegoError, RegoErrors, ErrorCodes, type Value } from './rego/index.ts';
+
+/** Reads an OPA bundle from a directory or a `.tar.gz` (throws on I/O errors). */
+export function loadBundle(source: string): Bundle {
+  return loadBundleImpl(source);
+}
+
+/** A {@link PolicyEngine} that also answers OPA's data API. */
+export interface RegoPolicyEngine extends PolicyEngine {
+  /** `POST /v1/data/{path}`: the value at `data.<path>` for this input, or undefined. Throws on evaluation errors. */
+  data(path: string[], input: unknown): unknown;
+  readonly rego: RegoPolicy;
+}
+
+/**
+ * Compiles a bundle (a directory, a `.tar.gz`, or a loaded {@link Bundle}) into a
+ * {@link PolicyEngine}. Throws {@link RegoErrors} with file:line:col when the
+ * bundle does not parse or compile; `decide` itself never throws (an
+ * evaluation error is a deny with reason `policy_error`).
+ */
+export function createRegoPolicy(bundle: Bundle | string, opts: RegoPolicyOptions = {}): RegoPolicyEngine {
+  const b = typeof bundle === 'string' ? loadBundleImpl(bundle) : bundle;
+  const rego = new RegoPolicy(b, opts);
+  return {
+    revision: rego.revision,
+    rego,
+    decide(input: PolicyInput): Decision {
+      try {
+        return rego.decideRaw(fromJS(input));
+      } catch {
+        return deny('policy_error');
+      }
+    },
+    data: (path, input) => rego.dataValue(path, input),
+  };
+}
+export { parseJSON } from './rego/json.ts';
+export { fromJS, toJS, stringifyJS, RObject, RSet } from './rego/value.ts';
+export { runConformance, runCase, readCases, type CaseResult, type CategoryResult, type ConformanceCase } from './conformance.ts';

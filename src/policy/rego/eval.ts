@@ -38,7 +38,7 @@ export interface EvalOptions {
 }
 
 const NONE = Symbol('none');
-const MAX_DEPTH = 2000;
+const MAX_DEPTH = 400;
 
 export class Evaluator {
   readonly prog: Program;
@@ -599,6 +599,17 @@ export class Evaluator {
   query(body: CBody, vars: { name: string; slot: number }[], nslots: number): Map<string, Value>[] {
     const f: Frame = new Array(nslots);
     const rows: Map<string, Value>[] = [];
+    try {
+      this.run(body, f, vars, rows);
+    } catch (e) {
+      if (e instanceof RangeError) throw new RegoError(ErrorCodes.evalInternal, 'evaluation too deep (stack exhausted)');
+      throw e;
+    }
+    if (this.builtinError) throw this.builtinError;
+    return rows;
+  }
+
+  run(body: CBody, f: Frame, vars: { name: string; slot: number }[], rows: Map<string, Value>[]): void {
     this.body(body, 0, f, () => {
       const row = new Map<string, Value>();
       for (const v of vars) {
@@ -608,8 +619,6 @@ export class Evaluator {
       rows.push(row);
       return false;
     });
-    if (this.builtinError) throw this.builtinError;
-    return rows;
   }
 }
 

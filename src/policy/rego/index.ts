@@ -1,7 +1,7 @@
 /**
  * The Rego engine's door: compile modules once, then evaluate queries.
  */
-import type { Module } from './ast.ts';
+import type { Module, Term } from './ast.ts';
 import { builtinArity, implementations } from './builtins/index.ts';
 import { Compiler } from './compile.ts';
 import { RegoError, RegoErrors } from './errors.ts';
@@ -54,12 +54,66 @@ export class CompiledPolicy {
     return q;
   }
 
+  /**
+   * Evaluates a query the way `opa eval` reports it: per solution, the value of
+   * each top-level expression (a term's value, `true` for other expressions)
+   * and the bindings of the query's variables.
+   */
+  evaluateExpressions(query: string, opts: EvalOptions = {}): { expressions: { value: Value; text: string; location: { row: number; col: number } }[]; bindings: Map<string, Value> }[] {
+    const body = parseQuery(query, 'query');
+    const texts = splitQueryText(query, body.length);
+    const captured: (string | undefined)[] = [];
+    const rewritten = body.map((e, i) => {
+      if (e.k === 'term' && !e.neg && e.term.t !== 'call') {
+        const name = `__expr${i}__`;
+        captured.push(name);
+        const v: Term = { t: 'var', name, loc: e.loc };
+        return { ...e, term: { t: 'call' as const, fn: { t: 'var' as const, name: 'eq', loc: e.loc }, args: [v, e.term], loc: e.loc } };
+      }
+      captured.push(undefined);
+      return e;
+    });
+    const c = new Compiler(builtinArity);
+    (c as { program: Program }).program = this.program;
+    const q = c.compileQuery(rewritten);
+    const rows = new Evaluator(this.program, implementations, opts).query(q.body, q.vars, q.nslots);
+    return rows.map((row) => {
+      const expressions = body.map((e, i) => {
+        const name = captured[i];
+        const value = name ? row.get(name) ?? null : true;
+        return { value, text: texts[i] ?? query, location: { row: e.loc.row, col: e.loc.col } };
+      });
+      const bindings = new Map([...row].filter(([k]) => !/^__expr\d+__$/.test(k)));
+      return { expressions, bindings };
+    });
+  }
+
   /** Evaluates a query; one binding map per solution. Throws {@link RegoError} on evaluation errors. */
   evaluate(query: string | PreparedQuery, opts: EvalOptions = {}): Map<string, Value>[] {
     const q = typeof query === 'string' ? this.prepare(query) : query;
     const ev = new Evaluator(this.program, implementations, opts);
     return ev.query(q.body, q.vars, q.nslots);
   }
+}
+
+/** Splits query text into its top-level expressions (by `;` and newlines outside brackets). */
+function splitQueryText(text: string, n: number): string[] {
+  if (n <= 1) return [text.trim()];
+  const out: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of text) {
+    if ('([{'.includes(ch)) depth++;
+    if (')]}'.includes(ch)) depth--;
+    if (depth === 0 && (ch === ';' || ch === '\n')) {
+      if (cur.trim()) out.push(cur.trim());
+      cur = '';
+      continue;
+    }
+    cur += ch;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
 }
 
 /** Parses and compiles Rego sources. Throws {@link RegoErrors} with every parse or compile error. */

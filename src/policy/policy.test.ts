@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Actions, createBuiltinPolicy, createRegoPolicy, loadBundle, RegoErrors, type PolicyInput } from './index.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const policies = path.join(root, 'policies');
+
+const input = (over: Partial<PolicyInput>): PolicyInput => ({
+  action: Actions.videoCall,
+  user: { id: 'Practitioner/123', role: 'authorized_medical_staff' },
+  patient: { id: 'Patient/456', consent: true },
+  data_stays_local: true,
+  destination: 'local',
+  resource: { type: 'Observation', classification: 'phi' },
+  ...over,
+});
+
+test('the shipped bundle decides like the built-in rules', () => {
+  const rego = createRegoPolicy(policies);
+  const builtin = createBuiltinPolicy();
+  const patient = { id: 'Patient/456', role: 'patient' };
+  const cases: PolicyInput[] = [
+    input({}),
+    input({ patient: { id: 'Patient/456', consent: false } }),
+    input({ user: patient }),
+    input({ action: Actions.readRecord, user: { id: 'Patient/9', role: 'patient' } }),
+    input({ action: Actions.writeRecord }),
+    input({ action: Actions.joinWaitingRoom, user: patient }),
+    input({ action: Actions.runFunction, user: { id: 'x', role: 'admin' } }),
+    input({ action: Actions.dataTransfer, destination: 'local' }),
+    input({ action: Actions.dataTransfer, destination: 'elsewhere' }),
+  ];
+  for (const c of cases) assert.equal(rego.decide(c).allow, builtin.decide(c).allow, JSON.stringify(c));
+  assert.equal(rego.revision, 'telemed-edge-policies-1');
+  assert.equal(rego.decide(input({ action: Actions.dataTransfer, destination: 'hub' })).reason, 'data_must_stay_local');
+});
+
+test('the data API answers data.<path> for an input', () => {
+  const rego = createRegoPolicy(policies);
+  assert.equal(rego.data(['healthcare', 'telemedicine', 'allow'], input({})), true);
+  assert.equal(rego.data(['healthcare', 'nothing'], input({})), undefined);
+});
+
+test('a bundle archive (.tar.gz) loads like its directory', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bundle-'));
+  const archive = path.join(dir, 'bundle.tar.gz');
+  execFileSync('tar', ['czf', archive, '-C', policies, '.']);
+  const b = loadBundle(archive);
+  assert.equal(b.manifest.revision, 'telemed-edge-policies-1');
+  assert.equal(createRegoPolicy(b).decide(input({})).allow, true);
+});
+
+test('a broken bundle is refused with file:line and the reason', () => {
+  assert.throws(
+    () => createRegoPolicy({ modules: [{ path: 'x.rego', text: 'package x\np if {\n' }], data: null, manifest: {}, source: 'mem' }),
+    (e: unknown) => e instanceof RegoErrors && e.errors[0]!.code === 'rego_parse_error' && e.errors[0]!.loc?.file === 'x.rego',
+  );
+});
+
+test('an evaluation error is a deny with reason policy_error', () => {
+  const rego = createRegoPolicy({
+    modules: [{ path: 'x.rego', text: 'package healthcare.telemedicine\nallow := 1\nallow := 2\n' }],
+    data: null,
+    manifest: {},
+    source: 'mem',
+  });
+  assert.deepEqual(rego.decide(input({})), { allow: false, reason: 'policy_error' });
+});

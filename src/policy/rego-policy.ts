@@ -1,0 +1,86 @@
+/**
+ * A {@link PolicyEngine} backed by the Rego engine: the bundle is compiled
+ * once, the decision queries are prepared once, and each decision only
+ * evaluates them against the input.
+ */
+import type { Bundle } from './bundle.ts';
+import { compile, type CompiledPolicy, type PreparedQuery } from './rego/index.ts';
+import { RegoError, RegoErrors } from './rego/errors.ts';
+import { fromJS, toJS, type Value } from './rego/value.ts';
+
+export interface RegoDecision {
+  allow: boolean;
+  reason: string;
+}
+
+export interface RegoPolicyOptions {
+  /** The package that decides clinical actions (default `healthcare.telemedicine`). */
+  package?: string;
+  /** Reported as the engine's revision (default: the bundle manifest's revision, or `rego`). */
+  revision?: string;
+  /** Where `print` output goes (default: dropped). */
+  print?: (msg: string) => void;
+}
+
+/** The decision engine over a compiled bundle. */
+export class RegoPolicy {
+  readonly revision: string;
+  readonly policy: CompiledPolicy;
+  readonly data: Value;
+  readonly #allow: PreparedQuery;
+  readonly #deny: PreparedQuery;
+  readonly #reason: PreparedQuery | undefined;
+  readonly #print: (msg: string) => void;
+
+  constructor(bundle: Bundle, opts: RegoPolicyOptions = {}) {
+    const pkg = opts.package ?? 'healthcare.telemedicine';
+    const sources = bundle.modules.filter((m) => !m.path.endsWith('_test.rego')).map((m) => ({ file: m.path, text: m.text }));
+    this.policy = compile(sources);
+    this.data = bundle.data;
+    this.revision = opts.revision ?? bundle.manifest.revision ?? 'rego';
+    this.#allow = this.policy.prepare(`__result__ = data.${pkg}.allow`);
+    this.#deny = this.policy.prepare(`__result__ = data.${pkg}.deny`);
+    const pkgNode = pkg.split('.').reduce((n, s) => n?.children.get(s), this.policy.program.root as typeof this.policy.program.root | undefined);
+    this.#reason = pkgNode?.children.has('reason') ? this.policy.prepare(`__result__ = data.${pkg}.reason`) : undefined;
+    this.#print = opts.print ?? (() => {});
+  }
+
+  /** Evaluates `data.<path>` (OPA's data API) and returns its JSON value, or undefined. */
+  dataValue(path: string[], input: unknown): unknown {
+    const rows = this.policy.evaluate(`__result__ = ${pathRef(path)}`, { input: fromJS(input), data: this.data, print: this.#print });
+    const v = rows[0]?.get('__result__');
+    return v === undefined ? undefined : toJS(v);
+  }
+
+  /** Decides one action: allow only when `allow` is true and `deny` is not. Throws on evaluation errors. */
+  decideRaw(input: Value): RegoDecision {
+    const opts = { input, data: this.data, print: this.#print };
+    const allow = firstValue(this.policy.evaluate(this.#allow, opts));
+    const deny = firstValue(this.policy.evaluate(this.#deny, opts));
+    let reason: string | undefined;
+    if (this.#reason) {
+      const r = firstValue(this.policy.evaluate(this.#reason, opts));
+      if (typeof r === 'string') reason = r;
+    }
+    if (deny === true) return { allow: false, reason: reason ?? 'policy_deny' };
+    if (allow === true) return { allow: true, reason: reason ?? 'policy_allow' };
+    return { allow: false, reason: reason ?? 'policy_default_deny' };
+  }
+}
+
+function firstValue(rows: Map<string, Value>[]): Value | undefined {
+  const row = rows[0];
+  if (!row) return undefined;
+  return row.get('__result__');
+}
+
+function pathRef(path: string[]): string {
+  return 'data' + path.map((p) => `[${JSON.stringify(p)}]`).join('');
+}
+
+/** Describes a compile failure with OPA's codes and locations. */
+export function describeError(e: unknown): string {
+  if (e instanceof RegoErrors) return e.errors.map((x) => x.format()).join('\n');
+  if (e instanceof RegoError) return e.format();
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { compile, ErrorCodes, RegoError, RegoErrors, toJS } from './index.ts';
+import { fromJS } from './value.ts';
+
+const evalOne = (src: string, query: string, input?: unknown): unknown => {
+  const rows = compile([{ file: 'p.rego', text: src }]).evaluate(query, { input: input === undefined ? undefined : fromJS(input) });
+  return rows.length ? toJS(rows[0]!.get('x')!) : undefined;
+};
+
+const SEED = `package healthcare.telemedicine
+
+import rego.v1
+
+default allow = false
+
+allow if {
+    input.action == "video_call"
+    input.user.role == "authorized_medical_staff"
+    input.patient.consent == true
+    input.data_stays_local == true
+}
+
+deny if {
+    input.action == "data_transfer"
+    input.destination != "local"
+}
+`;
+
+test('seed policy: a clinician video call with consent and local data is allowed', () => {
+  const input = { action: 'video_call', user: { role: 'authorized_medical_staff' }, patient: { consent: true }, data_stays_local: true };
+  assert.equal(evalOne(SEED, 'x = data.healthcare.telemedicine.allow', input), true);
+  assert.equal(evalOne(SEED, 'x = data.healthcare.telemedicine.allow', { ...input, data_stays_local: false }), false);
+  assert.equal(evalOne(SEED, 'x = data.healthcare.telemedicine.deny', input), undefined);
+  assert.equal(evalOne(SEED, 'x = data.healthcare.telemedicine.deny', { action: 'data_transfer', destination: 'hub' }), true);
+});
+
+test('partial sets, partial objects, functions with several bodies, else', () => {
+  const src = `package t
+import rego.v1
+s contains x if some x in [1, 2, 2, 3]
+o[k] := v if some k, v in {"a": 1, "b": 2}
+f(1) := "one"
+f(x) := "many" if x > 1
+g(x) := "pos" if { x > 0 } else := "neg"
+`;
+  assert.deepEqual(evalOne(src, 'x = data.t.s'), [1, 2, 3]);
+  assert.deepEqual(evalOne(src, 'x = data.t.o'), { a: 1, b: 2 });
+  assert.equal(evalOne(src, 'x = data.t.f(3)'), 'many');
+  assert.equal(evalOne(src, 'x = data.t.f(1)'), 'one');
+  assert.equal(evalOne(src, 'x = data.t.g(-1)'), 'neg');
+});
+
+test('big integers stay exact', () => {
+  assert.equal(evalOne('package t\n', 'x = 9007199254740993 + 1'), 9007199254740994n);
+});
+
+test('conflicting complete rule values raise eval_conflict_error', () => {
+  const p = compile([{ file: 'p.rego', text: 'package t\np := 1\np := 2\n' }]);
+  assert.throws(() => p.evaluate('x = data.t.p'), (e: unknown) => e instanceof RegoError && e.code === ErrorCodes.evalConflict);
+});
+
+test('an unknown builtin is a compile error naming it', () => {
+  assert.throws(
+    () => compile([{ file: 'p.rego', text: 'package t\np if no_such_fn(1)\n' }]),
+    (e: unknown) => e instanceof RegoErrors && e.errors.some((x) => x.message.includes('no_such_fn') && x.loc?.row === 2),
+  );
+});
+
+test('a syntax error reports rego_parse_error with file:line:col', () => {
+  assert.throws(
+    () => compile([{ file: 'bad.rego', text: 'package t\n\np if {\n  x := [1, 2\n}\n' }]),
+    (e: unknown) => e instanceof RegoErrors && e.errors[0]!.code === ErrorCodes.parse && e.errors[0]!.format().startsWith('bad.rego:5:'),
+  );
+});
+
+test('with replaces input, data and builtins', () => {
+  const src = `package t
+import rego.v1
+p if input.x == 1
+q := count([1, 2])
+mock(_) := 42
+r := y if y := q with count as mock
+s := y if y := data.t.p with input as {"x": 1}
+`;
+  assert.equal(evalOne(src, 'x = data.t.r'), 42);
+  assert.equal(evalOne(src, 'x = data.t.s'), true);
+  assert.equal(evalOne(src, 'x = data.t.q'), 2);
+});
+
+test('unbounded recursion through functions ends in an error, not a crash', () => {
+  const p = compile([{ file: 'p.rego', text: 'package t\nf(x) := y if y := f(x + 1)\n' }]);
+  assert.throws(() => p.evaluate('x = data.t.f(1)'), RegoError);
+});
+
+test('every, not, comprehensions and set operators', () => {
+  const src = `package t
+import rego.v1
+all_pos if every v in [1, 2, 3] { v > 0 }
+none_neg if not some_neg
+some_neg if { some v in [1, 2]; v < 0 }
+sq := {y | some v in [1, 2, 3]; y := v * v}
+u := {1, 2} | {3}
+`;
+  assert.equal(evalOne(src, 'x = data.t.all_pos'), true);
+  assert.equal(evalOne(src, 'x = data.t.none_neg'), true);
+  assert.deepEqual(evalOne(src, 'x = data.t.sq'), [1, 4, 9]);
+  assert.deepEqual(evalOne(src, 'x = data.t.u'), [1, 2, 3]);
+});
