@@ -31,6 +31,7 @@ export class RegoPolicy {
   readonly #deny: PreparedQuery;
   readonly #reason: PreparedQuery | undefined;
   readonly #print: (msg: string) => void;
+  readonly #queries: PreparedQuery[];
 
   constructor(bundle: Bundle, opts: RegoPolicyOptions = {}) {
     const pkg = opts.package ?? 'healthcare.telemedicine';
@@ -43,6 +44,7 @@ export class RegoPolicy {
     const pkgNode = pkg.split('.').reduce((n, s) => n?.children.get(s), this.policy.program.root as typeof this.policy.program.root | undefined);
     this.#reason = pkgNode?.children.has('reason') ? this.policy.prepare(`__result__ = data.${pkg}.reason`) : undefined;
     this.#print = opts.print ?? (() => {});
+    this.#queries = this.#reason ? [this.#allow, this.#deny, this.#reason] : [this.#allow, this.#deny];
   }
 
   /** Evaluates `data.<path>` (OPA's data API) and returns its JSON value, or undefined. */
@@ -54,24 +56,12 @@ export class RegoPolicy {
 
   /** Decides one action: allow only when `allow` is true and `deny` is not. Throws on evaluation errors. */
   decideRaw(input: Value): RegoDecision {
-    const opts = { input, data: this.data, print: this.#print };
-    const allow = firstValue(this.policy.evaluate(this.#allow, opts));
-    const deny = firstValue(this.policy.evaluate(this.#deny, opts));
-    let reason: string | undefined;
-    if (this.#reason) {
-      const r = firstValue(this.policy.evaluate(this.#reason, opts));
-      if (typeof r === 'string') reason = r;
-    }
+    const [allow, deny, r] = this.policy.evaluateFirst(this.#queries, '__result__', { input, data: this.data, print: this.#print });
+    const reason = typeof r === 'string' ? r : undefined;
     if (deny === true) return { allow: false, reason: reason ?? 'policy_deny' };
     if (allow === true) return { allow: true, reason: reason ?? 'policy_allow' };
     return { allow: false, reason: reason ?? 'policy_default_deny' };
   }
-}
-
-function firstValue(rows: Map<string, Value>[]): Value | undefined {
-  const row = rows[0];
-  if (!row) return undefined;
-  return row.get('__result__');
 }
 
 function pathRef(path: string[]): string {

@@ -156,6 +156,7 @@ export class Compiler {
       body,
       nslots: 0,
       isDefault: rule.default,
+      guards: guardsOf(body),
       else: undefined,
       loc: rule.loc,
     };
@@ -373,6 +374,25 @@ export class Compiler {
     // A name first seen in a nested position: a fresh local of this scope.
     return scope.declare(name);
   }
+}
+
+/** `input.a.b == "x"` expressions (unnegated, no `with`) of a body: rule indexing. */
+function guardsOf(body: CBody): { path: string[]; value: Value }[] | undefined {
+  const out: { path: string[]; value: Value }[] = [];
+  for (const e of body) {
+    if (e.k !== 'term' || e.neg || e.with.length > 0 || e.t.k !== 'call' || e.t.name !== 'equal') continue;
+    const [a, b] = e.t.args as [CTerm, CTerm];
+    const ref = a.k === 'ref' ? a : b.k === 'ref' ? b : undefined;
+    const val = a.k === 'val' ? a : b.k === 'val' ? b : undefined;
+    if (!ref || !val || ref.head.k !== 'input') continue;
+    const path: string[] = [];
+    for (const p of ref.path) {
+      if (p.k !== 'val' || typeof p.v !== 'string') break;
+      path.push(p.v);
+    }
+    if (path.length === ref.path.length) out.push({ path, value: val.v });
+  }
+  return out.length ? out : undefined;
 }
 
 function newNode(path: string[]): RuleNode {

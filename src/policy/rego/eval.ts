@@ -59,9 +59,8 @@ export class Evaluator {
     this.data = opts.data ?? new RObject();
     this.strict = opts.strict === true;
     this.st = { input: opts.input, overrides: [], mocks: undefined, cache: new Map() };
-    const now = opts.now ?? BigInt(Date.now()) * 1000000n;
-    this.bctx = { now: () => now, cache: new Map() };
-    this.printFn = opts.print ?? ((m) => process.stderr.write(m + '\n'));
+    this.bctx = new BuiltinCtx(opts.now);
+    this.printFn = opts.print ?? printToStderr;
     this.maxDepth = opts.maxDepth ?? MAX_DEPTH;
   }
 
@@ -104,8 +103,9 @@ export class Evaluator {
     this.term(e.coll, f, (coll) => {
       if (!(Array.isArray(coll) || coll instanceof RObject || coll instanceof RSet)) return true;
       ok = !this.iterate(coll, (key, val) => {
-        const check = (): boolean => this.body(e.body, 0, f, () => true);
-        const found = e.key ? this.match(e.key, key, f, () => this.match(e.value, val, f, check)) : this.match(e.value, val, f, check);
+        const found = e.key
+          ? this.match(e.key, key, f, () => this.match(e.value, val, f, () => this.body(e.body, 0, f, () => true)))
+          : this.match(e.value, val, f, () => this.body(e.body, 0, f, () => true));
         return !found;
       });
       return true;
@@ -365,17 +365,7 @@ export class Evaluator {
       return v === undefined ? false : k(v);
     }
     const p = path[i]!;
-    const step = (key: Value): boolean => {
-      if (typeof key !== 'string') {
-        const b = base === undefined ? undefined : lookup(base, key);
-        return b === undefined ? false : this.deref(b, path, i + 1, f, k);
-      }
-      const child = node.children.get(key);
-      const b = base === undefined ? undefined : lookup(base, key);
-      const next = [...segs, key];
-      if (child === undefined && b === undefined && !this.st.overrides.some((o) => isPrefix(next, o.path))) return false;
-      return this.dataRef(path, i + 1, child, b, next, f, k);
-    };
+    if (p.k === 'val') return this.dataStep(p.v, path, i, node, base, segs, f, k);
     if (p.k === 'var' && f[p.slot] === undefined) {
       const keys = new Set<string>(node.children.keys());
       if (base instanceof RObject) for (const key of base.keys()) if (typeof key === 'string') keys.add(key);
@@ -383,14 +373,28 @@ export class Evaluator {
       for (const key of keys) {
         f[p.slot] = key;
         try {
-          if (step(key)) return true;
+          if (this.dataStep(key, path, i, node, base, segs, f, k)) return true;
         } finally {
           f[p.slot] = undefined;
         }
       }
       return false;
     }
-    return this.term(p, f, step);
+    return this.term(p, f, (key) => this.dataStep(key, path, i, node, base, segs, f, k));
+  }
+
+  dataStep(key: Value, path: CTerm[], i: number, node: RuleNode, base: Value | undefined, segs: string[], f: Frame, k: VK): boolean {
+    const b = base === undefined ? undefined : lookup(base, key);
+    if (typeof key !== 'string') return b === undefined ? false : this.deref(b, path, i + 1, f, k);
+    const child = node.children.get(key);
+    const ov = this.st.overrides;
+    if (ov.length === 0) {
+      if (child === undefined && b === undefined) return false;
+      return this.dataRef(path, i + 1, child, b, segs, f, k);
+    }
+    const next = [...segs, key];
+    if (child === undefined && b === undefined && !ov.some((o) => isPrefix(next, o.path))) return false;
+    return this.dataRef(path, i + 1, child, b, next, f, k);
   }
 
   /** The whole value of a rule-tree node merged with the base document. */
@@ -462,19 +466,35 @@ export class Evaluator {
   /** Runs a rule (falling through its else chain) and reports each head value. */
   ruleChain(r: CRule, args: Value[] | undefined, k: VK): void {
     for (let cur: CRule | undefined = r; cur; cur = cur.else) {
+      if (cur.guards !== undefined && !this.guardsHold(cur.guards)) continue;
       const f: Frame = new Array(cur.nslots);
-      let found = false;
-      const rule = cur;
-      const run = (): boolean =>
-        this.body(rule.body, 0, f, () => {
-          found = true;
-          if (rule.value === undefined) return false;
-          return this.term(rule.value, f, k);
-        });
-      if (args) this.matchItems(rule.args!, args, 0, f, run);
-      else run();
+      const found = args ? this.matchItems(cur.args!, args, 0, f, () => this.ruleBody(cur!, f, k)) : this.ruleBody(cur, f, k);
       if (found) return;
     }
+  }
+
+  /** Runs a rule body, reporting head values to `k`; true when the body had a solution. */
+  ruleBody(rule: CRule, f: Frame, k: VK): boolean {
+    let found = false;
+    this.body(rule.body, 0, f, () => {
+      found = true;
+      if (rule.value === undefined) return false;
+      return this.term(rule.value, f, k);
+    });
+    return found;
+  }
+
+  /** Rule indexing: `input.a.b == "const"` preconditions checked without running the body. */
+  guardsHold(guards: { path: string[]; value: Value }[]): boolean {
+    for (const g of guards) {
+      let v: Value | undefined = this.st.input;
+      for (const seg of g.path) {
+        if (!(v instanceof RObject)) return false;
+        v = v.get(seg);
+      }
+      if (v === undefined || !equal(v, g.value)) return false;
+    }
+    return true;
   }
 
   headValue(r: CRule, f: Frame): Value | undefined {
@@ -609,6 +629,18 @@ export class Evaluator {
     return rows;
   }
 
+  /** The value of one slot in the first solution of a body (undefined when there is none). */
+  first(body: CBody, slot: number, nslots: number): Value | undefined {
+    const f: Frame = new Array(nslots);
+    let out: Value | undefined;
+    this.body(body, 0, f, () => {
+      out = f[slot];
+      return true;
+    });
+    if (this.builtinError) throw this.builtinError;
+    return out;
+  }
+
   run(body: CBody, f: Frame, vars: { name: string; slot: number }[], rows: Map<string, Value>[]): void {
     this.body(body, 0, f, () => {
       const row = new Map<string, Value>();
@@ -620,6 +652,22 @@ export class Evaluator {
       return false;
     });
   }
+}
+
+class BuiltinCtx implements BuiltinContext {
+  readonly cache = new Map<string, unknown>();
+  #now: bigint | undefined;
+  constructor(now: bigint | undefined) {
+    this.#now = now;
+  }
+  now(): bigint {
+    if (this.#now === undefined) this.#now = BigInt(Date.now()) * 1000000n;
+    return this.#now;
+  }
+}
+
+function printToStderr(m: string): void {
+  process.stderr.write(m + '\n');
 }
 
 function printValue(v: Value): string {

@@ -88,6 +88,19 @@ export class CompiledPolicy {
     });
   }
 
+  /**
+   * Evaluates several prepared queries against one input with one evaluator
+   * (rule values are computed once and shared); returns, per query, the value
+   * of `var` in its first solution.
+   */
+  evaluateFirst(queries: PreparedQuery[], varName: string, opts: EvalOptions = {}): (Value | undefined)[] {
+    const ev = new Evaluator(this.program, implementations, opts);
+    return queries.map((q) => {
+      const slot = q.vars.find((v) => v.name === varName)?.slot;
+      return slot === undefined ? undefined : ev.first(q.body, slot, q.nslots);
+    });
+  }
+
   /** Evaluates a query; one binding map per solution. Throws {@link RegoError} on evaluation errors. */
   evaluate(query: string | PreparedQuery, opts: EvalOptions = {}): Map<string, Value>[] {
     const q = typeof query === 'string' ? this.prepare(query) : query;

@@ -58,6 +58,8 @@ export interface CRule {
   body: CBody;
   nslots: number;
   isDefault: boolean;
+  /** Index: `input.<path> == value` expressions of the body, checked before running it. */
+  guards: { path: string[]; value: Value }[] | undefined;
   else: CRule | undefined;
   loc: Loc;
 }
