@@ -1,0 +1,267 @@
+/**
+ * `npm run bench -- signaling`: consultation signaling under load.
+ *
+ * A node runs in a child process (this file, started again with
+ * BENCH_SIGNALING_ROLE=server) with the consultation service attached and
+ * ROOMS booked appointments; this process opens 2 × ROOMS WebSocket clients
+ * (clinician + patient per room) and measures:
+ *   - join → admitted (patient joins, the clinician admits on the lobby frame),
+ *   - offer → answer relay round trip (two relays) between the peers of each room,
+ *   - relay latency and frames per second with every client sending RATE candidates/s,
+ *   - memory per room (heap after GC, in the node process).
+ * The baseline is a bare `ws` relay in its own process (JSON.parse and forward:
+ * no auth, no validation, no rate limit), driven by the same clients.
+ * Settings: BENCH_ROOMS (default 1000), BENCH_RATE (frames/s per client, default 10),
+ * BENCH_SECONDS (load phase, default 5).
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+
+const ROOMS = Number(process.env.BENCH_ROOMS ?? 1000);
+const RATE = Number(process.env.BENCH_RATE ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SDP = `v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n${'a=candidate:1 1 udp 2122260223 192.168.1.2 50000 typ host\r\n'.repeat(30)}`;
+const self = fileURLToPath(import.meta.url);
+
+type Frame = { type: string; [k: string]: any };
+
+/** A lean client: callbacks by frame type (the test client keeps every frame, too heavy for thousands). */
+class Peer {
+  readonly ws: WebSocket;
+  readonly #handlers = new Map<string, (f: Frame) => void>();
+  constructor(url: string) {
+    this.ws = new WebSocket(url, { perMessageDeflate: false });
+    this.ws.on('message', (d) => {
+      const f = JSON.parse(d.toString()) as Frame;
+      this.#handlers.get(f.type)?.(f);
+    });
+    this.ws.on('error', () => {});
+  }
+  open(): Promise<void> {
+    return new Promise((resolve, reject) => { this.ws.once('open', () => resolve()); this.ws.once('error', reject); });
+  }
+  on(type: string, h: (f: Frame) => void): void { this.#handlers.set(type, h); }
+  once(type: string): Promise<Frame> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no ${type} within 30 s`)), 30_000);
+      this.on(type, (f) => { clearTimeout(t); this.#handlers.delete(type); resolve(f); });
+    });
+  }
+  send(f: Record<string, unknown>): void { this.ws.send(JSON.stringify({ v: 1, ...f })); }
+}
+
+function pct(xs: number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+const line = (label: string, xs: number[]) => `${label.padEnd(34)} p50 ${ms(pct(xs, 50)).padStart(10)}  p90 ${ms(pct(xs, 90)).padStart(10)}  p99 ${ms(pct(xs, 99)).padStart(10)}  (n=${xs.length})`;
+
+async function pool<T>(n: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, n) }, async () => {
+    while (next < n) {
+      const i = next++;
+      out[i] = await fn(i);
+    }
+  }));
+  return out;
+}
+
+interface Pair { doc: Peer; pat: Peer; appointmentId: string }
+
+/** offer → answer round trips: each room in turn sends `rounds` offers, all rooms at once. */
+async function offerAnswer(pairs: Pair[], rounds: number): Promise<number[]> {
+  const times: number[] = [];
+  await Promise.all(pairs.map(async (p) => {
+    p.pat.on('offer', (f) => p.pat.send({ type: 'answer', appointmentId: p.appointmentId, sdp: f.sdp }));
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now();
+      const answered = p.doc.once('answer');
+      p.doc.send({ type: 'offer', appointmentId: p.appointmentId, sdp: SDP });
+      await answered;
+      times.push(performance.now() - t0);
+    }
+  }));
+  return times;
+}
+
+/** Every client sends RATE candidates per second for SECONDS; returns relay latencies and frames received. */
+async function load(pairs: Pair[]): Promise<{ latencies: number[]; received: number; seconds: number }> {
+  const latencies: number[] = [];
+  let received = 0;
+  const peers = pairs.flatMap((p) => [{ me: p.doc, id: p.appointmentId }, { me: p.pat, id: p.appointmentId }]);
+  for (const { me } of peers) {
+    me.on('candidate', (f) => {
+      received += 1;
+      latencies.push(performance.now() - Number(String(f.candidate.candidate).split(' ')[1]));
+    });
+  }
+  const t0 = performance.now();
+  const interval = 1000 / RATE;
+  await Promise.all(peers.map(async ({ me, id }, i) => {
+    await new Promise((r) => setTimeout(r, (i % 100) * (interval / 100)));
+    const until = t0 + SECONDS * 1000;
+    while (performance.now() < until) {
+      me.send({ type: 'candidate', appointmentId: id, candidate: { candidate: `bench ${performance.now()} 1 udp 2122260223 10.0.0.1 5000 typ host`, sdpMid: '0', sdpMLineIndex: 0 } });
+      await new Promise((r) => setTimeout(r, interval));
+    }
+  }));
+  await new Promise((r) => setTimeout(r, 500));
+  return { latencies, received, seconds: (performance.now() - t0) / 1000 };
+}
+
+function closeAll(pairs: Pair[]): void {
+  for (const p of pairs) { p.doc.ws.terminate(); p.pat.ws.terminate(); }
+}
+
+// ---- the node side (child process) ---------------------------------------------
+
+async function server(): Promise<void> {
+  const { loadConfig } = await import('../src/config/index.ts');
+  const { startNode } = await import('../src/node/index.ts');
+  const { createConsultService } = await import('../src/consult/index.ts');
+  const { createBuiltinPolicy } = await import('../src/policy/index.ts');
+  const { Registry } = await import('prom-client');
+  const dir = mkdtempSync(path.join(tmpdir(), 'bench-signaling-'));
+  const node = await startNode(loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1', TELEMED_DATA_DIR: dir, LOG_LEVEL: 'warn', TELEMED_DB_SYNC: 'normal', TELEMED_DEMO: 'false' }), { port: 0 });
+  const policy = createBuiltinPolicy();
+  const consult = createConsultService({ fhir: node.fhir, auth: node.auth, policy: () => policy, logger: node.logger, registry: new Registry(), limits: { burst: 60, perSecond: Math.max(30, RATE * 3) } });
+  consult.attach(node.app.server);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  process.on('message', async (m: { cmd: string; rooms?: number }) => {
+    if (m.cmd === 'seed') {
+      const tokens = await pool(m.rooms!, 50, async (i) => {
+        const id = `b${i}`;
+        await node.fhir.putAsSystem({ resourceType: 'Consent', id: `c-${id}`, status: 'active', scope: { text: 'patient-privacy' }, category: [{ text: 'telehealth' }], patient: { reference: `Patient/p-${id}` } });
+        await node.fhir.putAsSystem({ resourceType: 'Appointment', id: `a-${id}`, status: 'booked', participant: [{ actor: { reference: `Practitioner/d-${id}` }, status: 'accepted' }, { actor: { reference: `Patient/p-${id}` }, status: 'accepted' }] });
+        return { appointmentId: `a-${id}`, doc: await node.auth.mint(`Practitioner/d-${id}`, 'authorized_medical_staff'), pat: await node.auth.mint(`Patient/p-${id}`, 'patient') };
+      });
+      process.send!({ tokens });
+    } else if (m.cmd === 'mem') {
+      gc?.();
+      gc?.();
+      process.send!({ heap: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss });
+    } else if (m.cmd === 'stop') {
+      await consult.close();
+      await node.close();
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(0);
+    }
+  });
+  process.send!({ url: `${node.url.replace('http', 'ws')}/ws/consult` });
+}
+
+const BASELINE = `
+  const { WebSocketServer } = require(${JSON.stringify(require_ws())});
+  const rooms = new Map();
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+  wss.on('listening', () => process.send({ url: 'ws://127.0.0.1:' + wss.address().port }));
+  wss.on('connection', (ws) => {
+    let room;
+    ws.on('message', (d) => {
+      const f = JSON.parse(d.toString());
+      if (f.type === 'join') { room = rooms.get(f.appointmentId) ?? new Set(); rooms.set(f.appointmentId, room); room.add(ws); ws.send(JSON.stringify({ v: 1, type: 'admitted' })); return; }
+      if (!room) return;
+      const out = JSON.stringify({ ...f, from: 'x' });
+      for (const o of room) if (o !== ws) o.send(out);
+    });
+  });`;
+function require_ws(): string {
+  return path.join(path.dirname(self), '..', 'node_modules', 'ws');
+}
+
+function ask<T>(child: ChildProcess, msg?: object): Promise<T> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as T));
+    if (msg) child.send(msg);
+  });
+}
+
+export async function run(): Promise<void> {
+  process.stdout.write(`rooms ${ROOMS} (${ROOMS * 2} WebSocket clients), load ${RATE} frames/s per client for ${SECONDS} s\n`);
+
+  // ---- the node ----
+  const node = fork(self, [], { execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [])], env: { ...process.env, BENCH_SIGNALING_ROLE: 'server' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const { url } = await ask<{ url: string }>(node);
+  const { tokens } = await ask<{ tokens: Array<{ appointmentId: string; doc: string; pat: string }> }>(node, { cmd: 'seed', rooms: ROOMS });
+  const before = await ask<{ heap: number }>(node, { cmd: 'mem' });
+  const joins: number[] = [];
+  const SEQUENTIAL = Math.min(20, tokens.length);
+  const enter = async (i: number): Promise<Pair> => {
+    const t = tokens[i]!;
+    const doc = new Peer(url);
+    const pat = new Peer(url);
+    await Promise.all([doc.open(), pat.open()]);
+    doc.on('lobby', (f) => { for (const w of f.waiting) doc.send({ type: 'admit', appointmentId: t.appointmentId, seat: w.seat }); });
+    for (const [peer, token] of [[doc, t.doc], [pat, t.pat]] as const) {
+      const welcome = peer.once('welcome');
+      peer.send({ type: 'hello', token });
+      await welcome;
+    }
+    const docIn = doc.once('admitted');
+    doc.send({ type: 'join', appointmentId: t.appointmentId });
+    await docIn;
+    const t0 = performance.now();
+    const patIn = pat.once('admitted');
+    pat.send({ type: 'join', appointmentId: t.appointmentId });
+    await patIn;
+    joins.push(performance.now() - t0);
+    return { doc, pat, appointmentId: t.appointmentId };
+  };
+  // The first rooms one at a time (latency without contention), then the rest 100 at a time.
+  const pairs: Pair[] = [];
+  for (let i = 0; i < SEQUENTIAL; i++) pairs.push(await enter(i));
+  const seqJoins = joins.splice(0);
+  pairs.push(...(await pool(tokens.length - SEQUENTIAL, 100, (i) => enter(i + SEQUENTIAL))));
+  const afterMem = await ask<{ heap: number }>(node, { cmd: 'mem' });
+  const oa = await offerAnswer(pairs, 5);
+  const loaded = await load(pairs);
+  closeAll(pairs);
+  node.send({ cmd: 'stop' });
+
+  // ---- the baseline ----
+  const base = spawn(process.execPath, ['-e', BASELINE], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const { url: baseUrl } = await ask<{ url: string }>(base);
+  const basePairs = await pool(ROOMS, 100, async (i): Promise<Pair> => {
+    const doc = new Peer(baseUrl);
+    const pat = new Peer(baseUrl);
+    await Promise.all([doc.open(), pat.open()]);
+    for (const p of [doc, pat]) {
+      const ok = p.once('admitted');
+      p.send({ type: 'join', appointmentId: `a-b${i}` });
+      await ok;
+    }
+    return { doc, pat, appointmentId: `a-b${i}` };
+  });
+  const baseOa = await offerAnswer(basePairs, 5);
+  const baseLoaded = await load(basePairs);
+  closeAll(basePairs);
+  base.kill('SIGTERM');
+
+  const fps = loaded.received / loaded.seconds;
+  const baseFps = baseLoaded.received / baseLoaded.seconds;
+  const offered = ROOMS * 2 * RATE;
+  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  process.stdout.write([
+    line('join → admitted, one room at a time', seqJoins),
+    line('join → admitted, 100 rooms at once', joins),
+    line('offer → answer (node)', oa),
+    line('offer → answer (bare ws baseline)', baseOa),
+    `  ratio p50 ${ratio(pct(oa, 50), pct(baseOa, 50))}, p99 ${ratio(pct(oa, 99), pct(baseOa, 99))} of the baseline`,
+    line('relay under load (node)', loaded.latencies),
+    line('relay under load (baseline)', baseLoaded.latencies),
+    `frames/s relayed: node ${fps.toFixed(0)}, baseline ${baseFps.toFixed(0)} (offered ${offered}/s); node p50 latency ${ratio(pct(loaded.latencies, 50), pct(baseLoaded.latencies, 50))} of the baseline`,
+    `memory per room (2 sockets, heap after GC): ${((afterMem.heap - before.heap) / ROOMS / 1024).toFixed(1)} KiB`,
+    'call set-up in Chromium (join → first decoded frame): measured by the browser tests (not yet)',
+    '',
+  ].join('\n'));
+}
+
+if (process.env.BENCH_SIGNALING_ROLE === 'server') await server();
