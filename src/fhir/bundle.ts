@@ -5,7 +5,7 @@
  * assigns, and any failure rolls back every entry. A batch runs each entry on
  * its own and reports each outcome.
  */
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { badRequest, FhirError, toFhirError } from './outcome.ts';
 import { toPairs } from './query.ts';
 import type { Ctx, FhirResponse, FhirService } from './service.ts';
@@ -121,7 +121,7 @@ export function processBundle(svc: FhirService, ctx: Ctx, body: unknown): FhirRe
       seen.add(key);
     }
     if (p.method === 'POST') {
-      const id = randomUUID();
+      const id = uuidv7();
       ids.set(p.index, id);
       if (p.entry.fullUrl) refMap.set(p.entry.fullUrl, `${p.type}/${id}`);
     } else if (p.method === 'PUT' && p.entry.fullUrl) {
@@ -133,9 +133,9 @@ export function processBundle(svc: FhirService, ctx: Ctx, body: unknown): FhirRe
   for (const p of parsed) {
     const cond = p.entry.request?.ifNoneExist;
     if (p.method !== 'POST' || cond === undefined) continue;
-    const found = svc.search(ctx, p.type, toPairs(cond.replace(/^\?/, '')));
+    const found = svc.search(ctx, p.type, [...toPairs(cond.replace(/^\?/, '')), ['_count', '2']]);
     const b = found.body as Bundle;
-    if ((b as unknown as { total: number }).total > 1) throw new FhirError(412, 'multiple-matches', `Bundle.entry[${p.index}]: ifNoneExist matched several resources`);
+    if ((b.entry?.length ?? 0) > 1) throw new FhirError(412, 'multiple-matches', `Bundle.entry[${p.index}]: ifNoneExist matched several resources`);
     const match = b.entry?.[0]?.resource;
     if (match) {
       existing.set(p.index, { status: 200, body: match, headers: { etag: `W/"${match.meta?.versionId ?? '1'}"` } });

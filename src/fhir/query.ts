@@ -27,6 +27,8 @@ export interface SearchRequest {
   sort: SortKey[];
   /** `_summary=count`: only the total. */
   summaryCount: boolean;
+  /** `_total`: `accurate` asks for the exact count on every page. */
+  total?: 'none' | 'estimate' | 'accurate';
 }
 
 export const DEFAULT_COUNT = 20;
@@ -104,7 +106,8 @@ export function parseSearch(type: string, params: QueryParams, opts: { lenient?:
         else if (value !== 'false') fail(`_summary=${value} is not supported (only count and false)`);
         break;
       case '_total':
-        if (!['none', 'estimate', 'accurate'].includes(value)) fail(`_total=${value} is not valid`);
+        if (value === 'none' || value === 'estimate' || value === 'accurate') req.total = value;
+        else fail(`_total=${value} is not valid (none, estimate or accurate)`);
         break;
       case '_id': {
         if (modifier !== undefined) throw badRequest(`search parameter modifier ':${modifier}' is not supported (parameter '_id')`);

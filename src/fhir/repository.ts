@@ -4,7 +4,7 @@
  * search-params.ts sit in plain columns. Every method runs synchronously and
  * must be called inside a store transaction for writes (Store.write).
  */
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import type { Db, DataCipher, Migration } from '../store/index.ts';
 import { gone, notFound, preconditionFailed, FhirError } from './outcome.ts';
 import type { Criterion, DateBound, SearchRequest } from './query.ts';
@@ -17,19 +17,19 @@ export const FHIR_MIGRATIONS: Migration[] = [
     sql: `
       CREATE TABLE resource (
         type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
-        last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, body BLOB,
+        last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (type, id)) WITHOUT ROWID, STRICT;
       CREATE INDEX resource_updated ON resource (type, last_updated);
       CREATE TABLE resource_version (
         type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
         last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, body BLOB,
-        PRIMARY KEY (type, id, version)) WITHOUT ROWID, STRICT;
+        PRIMARY KEY (type, id, version)) STRICT;
       CREATE TABLE search_index (
         type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
-        sys TEXT, val TEXT, lo INTEGER, hi INTEGER) STRICT;
-      CREATE INDEX search_val ON search_index (type, param, val, id);
+        sys TEXT, val TEXT, lo INTEGER, hi INTEGER, lu INTEGER NOT NULL) STRICT;
+      CREATE INDEX search_val ON search_index (type, param, val, lu);
       CREATE INDEX search_date ON search_index (type, param, lo, hi);
-      CREATE INDEX search_owner ON search_index (type, id);
+      CREATE INDEX search_owner ON search_index (type, id, param);
     `,
   },
 ];
@@ -43,8 +43,14 @@ export interface WriteResult {
 
 export interface SearchResult {
   entries: StoredResource[];
-  total: number;
+  /** True when more matches follow this page. */
+  more: boolean;
+  /** The number of matches, when known (see {@link FhirRepository.search}). */
+  total?: number;
 }
+
+/** The current version's sealed body lives once, in resource_version. */
+const JOIN_BODY = 'JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version';
 
 interface Row { id: string; version: number; last_updated: number; deleted: number; body: Buffer | null }
 
@@ -57,13 +63,13 @@ export class FhirRepository {
     this.#db = db;
     this.#cipher = cipher;
     this.#stmt = {
-      current: db.prepare<[string, string], Row>('SELECT id, version, last_updated, deleted, body FROM resource WHERE type = ? AND id = ?'),
+      current: db.prepare<[string, string], Row>(`SELECT r.id, r.version, r.last_updated, r.deleted, v.body FROM resource r ${JOIN_BODY} WHERE r.type = ? AND r.id = ?`),
       version: db.prepare<[string, string, number], Row>('SELECT id, version, last_updated, deleted, body FROM resource_version WHERE type = ? AND id = ? AND version = ?'),
       history: db.prepare<[string, string], Row>('SELECT id, version, last_updated, deleted, body FROM resource_version WHERE type = ? AND id = ? ORDER BY version DESC'),
-      upsert: db.prepare('INSERT INTO resource (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, last_updated = excluded.last_updated, deleted = excluded.deleted, body = excluded.body'),
+      upsert: db.prepare('INSERT INTO resource (type, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, last_updated = excluded.last_updated, deleted = excluded.deleted'),
       addVersion: db.prepare('INSERT INTO resource_version (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, ?, ?)'),
       dropIndex: db.prepare('DELETE FROM search_index WHERE type = ? AND id = ?'),
-      addIndex: db.prepare('INSERT INTO search_index (type, id, param, sys, val, lo, hi) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      addIndex: db.prepare('INSERT INTO search_index (type, id, param, sys, val, lo, hi, lu) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
     };
   }
 
@@ -113,7 +119,7 @@ export class FhirRepository {
 
   /** Creates a resource with a new server-assigned id (the client's id is ignored, as the spec says). */
   create(resource: Resource, now = Date.now()): WriteResult {
-    return this.#put({ ...resource, id: randomUUID() }, undefined, now);
+    return this.#put({ ...resource, id: uuidv7() }, undefined, now);
   }
 
   /**
@@ -134,7 +140,7 @@ export class FhirRepository {
     if (!prev) throw notFound(`${type}/${id} is not known`);
     if (prev.deleted) return undefined;
     const version = prev.versionId + 1;
-    this.#stmt.upsert.run(type, id, version, now, 1, null);
+    this.#stmt.upsert.run(type, id, version, now, 1);
     this.#stmt.addVersion.run(type, id, version, now, 1, null);
     this.#stmt.dropIndex.run(type, id);
     return version;
@@ -149,10 +155,10 @@ export class FhirRepository {
     const stored: Resource = { resourceType: type, id, meta: { ...(meta ?? {}), versionId: String(version), lastUpdated }, ...rest };
     const json = JSON.stringify(stored);
     const sealed = this.#cipher.seal(json, `${type}/${id}/${version}`);
-    this.#stmt.upsert.run(type, id, version, now, 0, sealed);
+    this.#stmt.upsert.run(type, id, version, now, 0);
     this.#stmt.addVersion.run(type, id, version, now, 0, sealed);
-    this.#stmt.dropIndex.run(type, id);
-    for (const row of extractIndex(stored)) this.#stmt.addIndex.run(type, id, row.param, row.sys, row.val, row.lo, row.hi);
+    if (prev) this.#stmt.dropIndex.run(type, id);
+    for (const row of extractIndex(stored)) this.#stmt.addIndex.run(type, id, row.param, row.sys, row.val, row.lo, row.hi, now);
     return { stored: { resource: stored, versionId: version, lastUpdated, deleted: false }, created: !prev || prev.deleted, json };
   }
 
@@ -161,33 +167,58 @@ export class FhirRepository {
    * compartment (https://hl7.org/fhir/R4/compartmentdefinition-patient.html).
    */
   search(type: string, req: SearchRequest, compartment?: string): SearchResult {
+    const T = type.replace(/[^A-Za-z]/g, '');
     const where: string[] = ['r.type = ?', 'r.deleted = 0'];
-    const args: unknown[] = [type];
-    for (const c of req.criteria) addCriterion(c, where, args);
+    const args: unknown[] = [T];
+    const criteria = [...req.criteria];
     if (compartment !== undefined) {
-      if (type === 'Patient') {
-        where.push('r.id = ?');
-        args.push(compartment);
-      } else {
-        where.push("EXISTS (SELECT 1 FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param = 'patient' AND s.val = ?)");
-        args.push(`Patient/${compartment}`);
-      }
+      if (T === 'Patient') criteria.push({ kind: 'id', ids: [compartment] });
+      else criteria.push({ kind: 'reference', param: 'patient', values: [`Patient/${compartment}`] });
     }
+    // The plan: with the default order (newest first) and one exact patient or
+    // subject reference, walk that reference's index rows newest first and stop
+    // at the page; otherwise walk the type's resources newest first. Every other
+    // criterion is a correlated probe on (type, id, param), so a page costs
+    // about its own size, not the number of matches.
+    const defaultOrder = req.sort.length === 0;
+    const driverAt = defaultOrder
+      ? criteria.findIndex((c) => c.kind === 'reference' && (c.param === 'patient' || c.param === 'subject') && c.values.length === 1 && !c.values[0]!.startsWith('*/'))
+      : -1;
+    let from = `resource r ${JOIN_BODY}`;
+    const fromArgs: unknown[] = [];
+    let order: string[];
+    if (driverAt >= 0) {
+      const d = criteria.splice(driverAt, 1)[0] as Extract<Criterion, { kind: 'reference' }>;
+      from = `search_index d JOIN resource r ON r.type = d.type AND r.id = d.id ${JOIN_BODY}`;
+      where.unshift('d.type = ?', 'd.param = ?', 'd.val = ?');
+      fromArgs.push(T, d.param, d.values[0]);
+      order = ['d.lu DESC', 'd.id DESC'];
+    } else if (defaultOrder) {
+      order = ['r.last_updated DESC', 'r.id DESC'];
+    } else {
+      order = req.sort.map((s) => {
+        const dir = s.desc ? 'DESC' : 'ASC';
+        if (s.key === '_id') return `r.id ${dir}`;
+        if (s.key === '_lastUpdated') return `r.last_updated ${dir}`;
+        const agg = s.desc ? 'MAX(s.hi)' : 'MIN(s.lo)';
+        return `(SELECT ${agg} FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param = '${s.key.replace(/[^A-Za-z_-]/g, '')}') ${dir} NULLS LAST`;
+      });
+      order.push('r.last_updated DESC', 'r.id DESC');
+    }
+    for (const c of criteria) addCriterion(T, c, where, args);
     const whereSql = where.join(' AND ');
-    const total = (this.#db.prepare(`SELECT count(*) AS n FROM resource r WHERE ${whereSql}`).get(...args) as { n: number }).n;
-    if (req.summaryCount || req.count === 0) return { entries: [], total };
-    const order = req.sort.map((s) => {
-      const dir = s.desc ? 'DESC' : 'ASC';
-      if (s.key === '_id') return `r.id ${dir}`;
-      if (s.key === '_lastUpdated') return `r.last_updated ${dir}`;
-      const agg = s.desc ? 'MAX(s.hi)' : 'MIN(s.lo)';
-      return `(SELECT ${agg} FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param = '${s.key.replace(/[^A-Za-z_-]/g, '')}') ${dir} NULLS LAST`;
-    });
-    order.push('r.last_updated DESC', 'r.id ASC');
+    const allArgs = [...fromArgs, ...args];
+    const countAll = () => (this.#db.prepare(`SELECT count(*) AS n FROM ${from} WHERE ${whereSql}`).get(...allArgs) as { n: number }).n;
+    if (req.summaryCount || req.count === 0) return { entries: [], total: countAll(), more: false };
     const rows = this.#db
-      .prepare(`SELECT r.id, r.version, r.last_updated, r.deleted, r.body FROM resource r WHERE ${whereSql} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`)
-      .all(...args, req.count, req.offset) as Row[];
-    return { entries: rows.map((row) => this.#open(type, row)), total };
+      .prepare(`SELECT r.id, r.version, r.last_updated, r.deleted, v.body FROM ${from} WHERE ${whereSql} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`)
+      .all(...allArgs, req.count + 1, req.offset) as Row[];
+    const more = rows.length > req.count;
+    if (more) rows.pop();
+    // The exact total costs a pass over every match: computed when asked
+    // (_total=accurate) or when it is free (the first page holds everything).
+    const total = req.total === 'accurate' ? countAll() : !more && req.offset === 0 ? rows.length : undefined;
+    return { entries: rows.map((row) => this.#open(type, row)), more, ...(total !== undefined ? { total } : {}) };
   }
 }
 
@@ -209,9 +240,9 @@ function dateClause(lo: string, hi: string, b: DateBound, args: unknown[]): stri
   }
 }
 
-function addCriterion(c: Criterion, where: string[], args: unknown[]): void {
+function addCriterion(type: string, c: Criterion, where: string[], args: unknown[]): void {
   const exists = (param: string, cond: string) =>
-    `EXISTS (SELECT 1 FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param = '${param}' AND ${cond})`;
+    `EXISTS (SELECT 1 FROM search_index s WHERE s.type = '${type}' AND s.id = r.id AND s.param = '${param}' AND ${cond})`;
   switch (c.kind) {
     case 'id':
       where.push(`r.id IN (${c.ids.map(() => '?').join(', ')})`);

@@ -285,10 +285,10 @@ export class FhirService {
     if (!req.summaryCount && req.count > 0) {
       links.push({ relation: 'first', url: link(0) });
       if (req.offset > 0) links.push({ relation: 'previous', url: link(Math.max(0, req.offset - req.count)) });
-      if (req.offset + req.count < result.total) links.push({ relation: 'next', url: link(req.offset + req.count) });
-      links.push({ relation: 'last', url: link(Math.max(0, Math.floor((result.total - 1) / req.count) * req.count)) });
+      if (result.more) links.push({ relation: 'next', url: link(req.offset + req.count) });
+      if (result.total !== undefined) links.push({ relation: 'last', url: link(Math.max(0, Math.floor((result.total - 1) / req.count) * req.count)) });
     }
-    const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: result.total, link: links, entry: entries };
+    const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', ...(result.total !== undefined ? { total: result.total } : {}), link: links, entry: entries };
     return { status: 200, body: bundle };
   }
 
@@ -320,7 +320,7 @@ export class FhirService {
     req.count = 2;
     const compartment = ctx.principal.role === 'patient' ? (ctx.principal.patientId ?? '\u0000none') : undefined;
     const found = this.repo.search(type, req, compartment);
-    if (found.total > 1) throw new FhirError(412, 'multiple-matches', `If-None-Exist matched ${found.total} resources`);
+    if (found.entries.length > 1 || found.more) throw new FhirError(412, 'multiple-matches', 'If-None-Exist matched more than one resource');
     const match = found.entries[0];
     if (match) this.authorize(ctx, Actions.readRecord, 'read', match.resource, `${type}/${match.resource.id}`);
     return match;
