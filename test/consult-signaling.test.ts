@@ -221,6 +221,25 @@ describe('consultation signaling', () => {
     assert.ok(!logLines.some((l) => l.includes(text.slice(-36))), 'chat text leaked into the logs');
   });
 
+  test("a DocumentReference of the call's patient is shared with the room; another patient's is unknown", async () => {
+    const a = await book();
+    const other = await book();
+    const { doc, pat, docSeat } = await enterCall(a);
+    const mine = `docref-${randomUUID().slice(0, 8)}`;
+    const theirs = `docref-${randomUUID().slice(0, 8)}`;
+    for (const [id, patient] of [[mine, a.patient], [theirs, other.patient]] as const) {
+      await node.fhir.putAsSystem({ resourceType: 'DocumentReference', id, status: 'current', subject: { reference: patient }, content: [{ attachment: { contentType: 'application/pdf', title: 'Lab results' } }] });
+    }
+    doc.send({ type: 'document', appointmentId: a.id, documentReference: mine, ref: 'd1' });
+    const shared = await pat.next('document');
+    assert.deepEqual([shared.from, shared.id, shared.title, shared.contentType], [docSeat, mine, 'Lab results', 'application/pdf']);
+    assert.equal((await doc.next('document')).ref, 'd1');
+    doc.send({ type: 'document', appointmentId: a.id, documentReference: theirs });
+    assert.equal((await doc.next('error')).code, 'unknown_document');
+    await pat.roundTrip();
+    assert.equal(pat.pending('document').length, 0);
+  });
+
   test('refused joins get their reason code and no seat: no consent, another appointment, wrong clinician, inactive or unknown appointment', async () => {
     const noConsent = await book({ consent: false });
     const pat = await connect(noConsent.patient);

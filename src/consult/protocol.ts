@@ -26,6 +26,7 @@ export const ErrorCodes = {
   forbidden: 'forbidden',
   unknownParticipant: 'unknown_participant',
   peerUnavailable: 'peer_unavailable',
+  unknownDocument: 'unknown_document',
   resumeFailed: 'resume_failed',
   internalError: 'internal_error',
 } as const;
@@ -94,6 +95,8 @@ export const ClientFrameSchemas = {
       bitrate: finite.min(0).max(1e10).optional(),
     })
     .strict(),
+  /** Shares a DocumentReference already stored on the node (uploaded through the FHIR endpoint). */
+  document: z.object({ ...inRoom, type: z.literal('document'), documentReference: id }).strict(),
   leave: z.object({ ...inRoom, type: z.literal('leave') }).strict(),
   end: z.object({ ...inRoom, type: z.literal('end') }).strict(),
   ping: z.object({ ...base, type: z.literal('ping'), t: finite.optional() }).strict(),
@@ -133,6 +136,7 @@ export type ServerFrame =
   | { type: 'offer' | 'answer'; appointmentId: string; from: string; sdp: string }
   | { type: 'candidate'; appointmentId: string; from: string; candidate: FrameOf<'candidate'>['candidate'] }
   | { type: 'chat'; appointmentId: string; from: string; user: string; id: string; text: string; sent: string; ref?: string }
+  | { type: 'document'; appointmentId: string; from: string; id: string; title?: string; contentType?: string; ref?: string }
   | { type: 'left'; appointmentId: string; reason: string; ref?: string }
   | { type: 'ended'; appointmentId: string; reason: string; encounter?: string }
   | { type: 'pong'; t?: number; ref?: string }

@@ -155,6 +155,21 @@ export class ConsultRecords {
     await this.#fhir.putAsSystem({ ...rest, resourceType: 'Appointment', status: 'fulfilled' });
   }
 
+  /** A DocumentReference of `patient` (current, not deleted), with what the peers are shown; undefined otherwise. */
+  document(id: string, patient: string): { id: string; title?: string; contentType?: string } | undefined {
+    const s = this.#fhir.repo.current('DocumentReference', id);
+    if (!s || s.deleted) return undefined;
+    const d = s.resource as Any;
+    if (refOf(d.subject) !== patient || d.status === 'entered-in-error') return undefined;
+    const attachment = Array.isArray(d.content) ? d.content[0]?.attachment : undefined;
+    const title = typeof attachment?.title === 'string' ? attachment.title : typeof d.description === 'string' ? d.description : undefined;
+    return {
+      id,
+      ...(title !== undefined ? { title: title.slice(0, 200) } : {}),
+      ...(typeof attachment?.contentType === 'string' ? { contentType: attachment.contentType } : {}),
+    };
+  }
+
   /** Keeps one chat message as a Communication; resolves after the commit with its id and time. */
   async storeChat(m: { appointmentId: string; patient: string; encounter?: string; sender: string; recipients: string[]; text: string }, now = new Date()): Promise<{ id: string; sent: string }> {
     const id = randomUUID();

@@ -96,6 +96,7 @@ export class Signaling {
       case 'candidate': return this.#relay(conn, f);
       case 'chat': return this.#chat(conn, f);
       case 'stats': return this.#stats(conn, f);
+      case 'document': return this.#document(conn, f);
       case 'leave': return this.#leave(conn, f);
       case 'end': return this.#end(conn, f);
       case 'ping': return conn.send({ type: 'pong', ...(f.t !== undefined ? { t: f.t } : {}), ...(f.ref ? { ref: f.ref } : {}) });
@@ -324,6 +325,27 @@ export class Signaling {
     });
     // Sent after the commit: the sender's copy (with its ref) is the acknowledgement.
     const frame = { type: 'chat', appointmentId: room.appointmentId, from: p.seat, user: p.user, id: stored.id, text: f.text, sent: stored.sent } as const;
+    for (const x of room.admitted()) x.send(x === p && f.ref ? { ...frame, ref: f.ref } : frame);
+  }
+
+  /** Shares a stored DocumentReference of the room's patient with the room, if the policy allows `share_document`. */
+  #document(conn: Connection, f: FrameOf<'document'>): void {
+    const p = this.#seatIn(conn, f.appointmentId);
+    const room = p.room;
+    const patient = room.facts.patient!;
+    const doc = this.#d.records.document(f.documentReference, patient);
+    if (!doc) throw new SignalingError(ErrorCodes.unknownDocument, "no such DocumentReference of this call's patient", undefined, f.appointmentId);
+    const decision = this.#d.policy().decide({
+      action: Actions.shareDocument,
+      user: { id: p.user, role: p.role === 'clinician' ? Roles.clinician : Roles.patient },
+      patient: { id: patient, consent: this.#d.records.hasConsent(patient) },
+      data_stays_local: true,
+      destination: 'local',
+      resource: { type: 'DocumentReference', id: doc.id, classification: 'phi' },
+    });
+    this.#d.onDecision?.(Actions.shareDocument, decision.allow);
+    if (!decision.allow) throw new SignalingError(ErrorCodes.forbidden, `sharing was refused: ${decision.reason}`, decision.reason, f.appointmentId);
+    const frame = { type: 'document', appointmentId: room.appointmentId, from: p.seat, ...doc } as const;
     for (const x of room.admitted()) x.send(x === p && f.ref ? { ...frame, ref: f.ref } : frame);
   }
 
