@@ -142,6 +142,9 @@ export class Compiler {
     const headTerms: Term[] = [...suffix, ...(h.args ?? [])];
     if (h.key) headTerms.push(h.key);
     if (h.value) headTerms.push(h.value);
+    const argNames = new Set<string>();
+    for (const a of h.args ?? []) argVarNames(a, argNames);
+    for (const n of argNames) scope.declare(n);
     this.declareBody(rule.body, scope, env, headTerms);
     const args = h.args?.map((a) => this.term(a, scope, env));
     const body = this.body(rule.body, scope, env, new Set(args ? slotsOf(args) : []));
@@ -415,6 +418,13 @@ export function termPath(t: Term): string[] | undefined {
     out.push(p.v);
   }
   return out;
+}
+
+/** Every var of a function argument pattern (they are always locals). */
+function argVarNames(t: Term, out: Set<string>): void {
+  if (t.t === 'var') out.add(t.name);
+  else if (t.t === 'array' || t.t === 'set') t.items.forEach((x) => argVarNames(x, out));
+  else if (t.t === 'object') t.items.forEach(([, v]) => argVarNames(v, out));
 }
 
 /** Names an expression declares (`some`, `:=`, `some … in`). */

@@ -93,7 +93,8 @@ export class Evaluator {
       case 'every':
         return this.every(e, f, k);
       case 'or':
-        for (const alt of e.alts) if (this.body(alt, 0, f, k)) return true;
+        // a logic group succeeds at most once and binds nothing outside it
+        for (const alt of e.alts) if (this.body(alt, 0, f, () => true)) return k();
         return false;
     }
   }
@@ -525,8 +526,11 @@ export class Evaluator {
     }
     if (node.children.size > 0 && root.v instanceof RObject) {
       for (const [key, child] of node.children) {
+        if (child.isFunc) continue;
         const cv = this.materialize(child, undefined, [...segs, key]);
-        if (cv !== undefined) root.v.set(key, cv);
+        if (cv === undefined) continue;
+        const prev = root.v.get(key);
+        root.v.set(key, prev === undefined ? cv : mergeDocs(prev, cv));
       }
     }
     return root.v;
@@ -723,6 +727,21 @@ export function upsert(doc: Value | undefined, path: string[], value: Value): Va
   const [head, ...rest] = path as [string, ...string[]];
   o.set(head, upsert(o.get(head), rest, value));
   return o;
+}
+
+/** Merges two rule outputs at the same key: sets union, objects merge, else they must be equal. */
+function mergeDocs(a: Value, b: Value): Value {
+  if (a instanceof RSet && b instanceof RSet) return new RSet([...a.values(), ...b.values()]);
+  if (a instanceof RObject && b instanceof RObject) {
+    const out = a.clone();
+    for (const [k, v] of b.entries()) {
+      const cur = out.get(k);
+      out.set(k, cur === undefined ? v : mergeDocs(cur, v));
+    }
+    return out;
+  }
+  if (equal(a, b)) return a;
+  throw conflict('object keys must be unique');
 }
 
 function insertValue(root: { v: Value }, keys: Value[], v: Value, loc: Loc): void {

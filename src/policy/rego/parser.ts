@@ -49,6 +49,7 @@ class Parser {
   nlSig: boolean[] = [true];
   wild = 0;
   logic = false;
+  notBody = false;
 
   constructor(src: string, file: string, opts: ParseOptions) {
     this.toks = lex(src, file);
@@ -144,6 +145,7 @@ class Parser {
     if (path.t === 'ref' && path.head.t === 'var' && path.head.name === 'future' && this.is('and')) this.logic = true;
     const ps = path.t === 'ref' ? refPath(path, this) : [];
     if (ps[0] === 'future' && ps[1] === 'keywords' && (ps[2] === 'and' || ps[2] === 'or')) this.logic = true;
+    if (ps[0] === 'future' && ps[1] === 'keywords' && ps[2] === 'not') this.notBody = true;
     return { path, alias, loc };
   }
 
@@ -244,7 +246,11 @@ class Parser {
   expr(): Expr {
     const loc = this.tok.loc;
     let e: Expr;
-    if (this.kw('not')) {
+    if (this.kw('not') && (this.notBody || this.logic) && this.peek().kind === 'punct' && this.peek().text === '{' && !this.logic) {
+      this.next();
+      const b = this.braceBody();
+      e = { k: 'or', alts: [b], neg: true, with: [], loc };
+    } else if (this.kw('not') && !this.logic) {
       this.next();
       const inner = this.exprNoWith();
       if (inner.neg) this.fail('not not is not allowed', loc);
@@ -296,21 +302,38 @@ class Parser {
 
   exprLogicUnit(): Expr {
     const loc = this.tok.loc;
-    if (this.logic) {
+    if (this.logic || this.notBody) {
       if (this.isP('{') && this.looksLikeBlock()) {
         const b = this.braceBody();
         return { k: 'or', alts: [b], neg: false, with: [], loc };
       }
       if (this.kw('not')) {
         this.next();
+        if (this.isP('{')) {
+          const b = this.braceBody();
+          return { k: 'or', alts: [b], neg: true, with: [], loc };
+        }
         const inner = this.exprLogicUnit();
-        return { k: 'or', alts: [[{ ...inner, neg: !inner.neg }]], neg: false, with: [], loc };
+        return { k: 'or', alts: [[inner]], neg: true, with: [], loc };
       }
-      if (this.isP('(') && this.parenHasLogic()) {
-        this.next();
-        const e = this.withNL(false, () => this.exprLogicOr());
-        this.expect(')');
-        return e;
+      if (this.isP('(')) {
+        const save = this.pos;
+        const wild = this.wild;
+        try {
+          this.next();
+          const e = this.withNL(false, () => this.expr());
+          this.expect(')');
+          const t = this.tok;
+          const ends = t.kind === 'eof' || t.nl || (t.kind === 'punct' && (t.text === ';' || t.text === '}' || t.text === ')')) || (t.kind === 'ident' && ['and', 'or', 'with'].includes(t.text));
+          if (ends && (e.k === 'or' || e.with.length > 0 || e.neg)) {
+            if (e.with.length > 0 && this.kw('with')) return { k: 'or', alts: [[e]], neg: false, with: [], loc };
+            return e.k === 'or' ? e : { k: 'or', alts: [[e]], neg: false, with: [], loc };
+          }
+        } catch (err) {
+          if (!(err instanceof RegoError)) throw err;
+        }
+        this.pos = save;
+        this.wild = wild;
       }
     }
     return this.termExpr();
