@@ -57,6 +57,8 @@ const CORPUS: Case[] = [
   { name: 'subject is a string, not a Reference', path: '/fhir/Observation', body: obs({ subject: 'Patient/demo-patient' }), status: 400, mentions: /subject/ },
   { name: 'a category entry is a string', path: '/fhir/Observation', body: obs({ category: ['vital-signs'] }), status: 400, mentions: /category/ },
   { name: 'a coding is a string', path: '/fhir/Observation', body: obs({ code: { coding: ['8867-4'] } }), status: 400, mentions: /coding/ },
+  { name: 'the narrative div is an object', path: '/fhir/Observation', body: obs({ text: { status: 'generated', div: { p: 'x' } } }), status: 400, mentions: /div/ },
+  { name: 'the narrative div is not a <div>', path: '/fhir/Observation', body: obs({ text: { status: 'generated', div: 'plain text' } }), status: 400, mentions: /div/ },
   { name: 'valueQuantity.value is a string', path: '/fhir/Observation', body: obs({ valueQuantity: { value: 'seventy' } }), status: 400, mentions: /value/ },
   { name: 'effectiveDateTime is not a date', path: '/fhir/Observation', body: obs({ effectiveDateTime: 'yesterday' }), status: 400, mentions: /effectiveDateTime/ },
   { name: 'Patient.birthDate is not a date', path: '/fhir/Patient', body: { resourceType: 'Patient', birthDate: '1980-13-45' }, status: 400, mentions: /birthDate/ },
