@@ -96,6 +96,12 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
     return send();
   };
   app.setErrorHandler(replyError);
+  // Under /fhir every path is routed for the FHIR methods, so what falls through is a method the endpoint does not have.
+  app.setNotFoundHandler((req, reply) =>
+    /^\/fhir(?:[/?]|$)/.test(req.url)
+      ? replyError(new FhirError(405, 'not-supported', `${req.method.slice(0, 10)} is not supported on the FHIR endpoint`), req, reply)
+      : reply.code(404).send({ error: { code: 'not-found', message: `no route for ${req.method.slice(0, 10)} ${req.url.split('?')[0]!.slice(0, 200)}` } }),
+  );
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => (d.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'starting' })));
