@@ -106,6 +106,10 @@ const CORPUS: Case[] = [
   { name: 'If-Match that is not an ETag', method: 'PUT', path: '/fhir/Patient/demo-patient', body: { resourceType: 'Patient', id: 'demo-patient' }, headers: { 'if-match': 'yesterday' }, status: 400, mentions: /If-Match/ },
   { name: 'If-None-Exist with no criteria', path: '/fhir/Observation', body: obs(), headers: { 'if-none-exist': '' }, status: 400 },
   { name: 'If-None-Exist with an unknown parameter', path: '/fhir/Observation', body: obs(), headers: { 'if-none-exist': 'colour=red' }, status: 400, mentions: /colour/ },
+  // Methods the endpoint does not have.
+  { name: 'OPTIONS on a type', method: 'OPTIONS', path: '/fhir/Observation', status: 405 },
+  { name: 'PATCH (not supported)', method: 'PATCH', path: '/fhir/Patient/demo-patient', body: [{ op: 'remove', path: '/active' }], status: [400, 405] },
+  { name: 'DELETE on a type', method: 'DELETE', path: '/fhir/Observation', status: 405 },
   // Bundles.
   { name: 'a Bundle of type searchset posted to the base', path: '/fhir', body: { resourceType: 'Bundle', type: 'searchset' }, status: 400, mentions: /type/ },
   { name: 'a Patient posted to the base', path: '/fhir', body: { resourceType: 'Patient' }, status: 400 },
