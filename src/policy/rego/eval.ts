@@ -224,7 +224,8 @@ export class Evaluator {
     });
   }
 
-  deref(v: Value, path: CTerm[], i: number, f: Frame, k: VK): boolean {
+  /** `store`: v is (part of) the base document, whose object keys are strings. */
+  deref(v: Value, path: CTerm[], i: number, f: Frame, k: VK, store = false): boolean {
     if (i === path.length) return k(v);
     const p = path[i]!;
     if (p.k === 'var' && f[p.slot] === undefined) {
@@ -232,7 +233,7 @@ export class Evaluator {
       return this.iterate(v, (key, val) => {
         f[slot] = key;
         try {
-          return this.deref(val, path, i + 1, f, k);
+          return this.deref(val, path, i + 1, f, k, store);
         } finally {
           f[slot] = undefined;
         }
@@ -242,8 +243,9 @@ export class Evaluator {
       return this.iterate(v, (key, val) => this.match(p, key, f, () => this.deref(val, path, i + 1, f, k)));
     }
     return this.term(p, f, (key) => {
+      if (store && typeof key === 'number' && v instanceof RObject && !v.has(key)) key = String(key);
       const next = lookup(v, key);
-      return next === undefined ? false : this.deref(next, path, i + 1, f, k);
+      return next === undefined ? false : this.deref(next, path, i + 1, f, k, store);
     });
   }
 
@@ -356,7 +358,7 @@ export class Evaluator {
         return v === undefined ? false : this.deref(v, path, i, f, k);
       }
     }
-    if (node === undefined) return base === undefined ? false : this.deref(base, path, i, f, k);
+    if (node === undefined) return base === undefined ? false : this.deref(base, path, i, f, k, true);
     if (hasRules(node)) {
       const v = this.nodeValue(node, base, segs);
       return v === undefined ? false : this.deref(v, path, i, f, k);
@@ -385,6 +387,8 @@ export class Evaluator {
   }
 
   dataStep(key: Value, path: CTerm[], i: number, node: RuleNode, base: Value | undefined, segs: string[], f: Frame, k: VK): boolean {
+    // the store addresses base documents by string keys: data[2] reads data["2"]
+    if (typeof key === 'number' && base instanceof RObject && !base.has(key)) key = String(key);
     const b = base === undefined ? undefined : lookup(base, key);
     if (typeof key !== 'string') return b === undefined ? false : this.deref(b, path, i + 1, f, k);
     const child = node.children.get(key);
@@ -540,6 +544,7 @@ export class Evaluator {
 
   call(t: CTerm & { k: 'call' }, f: Frame, k: VK): boolean {
     if (t.name === 'print' && !this.st.mocks?.has('print')) return this.print(t, f, k);
+    if (t.args.some((a) => a.k === 'var' && f[a.slot] === undefined)) return this.callRefsFirst(t, f, k);
     return this.list(t.args, 0, [], f, (args) => {
       if (relations.has(t.name) && !this.st.mocks?.has(t.name)) {
         const vs = this.invoke(t.name, false, args, t.loc);
@@ -547,6 +552,18 @@ export class Evaluator {
         for (const v of vs) if (k(v)) return true;
         return false;
       }
+      const v = this.invoke(t.name, t.user, args, t.loc);
+      return v === undefined ? false : k(v);
+    });
+  }
+
+  /** `f(x, data.a[x])` with x unbound: enumerate the refs first, then call. */
+  callRefsFirst(t: CTerm & { k: 'call' }, f: Frame, k: VK): boolean {
+    const order = t.args.map((_, i) => i).sort((a, b) => Number(t.args[a]!.k === 'var') - Number(t.args[b]!.k === 'var'));
+    const items = order.map((i) => t.args[i]!);
+    return this.list(items, 0, [], f, (vals) => {
+      const args: Value[] = new Array(vals.length);
+      order.forEach((orig, j) => (args[orig] = vals[j]!));
       const v = this.invoke(t.name, t.user, args, t.loc);
       return v === undefined ? false : k(v);
     });

@@ -132,6 +132,8 @@ function analyze(e: CExpr, owned: Set<number>): Info {
       break;
   }
   for (const w of e.with) walk(w.value, false);
+  // refs inside the expression bind their key variables before the rest is evaluated
+  if (e.k === 'term') for (const s of provides) needs.delete(s);
   if (e.neg) {
     for (const s of provides) needs.add(s);
     provides.clear();

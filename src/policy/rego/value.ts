@@ -28,7 +28,7 @@ function canon(v: Value): string {
     case 'object':
       if (v === null) return 'N';
       if (Array.isArray(v)) return '[' + v.map(canon).join(',') + ']';
-      if (v instanceof RSet) return '{' + v.sorted().map(canon).join(',') + '}';
+      if (v instanceof RSet) return 's{' + v.sorted().map(canon).join(',') + '}';
       return '{' + v.sortedEntries().map(([k, x]) => canon(k) + ':' + canon(x)).join(',') + '}';
   }
   return '?';

@@ -132,7 +132,7 @@ export const impls: Record<string, BuiltinImpl> = {
   'numbers.range_step': ([a, b, c]) => {
     const s = numArg('numbers.range_step', c, 3);
     if (!Number.isInteger(Number(s))) throw new BuiltinError('numbers.range_step: step must be a whole number');
-    if (Number(s) <= 0) throw new BuiltinError('numbers.range_step: step must be a positive number above zero');
+    if (Number(s) <= 0) throw new BuiltinError('numbers.range_step: step must be a positive integer');
     return numbersRange('numbers.range_step', a, b, BigInt(s));
   },
   and: ([a, b]) => {

@@ -3,7 +3,7 @@
  * URL query strings.
  */
 import YAML from 'yaml';
-import { BuiltinError } from '../errors.ts';
+import { BuiltinError, ErrorCodes } from '../errors.ts';
 import { parseJSON } from '../json.ts';
 import { fromJS, RObject, RSet, toJS, toJSON, type Value } from '../value.ts';
 import { builtinErr, decl, obj, operandErr, str, type BuiltinImpl, type Family } from './types.ts';
@@ -118,7 +118,7 @@ export const impls: Record<string, BuiltinImpl> = {
         pretty = v;
       } else if (k === 'prefix') prefix = str('json.marshal_with_options', v, 2);
       else if (k === 'indent') indent = str('json.marshal_with_options', v, 2);
-      else throw builtinErr('json.marshal_with_options', `object contained unknown key ${JSON.stringify(k)}`);
+      else throw new BuiltinError(`json.marshal_with_options: object contained unknown key ${JSON.stringify(k)}`, ErrorCodes.evalType);
     }
     if (!pretty) return toJSON(a!);
     return marshalIndent(a!, prefix, indent);

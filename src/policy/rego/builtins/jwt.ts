@@ -31,7 +31,7 @@ function decodeToken(fn: string, token: string): Decoded {
   if (parts.length === 1) throw builtinErr(fn, 'encoded JWT had no period separators');
   if (parts.length !== 3) throw builtinErr(fn, `encoded JWT must have 3 sections, found ${parts.length}`);
   const [h, p, s] = parts as [string, string, string];
-  const headerText = decodeBase64URL(fn, h).toString('utf8');
+  const headerText = withPrefix(fn, 'JWT header had invalid encoding: ', () => decodeBase64URL(fn, h)).toString('utf8');
   let header: Value;
   try {
     header = parseJSON(headerText);
@@ -40,10 +40,17 @@ function decodeToken(fn: string, token: string): Decoded {
   }
   if (!(header instanceof RObject)) throw builtinErr(fn, 'JWT header is not an object');
   if (header.get('enc') !== undefined) throw builtinErr(fn, 'JWT is a JWE object, which is not supported');
-  const payloadText = decodeBase64URL(fn, p).toString('utf8');
-  const signature = decodeBase64URL(fn, s);
+  const payloadText = withPrefix(fn, 'JWT payload had invalid encoding: ', () => decodeBase64URL(fn, p)).toString('utf8');
+  const signature = withPrefix(fn, 'JWT signature had invalid encoding: ', () => decodeBase64URL(fn, s));
   if (header.get('cty') === 'JWT') {
-    const inner = decodeToken(fn, payloadText);
+    let innerText = payloadText;
+    try {
+      const j = parseJSON(payloadText);
+      if (typeof j === 'string') innerText = j;
+    } catch {
+      // not JSON: the payload is the token itself
+    }
+    const inner = decodeToken(fn, innerText);
     return { ...inner };
   }
   let payload: Value;
@@ -54,6 +61,14 @@ function decodeToken(fn: string, token: string): Decoded {
   }
   if (!(payload instanceof RObject)) throw builtinErr(fn, 'JWT payload is not an object');
   return { header, payload, signature, signingInput: `${h}.${p}`, headerRaw: headerText };
+}
+
+function withPrefix<T>(fn: string, prefix: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw builtinErr(fn, prefix + (e as Error).message.replace(`${fn}: `, ''));
+  }
 }
 
 /** Outer token parts for signature checks (a nested token is signed as a whole). */

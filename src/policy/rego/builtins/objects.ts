@@ -37,7 +37,7 @@ function unionObj(a: RObject, b: RObject): RObject {
 /** Parses json.filter / json.remove paths into segment lists. */
 function paths(fn: string, v: Value | undefined): Value[][] {
   const items = v instanceof RSet ? [...v.values()] : Array.isArray(v) ? v : undefined;
-  if (!items) throw new BuiltinError(`${fn}: operand 2 must be one of {set, array} containing string paths or array of path segments but got ${typeName(v ?? null)}`, ErrorCodes.evalType);
+  if (!items) throw new BuiltinError(`${fn}: operand 2 must be one of {set, array} but got ${typeName(v ?? null)}`, ErrorCodes.evalType);
   return items.map((p) => {
     if (typeof p === 'string') return p.replace(/^\/+/, '').split('/').filter((s, i, a) => !(s === '' && a.length === 1)).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
     if (Array.isArray(p)) return p;
