@@ -31,6 +31,7 @@ describe('consultation signaling', () => {
   let wsUrl: string;
   const logLines: string[] = [];
   const summaries: CallSummary[] = [];
+  const events: string[] = [];
   const clients: SignalingClient[] = [];
 
   /** A fresh practitioner / patient / appointment set, so tests never share rooms. */
@@ -112,8 +113,12 @@ describe('consultation signaling', () => {
       fhir: node.fhir, auth: node.auth, policy: () => policy, logger, registry,
       turn: { urls: 'turn:127.0.0.1:3478?transport=udp', secret: TURN_SECRET },
       path: PATH, limits: { burst: 30, perSecond: 15 },
-      onCallSummary: (s) => summaries.push(s),
     });
+    consult.on('call-ended', (e) => summaries.push(e.summary));
+    consult.on('call-started', (e) => events.push(`started ${e.appointmentId} ${e.encounter}`));
+    consult.on('admitted', (e) => events.push(`admitted ${e.appointmentId} ${e.role}${e.resumed ? ' resumed' : ''}`));
+    consult.on('left', (e) => events.push(`left ${e.appointmentId} ${e.role} ${e.reason}`));
+    consult.on('admitted', () => { throw new Error('a faulty listener'); });
     consult.attach(node.app.server);
     wsUrl = `${node.url.replace('http', 'ws')}${PATH}`;
   });
@@ -352,6 +357,34 @@ describe('consultation signaling', () => {
     }
   });
 
+  test('a socket that stops answering pings is dropped; beyond maxConnections the upgrade gets 503', async () => {
+    const policy = createBuiltinPolicy();
+    const small = createConsultService({ fhir: node.fhir, auth: node.auth, policy: () => policy, logger: createLogger({ level: 'silent' }), registry: new Registry(), path: '/ws/consult-small', heartbeatMs: 100, maxConnections: 1 });
+    small.attach(node.app.server);
+    const url = `${node.url.replace('http', 'ws')}/ws/consult-small`;
+    try {
+      const mute = new SignalingClient(url, { autoPong: false });
+      clients.push(mute);
+      await mute.opened;
+      mute.send({ type: 'hello', token: await node.auth.mint('Patient/mute', 'patient') });
+      await mute.next('welcome');
+      await assert.rejects(new SignalingClient(url).opened, /HTTP 503/);
+      const closed = await mute.waitClosed();
+      assert.equal(closed.code, 1006, 'dropped without a close handshake');
+      let again: SignalingClient | undefined;
+      for (let i = 0; i < 50 && !again; i++) {
+        // The count drops when the server sees the close; retry until it has.
+        const c = new SignalingClient(url);
+        again = await c.opened.then(() => c, () => undefined);
+        if (!again) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(again, 'a new socket was never accepted after the mute one was dropped');
+      clients.push(again);
+    } finally {
+      await small.close();
+    }
+  });
+
   test('bad frames get an error frame each; the socket and the room survive and nothing else changes', async () => {
     const a = await book();
     const { doc, pat, docSeat } = await enterCall(a);
@@ -468,6 +501,15 @@ describe('consultation signaling', () => {
     assert.equal(summary.reports, 2);
     assert.equal(summary.quality, 'good');
     assert.doesNotMatch(JSON.stringify(summary), /Patient|Practitioner|appt-|\d{4}-\d{2}-\d{2}T/);
+
+    // The event bus saw the call's life, in order (a listener that throws changed nothing).
+    assert.deepEqual(events.filter((e) => e.includes(` ${a.id} `)), [
+      `admitted ${a.id} clinician`,
+      `started ${a.id} ${patAdmitted.encounter}`,
+      `admitted ${a.id} patient`,
+      `left ${a.id} clinician ended`,
+      `left ${a.id} patient ended`,
+    ]);
 
     const again = await connect(a.patient);
     assert.equal((await refusal(again, a.id)).reason, 'call_ended');

@@ -18,11 +18,12 @@ export class SignalingClient {
   #closed: { code: number; reason: string } | undefined;
   readonly opened: Promise<void>;
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url, { perMessageDeflate: false });
+  constructor(url: string, options: { autoPong?: boolean } = {}) {
+    this.ws = new WebSocket(url, { perMessageDeflate: false, ...options });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
+      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode} at the upgrade`)));
     });
     this.ws.on('message', (data) => {
       try {

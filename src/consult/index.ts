@@ -12,5 +12,6 @@ export { ErrorCodes, RefusalReasons, CloseCodes, PROTOCOL_VERSION, CLIENT_FRAME_
 export { IceServerMinter, turnCredential, type TurnOptions } from './turn.ts';
 export { isTelehealthConsent, VIRTUAL_ENCOUNTER } from './records.ts';
 export type { CallSummary } from './quality.ts';
+export type { ConsultEvents, ConsultEventName, Listener } from './events.ts';
 export type { ConnectionLimits } from './connection.ts';
 export { SignalingClient, type Received } from './client.ts';

@@ -13,7 +13,8 @@ import type { FhirService } from '../fhir/index.ts';
 import type { PolicyEngine } from '../policy/index.ts';
 import { Connection, SignalingError, type ConnectionLimits } from './connection.ts';
 import { CloseCodes, ErrorCodes, PROTOCOL_VERSION, RefusalReasons, type ClientFrame } from './protocol.ts';
-import { ConsultMetrics, type CallSummary } from './quality.ts';
+import { ConsultEmitter, type ConsultEventName, type Listener } from './events.ts';
+import { ConsultMetrics } from './quality.ts';
 import { ConsultRecords } from './records.ts';
 import { Signaling, seatRoleOf } from './signaling.ts';
 import { IceServerMinter, type TurnOptions } from './turn.ts';
@@ -36,10 +37,12 @@ export interface ConsultServiceOptions {
   heartbeatMs?: number;
   /** Time allowed for the `hello` frame, ms (default 10 000). */
   helloTimeoutMs?: number;
+  /** Most signaling sockets at once; more get HTTP 503 at the upgrade (default 10 000). */
+  maxConnections?: number;
   /** Frame cap and rate limit per socket (default 64 KiB, burst 60, 30 frames/s). */
   limits?: Partial<ConnectionLimits>;
+  /** Called for every policy decision the service asks for (the node counts them). */
   onDecision?: (action: string, allow: boolean) => void;
-  onCallSummary?: (summary: CallSummary) => void;
 }
 
 /** The body of GET /api/consult/:appointmentId, as {@link ConsultService.joinInfo} answers it. */
@@ -69,6 +72,7 @@ export class ConsultService {
   readonly #o: ConsultServiceOptions;
   readonly #log: Logger;
   readonly #metrics: ConsultMetrics;
+  readonly #events: ConsultEmitter;
   readonly #signaling: Signaling;
   readonly #limits: ConnectionLimits;
   readonly #wss: WebSocketServer;
@@ -84,6 +88,7 @@ export class ConsultService {
     this.path = o.path ?? '/ws/consult';
     this.#log = o.logger.child({ part: 'consult' });
     this.#metrics = new ConsultMetrics(o.registry);
+    this.#events = new ConsultEmitter(this.#log);
     this.#graceMs = o.graceMs ?? 30_000;
     this.#heartbeatMs = o.heartbeatMs ?? 15_000;
     this.#limits = { maxFrameBytes: 64 * 1024, burst: 60, perSecond: 30, ...o.limits };
@@ -95,7 +100,7 @@ export class ConsultService {
       logger: this.#log,
       graceMs: this.#graceMs,
       ...(o.onDecision ? { onDecision: o.onDecision } : {}),
-      ...(o.onCallSummary ? { onCallSummary: o.onCallSummary } : {}),
+      events: this.#events,
     });
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(HARD_PAYLOAD_CAP, this.#limits.maxFrameBytes * 2), perMessageDeflate: false, clientTracking: false });
     this.#heartbeat = setInterval(() => {
@@ -123,7 +128,8 @@ export class ConsultService {
       return false;
     }
     if (pathname !== this.path) return false;
-    if (this.#closing) {
+    if (this.#closing || this.#conns.size >= (this.#o.maxConnections ?? 10_000)) {
+      socket.on('error', () => {});
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
     }
@@ -160,6 +166,14 @@ export class ConsultService {
         signaling: { path: this.path, protocol: PROTOCOL_VERSION },
       },
     };
+  }
+
+  /**
+   * Subscribes to the service's events (call started/ended, seat admitted/left);
+   * returns the unsubscribe function. A listener that throws is logged, never fatal.
+   */
+  on<K extends ConsultEventName>(name: K, listener: Listener<K>): () => void {
+    return this.#events.on(name, listener);
   }
 
   /** Open rooms and sockets (for health pages and tests). */

@@ -10,7 +10,8 @@ import type { Principal } from '../auth/index.ts';
 import { Actions, Roles, type PolicyEngine, type PolicyInput } from '../policy/index.ts';
 import { SignalingError, type Connection } from './connection.ts';
 import { ErrorCodes, RefusalReasons, type ClientFrame, type FrameOf, type ServerFrame } from './protocol.ts';
-import type { CallSummary, ConsultMetrics } from './quality.ts';
+import type { ConsultEmitter } from './events.ts';
+import type { ConsultMetrics } from './quality.ts';
 import type { AppointmentFacts, ConsultRecords } from './records.ts';
 import { Room, type Participant, type SeatRole } from './room.ts';
 import type { IceServerMinter } from './turn.ts';
@@ -25,8 +26,7 @@ export interface SignalingDeps {
   graceMs: number;
   /** Called for every policy decision (the node counts them). */
   onDecision?: (action: string, allow: boolean) => void;
-  /** Called with the PHI-free summary of every ended call. */
-  onCallSummary?: (summary: CallSummary) => void;
+  events: ConsultEmitter;
 }
 
 export type Admission =
@@ -116,7 +116,10 @@ export class Signaling {
 
   /** Closes every room (node shutdown). Calls in progress keep their in-progress Encounter, picked up again at the next join. */
   close(): void {
-    for (const room of [...this.#rooms.values()]) room.close();
+    for (const room of [...this.#rooms.values()]) {
+      for (const p of room.seats()) this.#free(p, 'shutdown');
+      room.close();
+    }
   }
 
   // ---- frames -----------------------------------------------------------------
@@ -176,11 +179,22 @@ export class Signaling {
   #vacate(p: Participant, reason: string): void {
     const room = p.room;
     const wasAdmitted = p.state === 'admitted';
-    p.close();
+    this.#free(p, reason);
     if (wasAdmitted) room.toAdmitted({ type: 'peer-left', appointmentId: room.appointmentId, seat: p.seat, reason });
     room.sendLobby();
     // An empty room goes; an in-progress Encounter stays in the record and is picked up by the next join.
     if (room.size === 0 && !this.#ending.has(room)) room.close();
+  }
+
+  /** Closes a seat and says so on the event bus. */
+  #free(p: Participant, reason: string): void {
+    if (p.closed) return;
+    p.close();
+    this.#d.events.emit('left', { appointmentId: p.room.appointmentId, seat: p.seat, user: p.user, role: p.role, reason });
+  }
+
+  #admitted(p: Participant, resumed: boolean): void {
+    this.#d.events.emit('admitted', { appointmentId: p.room.appointmentId, seat: p.seat, user: p.user, role: p.role, resumed });
   }
 
   async #join(conn: Connection, f: FrameOf<'join'>): Promise<void> {
@@ -204,6 +218,7 @@ export class Signaling {
     conn.hold(p);
     if (a.role === 'clinician') {
       p.admit();
+      this.#admitted(p, false);
       this.#d.metrics.joins.inc({ role: a.role, outcome: 'admitted' });
       p.send(this.#admittedFrame(p, false, f.ref));
       room.toAdmitted({ type: 'peer-joined', appointmentId: room.appointmentId, peer: p.info() }, p);
@@ -234,6 +249,7 @@ export class Signaling {
     room.quality.resumed();
     this.#d.metrics.joins.inc({ role: p.role, outcome: 'resumed' });
     if (p.state === 'admitted') {
+      this.#admitted(p, true);
       p.send(this.#admittedFrame(p, true, f.ref));
       // The peers that stayed renegotiate with an ICE restart (RFC 8445 §9; RTCPeerConnection.restartIce()).
       room.toAdmitted({ type: 'ice-restart', appointmentId: room.appointmentId, seat: p.seat }, p);
@@ -266,6 +282,7 @@ export class Signaling {
       throw new SignalingError(ErrorCodes.unknownParticipant, 'the participant left the waiting room', undefined, f.appointmentId);
     }
     target.admit();
+    this.#admitted(target, false);
     this.#d.metrics.joins.inc({ role: target.role, outcome: 'admitted' });
     this.#d.metrics.waitSeconds.observe((Date.now() - target.since) / 1000);
     target.send(this.#admittedFrame(target, false));
@@ -281,6 +298,7 @@ export class Signaling {
       p = this.#d.records.startEncounter(room.facts, clinician).then(
         (e) => {
           room.setEncounter(e);
+          this.#d.events.emit('call-started', { appointmentId: room.appointmentId, encounter: e.id, patient: room.facts.patient!, clinician });
           this.#d.logger.info({ event: 'call_started', call: room.id }, 'call started');
         },
         (err: unknown) => {
@@ -393,13 +411,12 @@ export class Signaling {
       const summary = { ...room.quality.summary(duration), call: room.id };
       this.#d.metrics.calls.inc({ quality: summary.quality });
       this.#d.logger.info({ event: 'call_ended', reason, summary }, 'call ended');
-      try {
-        this.#d.onCallSummary?.(summary);
-      } catch {
-        // A listener's failure never stops the ending (mediasoup's safeEmit).
-      }
+      this.#d.events.emit('call-ended', { appointmentId: room.appointmentId, ...(enc ? { encounter: enc.id } : {}), reason, summary });
       const frame: ServerFrame = { type: 'ended', appointmentId: room.appointmentId, reason, ...(enc ? { encounter: enc.id } : {}) };
-      for (const s of room.seats()) s.send(frame);
+      for (const s of room.seats()) {
+        s.send(frame);
+        this.#free(s, 'ended');
+      }
       room.close();
     })();
     p = p.catch((err: unknown) => {
