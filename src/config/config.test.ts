@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig } from './index.ts';
+
+test('defaults: port 8080, ./data, demo mode without an identity provider', () => {
+  const c = loadConfig({});
+  assert.equal(c.port, 8080);
+  assert.equal(c.dataDir, path.resolve('./data'));
+  assert.equal(c.demo, true);
+  assert.equal(c.publicUrl, 'http://localhost:8080');
+  assert.equal(c.dbSync, 'full');
+});
+
+test('an identity provider turns demo mode off', () => {
+  const c = loadConfig({ TELEMED_JWKS_URL: 'https://idp.example/jwks' });
+  assert.equal(c.demo, false);
+  assert.throws(() => loadConfig({ TELEMED_JWKS_URL: 'https://idp.example/jwks', TELEMED_DEMO: 'true' }), /TELEMED_DEMO/);
+});
+
+test('a bad setting is refused with its name', () => {
+  for (const [env, name] of [
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ TELEMED_DATA_KEY: 'c2hvcnQ=' }, 'TELEMED_DATA_KEY'],
+    [{ TELEMED_DB_SYNC: 'sometimes' }, 'TELEMED_DB_SYNC'],
+    [{ TELEMED_NODE_ID: 'no spaces please' }, 'TELEMED_NODE_ID'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+  ] as const) {
+    assert.throws(() => loadConfig(env), (e: unknown) => e instanceof ConfigError && e.message.includes(name), `${JSON.stringify(env)} should name ${name}`);
+  }
+});
+
+test('a config file is read, the environment wins, unknown keys are refused', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'telemed-config-'));
+  const file = path.join(dir, 'c.json');
+  writeFileSync(file, JSON.stringify({ port: 9000, nodeCity: 'Lyon' }));
+  const c = loadConfig({ TELEMED_CONFIG: file, PORT: '9100' });
+  assert.equal(c.port, 9100);
+  assert.equal(c.nodeCity, 'Lyon');
+  writeFileSync(file, JSON.stringify({ prot: 9000 }));
+  assert.throws(() => loadConfig({ TELEMED_CONFIG: file }), /prot/);
+  writeFileSync(file, '{not json');
+  assert.throws(() => loadConfig({ TELEMED_CONFIG: file }), /TELEMED_CONFIG/);
+});
