@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
-import { createConsultService, turnCredential, SignalingClient, type CallSummary, type ConsultService, type Received } from '../src/consult/index.ts';
+import { createConsultService, ErrorCodes, turnCredential, SignalingClient, type CallSummary, type ConsultService, type Received } from '../src/consult/index.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { startNode, type EdgeNode } from '../src/node/index.ts';
 import { createLogger } from '../src/observability/index.ts';
@@ -95,6 +95,14 @@ describe('consultation signaling', () => {
     const patAdmitted = await pat.next('admitted');
     await doc.next('peer-joined');
     return { doc, pat, docSeat: docAdmitted.seat as string, patSeat: patAdmitted.seat as string, patAdmitted, docAdmitted };
+  }
+
+  /** Another service on the same node, on its own path, with its own settings. */
+  function extraService(name: string, opts: Partial<Parameters<typeof createConsultService>[0]>): { service: ConsultService; url: string } {
+    const policy = createBuiltinPolicy();
+    const service = createConsultService({ fhir: node.fhir, auth: node.auth, policy: () => policy, logger: createLogger({ level: 'silent' }), registry: new Registry(), path: `/ws/${name}`, ...opts });
+    service.attach(node.app.server);
+    return { service, url: `${node.url.replace('http', 'ws')}/ws/${name}` };
   }
 
   async function refusal(c: SignalingClient, appointmentId: string): Promise<Received> {
@@ -334,13 +342,9 @@ describe('consultation signaling', () => {
   });
 
   test('after the grace period the seat is freed and a resume is refused', async () => {
-    const r = new Registry();
-    const policy = createBuiltinPolicy();
-    const graceful = createConsultService({ fhir: node.fhir, auth: node.auth, policy: () => policy, logger: createLogger({ level: 'silent' }), registry: r, path: '/ws/consult-grace', graceMs: 150 });
-    graceful.attach(node.app.server);
+    const { service: graceful, url } = extraService('consult-grace', { graceMs: 150 });
     try {
       const a = await book();
-      const url = `${node.url.replace('http', 'ws')}/ws/consult-grace`;
       const { doc, pat, patSeat, patAdmitted } = await enterCall(a, url);
       pat.drop();
       await doc.next('peer-disconnected');
@@ -358,10 +362,7 @@ describe('consultation signaling', () => {
   });
 
   test('a socket that stops answering pings is dropped; beyond maxConnections the upgrade gets 503', async () => {
-    const policy = createBuiltinPolicy();
-    const small = createConsultService({ fhir: node.fhir, auth: node.auth, policy: () => policy, logger: createLogger({ level: 'silent' }), registry: new Registry(), path: '/ws/consult-small', heartbeatMs: 100, maxConnections: 1 });
-    small.attach(node.app.server);
-    const url = `${node.url.replace('http', 'ws')}/ws/consult-small`;
+    const { service: small, url } = extraService('consult-small', { heartbeatMs: 100, maxConnections: 1 });
     try {
       const mute = new SignalingClient(url, { autoPong: false });
       clients.push(mute);
@@ -432,6 +433,41 @@ describe('consultation signaling', () => {
     assert.equal((node.fhir.repo.current('Appointment', a.id)?.resource as Any).status, 'booked');
     pat.send({ type: 'join', appointmentId: a.id });
     await pat.next('waiting');
+  });
+
+  test('fuzz: 400 random frames from a seated patient get handled or an error frame with a known code; the call goes on', async () => {
+    const { service: fuzzed, url } = extraService('consult-fuzz', { limits: { burst: 10_000, perSecond: 10_000 } });
+    try {
+      const a = await book();
+      const { doc, pat, patSeat, docSeat } = await enterCall(a, url);
+      let seed = 0x2f6b_1d3a;
+      const rnd = () => ((seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+      const values = [a.id, 'x', '', docSeat, patSeat, 0, -1, 1e308, null, true, [], {}, { candidate: 'c' }, 'ü\u0000😀', 'y'.repeat(5000), { __proto__: { admin: true } }, ['join']];
+      const types = ['join', 'resume', 'admit', 'offer', 'answer', 'candidate', 'chat', 'stats', 'document', 'ping', 'hello', 'end', 'Join', '', 'constructor', 7];
+      const keys = ['appointmentId', 'seat', 'to', 'sdp', 'candidate', 'text', 'token', 'resumeToken', 'documentReference', 't', 'rtt', 'packetLoss', 'framesDecoded', 'ref', 'v'];
+      const known = new Set<string>(Object.values(ErrorCodes));
+      let errors = 0;
+      for (let i = 0; i < 400; i++) {
+        const frame: Record<string, unknown> = { v: rnd() < 0.95 ? 1 : pick(values), type: pick(types) };
+        for (let k = Math.floor(rnd() * 5); k > 0; k--) frame[pick(keys)] = pick(values);
+        if (rnd() < 0.5) frame.appointmentId = a.id;
+        pat.sendRaw(rnd() < 0.05 ? JSON.stringify(frame).slice(0, -3) : JSON.stringify(frame));
+        if (i % 50 === 49) await pat.roundTrip();
+      }
+      await pat.roundTrip();
+      for (const e of pat.pending('error')) {
+        errors += 1;
+        assert.ok(known.has(e.code), `unknown error code ${e.code}`);
+      }
+      assert.ok(errors > 100, `only ${errors} errors for 400 random frames`);
+      assert.equal(pat.closed, undefined);
+      assert.equal(pat.pending('left').length + pat.pending('ended').length, 0);
+      doc.send({ type: 'offer', appointmentId: a.id, sdp: 'v=0 after the fuzz' });
+      assert.equal((await pat.next('offer', (f) => f.sdp === 'v=0 after the fuzz')).from, docSeat);
+    } finally {
+      await fuzzed.close();
+    }
   });
 
   test('a flood is rate limited with one error frame, the excess dropped; the socket recovers', async () => {
