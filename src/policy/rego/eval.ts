@@ -35,10 +35,13 @@ export interface EvalOptions {
   print?: (msg: string) => void;
   /** Maximum nesting of function calls and rule evaluations. */
   maxDepth?: number;
+  /** Wall-clock budget of one query in ms (default 1000); past it evaluation stops with eval_cancel_error. */
+  timeoutMs?: number;
 }
 
 const NONE = Symbol('none');
 const MAX_DEPTH = 400;
+const DEFAULT_TIMEOUT_MS = 1000;
 
 export class Evaluator {
   readonly prog: Program;
@@ -52,6 +55,8 @@ export class Evaluator {
   readonly inProgress = new Set<RuleNode>();
   depth = 0;
   readonly maxDepth: number;
+  steps = 0;
+  readonly deadline: number;
 
   constructor(prog: Program, builtins: Map<string, BuiltinImpl>, opts: EvalOptions) {
     this.prog = prog;
@@ -62,12 +67,22 @@ export class Evaluator {
     this.bctx = new BuiltinCtx(opts.now);
     this.printFn = opts.print ?? printToStderr;
     this.maxDepth = opts.maxDepth ?? MAX_DEPTH;
+    this.deadline = opts.timeoutMs === undefined ? 0 : Date.now() + opts.timeoutMs;
+  }
+
+  checkDeadline(): void {
+    if (this.deadline === 0) {
+      (this as { deadline: number }).deadline = Date.now() + DEFAULT_TIMEOUT_MS;
+      return;
+    }
+    if (Date.now() > this.deadline) throw new RegoError(ErrorCodes.evalCancel, 'evaluation exceeded its time budget');
   }
 
   // ---- bodies and expressions ----
 
   body(b: CBody, i: number, f: Frame, k: K): boolean {
     if (i === b.length) return k();
+    if ((++this.steps & 4095) === 0) this.checkDeadline();
     return this.expr(b[i]!, f, () => this.body(b, i + 1, f, k));
   }
 

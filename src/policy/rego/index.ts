@@ -4,7 +4,7 @@
 import type { Module, Term } from './ast.ts';
 import { builtinArity, implementations } from './builtins/index.ts';
 import { Compiler } from './compile.ts';
-import { RegoError, RegoErrors } from './errors.ts';
+import { ErrorCodes, RegoError, RegoErrors } from './errors.ts';
 import { Evaluator, type EvalOptions } from './eval.ts';
 import type { CBody, Program } from './ir.ts';
 import { parseModule, parseQuery, type ParseOptions } from './parser.ts';
@@ -76,7 +76,7 @@ export class CompiledPolicy {
     const c = new Compiler(builtinArity);
     (c as { program: Program }).program = this.program;
     const q = c.compileQuery(rewritten);
-    const rows = new Evaluator(this.program, implementations, opts).query(q.body, q.vars, q.nslots);
+    const rows = guardStack(() => new Evaluator(this.program, implementations, opts).query(q.body, q.vars, q.nslots));
     return rows.map((row) => {
       const expressions = body.map((e, i) => {
         const name = captured[i];
@@ -95,17 +95,28 @@ export class CompiledPolicy {
    */
   evaluateFirst(queries: PreparedQuery[], varName: string, opts: EvalOptions = {}): (Value | undefined)[] {
     const ev = new Evaluator(this.program, implementations, opts);
-    return queries.map((q) => {
-      const slot = q.vars.find((v) => v.name === varName)?.slot;
-      return slot === undefined ? undefined : ev.first(q.body, slot, q.nslots);
-    });
+    return guardStack(() =>
+      queries.map((q) => {
+        const slot = q.vars.find((v) => v.name === varName)?.slot;
+        return slot === undefined ? undefined : ev.first(q.body, slot, q.nslots);
+      }),
+    );
   }
 
   /** Evaluates a query; one binding map per solution. Throws {@link RegoError} on evaluation errors. */
   evaluate(query: string | PreparedQuery, opts: EvalOptions = {}): Map<string, Value>[] {
     const q = typeof query === 'string' ? this.prepare(query) : query;
-    const ev = new Evaluator(this.program, implementations, opts);
-    return ev.query(q.body, q.vars, q.nslots);
+    return guardStack(() => new Evaluator(this.program, implementations, opts).query(q.body, q.vars, q.nslots));
+  }
+}
+
+/** Turns a JS stack overflow (deeply nested data or rules) into an evaluation error. */
+function guardStack<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RangeError) throw new RegoError(ErrorCodes.evalInternal, 'evaluation too deep (stack exhausted)');
+    throw e;
   }
 }
 
@@ -138,6 +149,7 @@ export function compile(sources: SourceFile[], opts: ParseOptions = {}): Compile
       modules.push(parseModule(s.text, s.file, opts));
     } catch (e) {
       if (e instanceof RegoError) errors.push(e);
+      else if (e instanceof RangeError) errors.push(new RegoError(ErrorCodes.parse, 'nesting too deep', { file: s.file, row: 1, col: 1 }));
       else throw e;
     }
   }

@@ -20,7 +20,7 @@ export function parseJSON(text: string): Value {
     throw new JSONSyntaxError(`${msg} at offset ${i}`);
   };
   const value = (depth: number): Value => {
-    if (depth > 10000) fail('nesting too deep');
+    if (depth > 1000) fail('nesting too deep');
     ws();
     const c = text[i];
     if (c === '{') {

@@ -234,8 +234,13 @@ export function typeName(v: Value): string {
   }
 }
 
+/** Documents nested deeper than this are refused (a clear error instead of a stack overflow). */
+export const MAX_NESTING = 1000;
+
+export class NestingError extends Error {}
+
 /** Converts plain JS (JSON-like; bigint allowed) to a Rego value. */
-export function fromJS(x: unknown): Value {
+export function fromJS(x: unknown, depth = 0): Value {
   if (x === null || x === undefined) return null;
   switch (typeof x) {
     case 'string':
@@ -245,15 +250,16 @@ export function fromJS(x: unknown): Value {
     case 'bigint':
       return num(x);
     case 'object': {
-      if (Array.isArray(x)) return x.map(fromJS);
+      if (depth > MAX_NESTING) throw new NestingError(`document nested deeper than ${MAX_NESTING} levels`);
+      if (Array.isArray(x)) return x.map((e) => fromJS(e, depth + 1));
       if (x instanceof RSet || x instanceof RObject) return x;
       if (x instanceof Map) {
         const o = new RObject();
-        for (const [k, v] of x) o.set(fromJS(k), fromJS(v));
+        for (const [k, v] of x) o.set(fromJS(k, depth + 1), fromJS(v, depth + 1));
         return o;
       }
       const o = new RObject();
-      for (const k of Object.keys(x)) o.set(k, fromJS((x as Record<string, unknown>)[k]));
+      for (const k of Object.keys(x)) o.set(k, fromJS((x as Record<string, unknown>)[k], depth + 1));
       return o;
     }
   }

@@ -23,6 +23,9 @@ export function compileRegex(fn: string, pattern: string): RegExp {
     hit.lastIndex = 0;
     return hit;
   }
+  if (pattern.length > 10000) throw builtinErr(fn, 'pattern too long');
+  // JS regexes backtrack; refuse the shapes that blow up (a quantified group holding a quantifier)
+  if (/\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]/.test(pattern)) throw builtinErr(fn, 'pattern may backtrack catastrophically (nested quantifiers)');
   let src = pattern;
   let flags = 'g';
   const m = /^\(\?([imsU]+)\)/.exec(src);
