@@ -490,7 +490,7 @@ describe('consultation signaling', () => {
     assert.ok(pat.pending('error').every((f) => f.code === 'rate_limited'));
   });
 
-  test('frames before hello are refused; a bad token closes the socket with 4401', async () => {
+  test('frames before hello are refused; a bad token closes the socket with 4401, no hello in time with 4408', async () => {
     const anon = new SignalingClient(wsUrl);
     clients.push(anon);
     await anon.opened;
@@ -499,6 +499,16 @@ describe('consultation signaling', () => {
     anon.send({ type: 'hello', token: 'a.b.c' });
     assert.equal((await anon.next('error')).code, 'auth_failed');
     assert.equal((await anon.waitClosed()).code, 4401);
+
+    const { service: strict, url } = extraService('consult-hello', { helloTimeoutMs: 50 });
+    try {
+      const silent = new SignalingClient(url);
+      clients.push(silent);
+      await silent.opened;
+      assert.equal((await silent.waitClosed()).code, 4408);
+    } finally {
+      await strict.close();
+    }
   });
 
   test('join info for the web app: role, whether a join would be admitted, and 404 to strangers', async () => {
