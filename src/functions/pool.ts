@@ -134,11 +134,8 @@ export class WorkerPool {
       eval: true,
       execArgv: [],
       env: {},
-      stdout: true,
-      stderr: true,
       ...(this.#o.resourceLimits ? { resourceLimits: this.#o.resourceLimits } : {}),
     });
-    worker.unref();
     const slot: Slot = { worker, ready: false, known: new Set() };
     worker.on('message', (m: FromWorker | { ready: true }) => {
       if ('ready' in m) {
@@ -166,6 +163,7 @@ export class WorkerPool {
       }
       this.#replace(slot, 'crash');
     });
+    worker.unref(); // after the listeners: adding a 'message' listener refs the port again
     return slot;
   }
 
