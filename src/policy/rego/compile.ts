@@ -211,7 +211,9 @@ export class Compiler {
       return c;
     });
     for (const n of scope.hidden) scope.hidden.delete(n);
-    return reorderBody(out, scope.frame, bound, ownedSlots(scope));
+    return reorderBody(out, bound, ownedSlots(scope), (name, e) => {
+      this.errors.push(new RegoError(ErrorCodes.unsafeVar, `var ${name} is unsafe`, e.loc));
+    });
   }
 
   expr(e: Expr, scope: Scope, env: Env): CExpr {
@@ -279,8 +281,8 @@ export class Compiler {
   }
 
   withMod(target: Term, value: Term, loc: Loc, scope: Scope, env: Env): CWith {
-    const v = this.term(value, scope, env);
     const valueFn = this.fnName(value, env, true);
+    const v: CTerm = valueFn !== undefined && (value.t === 'var' || value.t === 'ref') ? { k: 'val', v: null } : this.term(value, scope, env);
     const p = termPath(target);
     if (!p) throw new RegoError(ErrorCodes.compile, 'with target must be a reference', loc);
     let full = p;

@@ -107,3 +107,10 @@ u := {1, 2} | {3}
   assert.deepEqual(evalOne(src, 'x = data.t.sq'), [1, 4, 9]);
   assert.deepEqual(evalOne(src, 'x = data.t.u'), [1, 2, 3]);
 });
+
+test('a variable no expression can bind is rego_unsafe_var_error at compile time', () => {
+  assert.throws(
+    () => compile([{ file: 'u.rego', text: 'package t\nimport rego.v1\np if {\n  count(x) > 0\n}\n' }]),
+    (e: unknown) => e instanceof RegoErrors && e.errors.some((x) => x.code === ErrorCodes.unsafeVar && x.message === 'var x is unsafe' && x.loc?.row === 4),
+  );
+});

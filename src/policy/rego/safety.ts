@@ -11,10 +11,15 @@ interface Info {
   /** For unification: slots that must be bound on at least one side. */
   sides: [Set<number>, Set<number>] | undefined;
   all: Set<number>;
+  names: Map<number, string>;
 }
 
-export function reorderBody(body: CBody, _frame: { n: number }, bound: Set<number>, owned: Set<number>): CBody {
-  if (body.length <= 1) return body;
+/**
+ * Reorders a body for safety. `unsafe` is told about each variable that no
+ * order can bind before it is read (OPA's rego_unsafe_var_error).
+ */
+export function reorderBody(body: CBody, bound: Set<number>, owned: Set<number>, unsafe?: (name: string, e: CExpr) => void): CBody {
+  if (body.length === 0) return body;
   const infos = body.map((e) => analyze(e, owned));
   // negation: a var seen only inside one negated expression is local to it
   const count = new Map<number, number>();
@@ -30,7 +35,14 @@ export function reorderBody(body: CBody, _frame: { n: number }, bound: Set<numbe
   let changed = false;
   while (left.length > 0) {
     let pick = left.findIndex((i) => ready(infos[i]!, b));
-    if (pick < 0) pick = 0;
+    if (pick < 0) {
+      pick = 0;
+      const inf = infos[left[0]!]!;
+      const missing = [...inf.needs].filter((s) => !b.has(s));
+      if (missing.length === 0 && inf.sides) missing.push(...inf.sides[0], ...inf.sides[1]);
+      for (const s of new Set(missing)) unsafe?.(inf.names.get(s) ?? '?', body[left[0]!]!);
+      for (const s of missing) b.add(s);
+    }
     if (pick !== 0) changed = true;
     const i = left.splice(pick, 1)[0]!;
     out.push(body[i]!);
@@ -54,6 +66,7 @@ function analyze(e: CExpr, owned: Set<number>): Info {
   const needs = new Set<number>();
   const provides = new Set<number>();
   const all = new Set<number>();
+  const names = new Map<number, string>();
   const add = (set: Set<number>, s: number): void => {
     if (!owned.has(s)) return;
     set.add(s);
@@ -62,6 +75,7 @@ function analyze(e: CExpr, owned: Set<number>): Info {
   const walk = (t: CTerm, out: boolean): void => {
     switch (t.k) {
       case 'var':
+        names.set(t.slot, t.name.startsWith('$_') ? '_' : t.name);
         add(out ? provides : needs, t.slot);
         return;
       case 'ref':
@@ -96,11 +110,16 @@ function analyze(e: CExpr, owned: Set<number>): Info {
     }
   };
   const walkPath = (p: CTerm): void => {
-    if (p.k === 'var') add(provides, p.slot);
-    else walk(p, false);
+    if (p.k === 'var') {
+      names.set(p.slot, p.name.startsWith('$_') ? '_' : p.name);
+      add(provides, p.slot);
+    } else walk(p, p.k === 'array' || p.k === 'object');
   };
   const closure = (body: CBody, terms: CTerm[]): void => {
-    for (const s of freeSlots(body, terms)) add(needs, s);
+    for (const [s, n] of freeSlots(body, terms)) {
+      names.set(s, n);
+      add(needs, s);
+    }
   };
   let sides: [Set<number>, Set<number>] | undefined;
   switch (e.k) {
@@ -138,7 +157,7 @@ function analyze(e: CExpr, owned: Set<number>): Info {
     for (const s of provides) needs.add(s);
     provides.clear();
   }
-  return { needs, provides, sides, all };
+  return { needs, provides, sides, all, names };
 }
 
 function patternSlots(t: CTerm, owned: Set<number>): Set<number> {
@@ -154,12 +173,12 @@ function patternSlots(t: CTerm, owned: Set<number>): Set<number> {
 }
 
 /** All slots a closure mentions (the caller intersects with its own slots). */
-function freeSlots(body: CBody, terms: CTerm[]): Set<number> {
-  const out = new Set<number>();
+function freeSlots(body: CBody, terms: CTerm[]): Map<number, string> {
+  const out = new Map<number, string>();
   const walk = (t: CTerm): void => {
     switch (t.k) {
       case 'var':
-        out.add(t.slot);
+        out.set(t.slot, t.name);
         return;
       case 'ref':
         walk(t.head);
