@@ -121,10 +121,14 @@ export async function checkModule(bytes: Uint8Array, limits: ModuleLimits): Prom
     throw new FunctionError('moduleTooLarge', `the module is ${bytes.length} bytes; the limit is ${limits.moduleBytes}`);
   }
   let module: WebAssembly.Module;
+  // An asynchronous compile holds no libuv handle: keep the process alive until it settles.
+  const keepAlive = setInterval(() => {}, 60_000);
   try {
     module = await WebAssembly.compile(bytes);
   } catch (err) {
     throw new FunctionError('invalidModule', `not a valid WebAssembly module: ${(err as Error).message.replace(/^WebAssembly\.compile\(\): /, '')}`);
+  } finally {
+    clearInterval(keepAlive);
   }
   const s = readSections(bytes);
 

@@ -142,6 +142,7 @@ export class WorkerPool {
         slot.ready = true;
         this.#startFailures = 0;
         this.#pump(slot);
+        this.#hold(slot);
         return;
       }
       const cur = slot.current;
@@ -150,6 +151,7 @@ export class WorkerPool {
       slot.current = undefined;
       cur.pending.resolve(m);
       this.#pump(slot);
+      this.#hold(slot);
     });
     worker.on('error', () => {}); // the 'exit' that follows does the work
     worker.on('exit', () => {
@@ -163,8 +165,16 @@ export class WorkerPool {
       }
       this.#replace(slot, 'crash');
     });
-    worker.unref(); // after the listeners: adding a 'message' listener refs the port again
     return slot;
+  }
+
+  /**
+   * A worker keeps the process alive only while it starts or runs a call, so
+   * an idle runtime never holds the process open (and a pending call always does).
+   */
+  #hold(slot: Slot): void {
+    if (!slot.ready || slot.current !== undefined) slot.worker.ref();
+    else slot.worker.unref();
   }
 
   #replace(old: Slot, reason: 'deadline' | 'crash'): void {
@@ -197,6 +207,7 @@ export class WorkerPool {
       void slot.worker.terminate();
     }, call.timeoutMs);
     slot.current = { seq, pending, timer };
+    this.#hold(slot);
     const first = !slot.known.has(call.key);
     slot.known.add(call.key);
     const message: ToWorker = {
