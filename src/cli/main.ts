@@ -15,6 +15,7 @@ const commands: Record<string, () => Promise<Command>> = {
   token: async () => (await import('./token.ts')).tokenCommand,
   audit: async () => (await import('./audit.ts')).auditCommand,
   policy: async () => (await import('./policy.ts')).policyCommand,
+  fn: async () => (await import('./fn.ts')).fnCommand,
 };
 
 function usage(): string {
@@ -26,6 +27,7 @@ function usage(): string {
     '  token --role R --sub REF      print a token signed with the node key',
     '  audit verify                  check the hash chain of the audit trail',
     '  policy eval|test|check|conformance   the Rego engine (like opa)',
+    '  fn build|check|run            Wasm functions: compile, check, run locally',
     '',
     'Run `telemed-edge <command> --help` for the options of one command.',
   ].join('\n');
