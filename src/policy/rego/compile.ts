@@ -8,6 +8,7 @@ import type { Body, Expr, Loc, Module, Rule, Term } from './ast.ts';
 import { ErrorCodes, RegoError, RegoErrors } from './errors.ts';
 import type { CBody, CExpr, CRule, CTerm, CWith, Program, RuleNode } from './ir.ts';
 import { argVarNames, child, constFold, declaredBy, directNames, exprNames, guardsOf, newNode, patternNames, slotsOf, termPath } from './compile-util.ts';
+import { checkRecursion } from './recursion.ts';
 import { reorderBody } from './safety.ts';
 
 export { slotsOf, termPath } from './compile-util.ts';
@@ -85,6 +86,7 @@ export class Compiler {
         else throw e;
       }
     }
+    if (this.errors.length === 0) this.errors.push(...checkRecursion(this.program));
     if (this.errors.length > 0) throw new RegoErrors(this.errors);
     return this.program;
   }
