@@ -47,7 +47,10 @@ export class Connection implements SeatLink {
   #tokens: number;
   #refilledAt = performance.now();
   #limited = false;
-  #queue: Promise<void> = Promise.resolve();
+  /** Frames waiting while an asynchronous handler runs (order is kept). */
+  readonly #pending: ClientFrame[] = [];
+  #busy = false;
+  #closeHandled = false;
   #alive = true;
   #closed = false;
   #resolveDone!: () => void;
@@ -148,32 +151,63 @@ export class Connection implements SeatLink {
       this.error(parsed.code, parsed.message, parsed.ref === undefined ? {} : { ref: parsed.ref });
       return;
     }
-    const frame = parsed.frame;
-    this.#queue = this.#queue.then(async () => {
-      if (this.#closed && frame.type !== 'leave') return;
+    this.#pending.push(parsed.frame);
+    if (!this.#busy) this.#drain();
+  }
+
+  /**
+   * Handles queued frames in order: synchronous handlers (relay, stats, ping)
+   * run at once; an asynchronous one (a join, a chat write) holds the queue
+   * until it settles.
+   */
+  #drain(): void {
+    while (this.#pending.length > 0) {
+      const frame = this.#pending.shift()!;
+      if (this.#closed && frame.type !== 'leave') continue;
+      let result: Promise<void> | void;
       try {
-        await this.#d.onFrame(this, frame);
-        this.#d.metrics.frame(frame.type, true);
+        result = this.#d.onFrame(this, frame);
       } catch (err) {
-        this.#d.metrics.frame(frame.type, false);
-        const ref = frame.ref === undefined ? {} : { ref: frame.ref };
-        if (err instanceof SignalingError) {
-          this.error(err.code, err.message, { ...ref, ...(err.reason ? { reason: err.reason } : {}), ...(err.appointmentId ? { appointmentId: err.appointmentId } : {}) });
-        } else {
-          // Only the error's type and status: a message may quote a resource (PHI).
-          const e = err as { name?: string; status?: number; code?: string };
-          this.#d.logger.error({ err: { type: e?.name, status: e?.status, code: e?.code }, frame: frame.type }, 'signaling frame failed');
-          this.error(ErrorCodes.internalError, 'the node could not handle this frame', ref);
-        }
+        this.#failed(frame, err);
+        continue;
       }
-    });
+      if (result instanceof Promise) {
+        this.#busy = true;
+        result.then(() => this.#d.metrics.frame(frame.type, true), (err: unknown) => this.#failed(frame, err)).finally(() => {
+          this.#busy = false;
+          this.#drain();
+        });
+        return;
+      }
+      this.#d.metrics.frame(frame.type, true);
+    }
+    if (this.#closed) this.#afterClose();
+  }
+
+  #failed(frame: ClientFrame, err: unknown): void {
+    this.#d.metrics.frame(frame.type, false);
+    const ref = frame.ref === undefined ? {} : { ref: frame.ref };
+    if (err instanceof SignalingError) {
+      this.error(err.code, err.message, { ...ref, ...(err.reason ? { reason: err.reason } : {}), ...(err.appointmentId ? { appointmentId: err.appointmentId } : {}) });
+      return;
+    }
+    // Only the error's type and status: a message may quote a resource (PHI).
+    const e = err as { name?: string; status?: number; code?: string };
+    this.#d.logger.error({ err: { type: e?.name, status: e?.status, code: e?.code }, frame: frame.type }, 'signaling frame failed');
+    this.error(ErrorCodes.internalError, 'the node could not handle this frame', ref);
+  }
+
+  #afterClose(): void {
+    if (this.#closeHandled) return;
+    this.#closeHandled = true;
+    this.#d.onClose(this);
   }
 
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#resolveDone();
-    // Let frames already accepted finish first, so a join then a drop leaves a seat in its grace period.
-    void this.#queue.then(() => this.#d.onClose(this));
+    // Frames already accepted finish first, so a join then a drop leaves a seat in its grace period.
+    if (!this.#busy) this.#drain();
   }
 }

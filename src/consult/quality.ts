@@ -64,8 +64,18 @@ export class ConsultMetrics {
     this.reconnects = new Counter({ name: 'consult_resumes_total', help: 'Seats resumed after a dropped connection', registers });
   }
 
+  readonly #frameChildren = new Map<string, { inc(): void }>();
+
+  /** Counts one frame (children cached: this runs for every frame relayed). */
   frame(type: string, ok: boolean): void {
-    this.frames.inc({ type: FRAME_LABELS.has(type) ? type : 'invalid', outcome: ok ? 'ok' : 'error' });
+    const key = `${FRAME_LABELS.has(type) ? type : 'invalid'}|${ok ? 'ok' : 'error'}`;
+    let child = this.#frameChildren.get(key);
+    if (!child) {
+      const [t, outcome] = key.split('|') as [string, string];
+      child = this.frames.labels({ type: t, outcome });
+      this.#frameChildren.set(key, child);
+    }
+    child.inc();
   }
 
   refused(role: string, reason: string): void {

@@ -12,7 +12,7 @@ import { AuthError, type Principal } from '../auth/index.ts';
 import type { FhirService } from '../fhir/index.ts';
 import type { PolicyEngine } from '../policy/index.ts';
 import { Connection, SignalingError, type ConnectionLimits } from './connection.ts';
-import { CloseCodes, ErrorCodes, PROTOCOL_VERSION, RefusalReasons, type ClientFrame } from './protocol.ts';
+import { CloseCodes, ErrorCodes, PROTOCOL_VERSION, RefusalReasons, type ClientFrame, type FrameOf } from './protocol.ts';
 import { ConsultEmitter, type ConsultEventName, type Listener } from './events.ts';
 import { ConsultMetrics } from './quality.ts';
 import { ConsultRecords } from './records.ts';
@@ -227,9 +227,14 @@ export class ConsultService {
     }, helloTimeout).unref();
   }
 
-  async #onFrame(conn: Connection, f: ClientFrame): Promise<void> {
+  /** Synchronous for the frames that can be (relays, stats, ping), so they skip a promise each. */
+  #onFrame(conn: Connection, f: ClientFrame): Promise<void> | void {
     if (conn.principal) return this.#signaling.handle(conn, f);
     if (f.type !== 'hello') throw new SignalingError(ErrorCodes.unauthenticated, 'send a hello frame with your token first');
+    return this.#hello(conn, f);
+  }
+
+  async #hello(conn: Connection, f: FrameOf<'hello'>): Promise<void> {
     let principal: Principal;
     try {
       principal = await this.#o.auth.authenticate(`Bearer ${f.token}`);

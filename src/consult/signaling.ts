@@ -86,7 +86,7 @@ export class Signaling {
   }
 
   /** Handles one frame of an authenticated connection; throws {@link SignalingError} to answer with an error frame. */
-  async handle(conn: Connection, f: ClientFrame): Promise<void> {
+  handle(conn: Connection, f: ClientFrame): Promise<void> | void {
     switch (f.type) {
       case 'join': return this.#join(conn, f);
       case 'resume': return this.#resume(conn, f);
@@ -197,7 +197,7 @@ export class Signaling {
     this.#d.events.emit('admitted', { appointmentId: p.room.appointmentId, seat: p.seat, user: p.user, role: p.role, resumed });
   }
 
-  async #join(conn: Connection, f: FrameOf<'join'>): Promise<void> {
+  #join(conn: Connection, f: FrameOf<'join'>): void {
     const principal = conn.principal!;
     const mine = conn.seat(f.appointmentId);
     if (mine && !mine.closed) {
@@ -230,7 +230,7 @@ export class Signaling {
     }
   }
 
-  async #resume(conn: Connection, f: FrameOf<'resume'>): Promise<void> {
+  #resume(conn: Connection, f: FrameOf<'resume'>): void {
     const principal = conn.principal!;
     const room = this.#rooms.get(f.appointmentId);
     const p = room?.seatOf(principal.id);
