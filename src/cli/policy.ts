@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import {
-  bundleFromFiles, compileRego, describeError, loadBundle, parseJSON, RegoError, RegoErrors, RObject, runConformance, stringifyJS, toJS,
+  bundleFromFiles, compileRego, describeError, formatTestReport, loadBundle, parseJSON, RegoError, RegoErrors, RObject, runBundleTests, runConformance, stringifyJS, toJS,
   type Bundle, type Value,
 } from '../policy/index.ts';
 
@@ -92,57 +92,6 @@ async function checkCmd(args: string[]): Promise<number> {
   }
 }
 
-/** Runs every `test_*` rule; exit 0 when all pass. */
-export function runTests(bundle: Bundle, verbose: boolean, print: (s: string) => void): { passed: number; failed: number; errored: number } {
-  const policy = compileRego(bundle.modules.map((m) => ({ file: m.path, text: m.text })));
-  const tests: { file: string; path: string }[] = [];
-  for (const mod of policy.modules) {
-    const seen = new Set<string>();
-    for (const r of mod.rules) {
-      const h = r.head.ref[0];
-      if (h?.t !== 'var' || !h.name.startsWith('test_') || r.head.args || seen.has(h.name)) continue;
-      seen.add(h.name);
-      tests.push({ file: mod.file, path: ['data', ...mod.pkg, h.name].join('.') });
-    }
-  }
-  let passed = 0;
-  let failed = 0;
-  let errored = 0;
-  const lines: string[] = [];
-  let lastFile = '';
-  for (const t of tests) {
-    const start = process.hrtime.bigint();
-    let status: 'PASS' | 'FAIL' | 'ERROR';
-    let detail = '';
-    try {
-      const rows = policy.evaluate(`__result__ = ${t.path}`, { data: bundle.data, print: (m) => verbose && lines.push(m) });
-      status = rows[0]?.get('__result__') === true ? 'PASS' : 'FAIL';
-    } catch (e) {
-      status = 'ERROR';
-      detail = describeError(e);
-    }
-    const us = Number(process.hrtime.bigint() - start) / 1000;
-    if (status === 'PASS') passed++;
-    else if (status === 'FAIL') failed++;
-    else errored++;
-    if (status !== 'PASS' || verbose) {
-      if (t.file !== lastFile) {
-        lines.push(`${t.file}:`);
-        lastFile = t.file;
-      }
-      lines.push(`${t.path}: ${status} (${us < 1000 ? `${us.toFixed(0)}µs` : `${(us / 1000).toFixed(2)}ms`})${detail ? '\n  ' + detail : ''}`);
-    }
-  }
-  for (const l of lines) print(l);
-  const total = tests.length;
-  if (lines.length) print('-'.repeat(80));
-  if (passed) print(`PASS: ${passed}/${total}`);
-  if (failed) print(`FAIL: ${failed}/${total}`);
-  if (errored) print(`ERROR: ${errored}/${total}`);
-  if (total === 0) print('no tests found');
-  return { passed, failed, errored };
-}
-
 async function testCmd(args: string[]): Promise<number> {
   const verbose = args.includes('-v') || args.includes('--verbose');
   const dirs = args.filter((a) => !a.startsWith('-'));
@@ -151,7 +100,8 @@ async function testCmd(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    const r = runTests(mergeBundles(dirs), verbose, out);
+    const r = runBundleTests(mergeBundles(dirs));
+    for (const line of formatTestReport(r, verbose)) out(line);
     return r.failed + r.errored === 0 && r.passed > 0 ? 0 : 2;
   } catch (e) {
     err(describeError(e));

@@ -170,3 +170,5 @@ export function createRegoPolicy(bundle: Bundle | string, opts: RegoPolicyOption
 export { parseJSON } from './rego/json.ts';
 export { fromJS, toJS, stringifyJS, RObject, RSet } from './rego/value.ts';
 export { runConformance, runCase, readCases, type CaseResult, type CategoryResult, type ConformanceCase } from './conformance.ts';
+export { runBundleTests, formatTestReport, type TestReport, type TestResult } from './testing.ts';
+export { withDecisionLog, inputHash, type DecisionLogEntry } from './decision-log.ts';

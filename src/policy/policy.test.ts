@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Actions, createBuiltinPolicy, createRegoPolicy, loadBundle, RegoErrors, type PolicyInput } from './index.ts';
+import {
+  Actions, bundleFromFiles, createBuiltinPolicy, createRegoPolicy, inputHash, loadBundle, RegoErrors, runBundleTests, withDecisionLog,
+  type DecisionLogEntry, type PolicyInput,
+} from './index.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const policies = path.join(root, 'policies');
@@ -70,4 +73,33 @@ test('an evaluation error is a deny with reason policy_error', () => {
     source: 'mem',
   });
   assert.deepEqual(rego.decide(input({})), { allow: false, reason: 'policy_error' });
+});
+
+test('bundle tests report failures and errors, not only passes', () => {
+  const report = runBundleTests(
+    bundleFromFiles([
+      { path: 'x/p.rego', text: 'package x\nimport rego.v1\np := 1\n' },
+      { path: 'x/p_test.rego', text: 'package x_test\nimport rego.v1\ntest_ok if data.x.p == 1\ntest_bad if data.x.p == 2\ntest_err if 1 / 0 == 1 with data.x.p as 2\n' },
+    ]),
+  );
+  assert.deepEqual(
+    report.results.map((r) => [r.name, r.status]),
+    [
+      ['data.x_test.test_ok', 'PASS'],
+      ['data.x_test.test_bad', 'FAIL'],
+      ['data.x_test.test_err', 'FAIL'],
+    ],
+  );
+});
+
+test('the decision log records id, path, result, latency and an input hash, never the input', () => {
+  const entries: DecisionLogEntry[] = [];
+  const engine = withDecisionLog(createRegoPolicy(policies), (e) => entries.push(e));
+  const decision = engine.decide(input({}));
+  assert.equal(decision.allow, true);
+  assert.equal(entries.length, 1);
+  const e = entries[0]!;
+  assert.equal(e.input_sha256, inputHash(input({})));
+  assert.ok(e.latency_seconds > 0 && e.decision_id.length === 36);
+  assert.ok(!JSON.stringify(e).includes('Patient/456'));
 });
