@@ -3,8 +3,8 @@
  * nodes, constant folding and rule-index guards.
  */
 import type { Expr, Term } from './ast.ts';
-import type { CBody, CTerm, RuleNode } from './ir.ts';
-import { RObject, RSet, type Value } from './value.ts';
+import type { CBody, CRule, CTerm, RuleNode } from './ir.ts';
+import { equal, RObject, RSet, type Value } from './value.ts';
 
 /** `input.a.b == "x"` expressions (unnegated, no `with`) of a body: rule indexing. */
 export function guardsOf(body: CBody): { path: string[]; value: Value }[] | undefined {
@@ -26,7 +26,7 @@ export function guardsOf(body: CBody): { path: string[]; value: Value }[] | unde
 }
 
 export function newNode(path: string[]): RuleNode {
-  return { path, key: path.join('.'), children: new Map(), complete: [], multi: [], funcs: [], defaultRule: undefined, isFunc: false, arity: 0 };
+  return { path, key: path.join('.'), children: new Map(), complete: [], multi: [], funcs: [], defaultRule: undefined, isFunc: false, arity: 0, constant: false };
 }
 
 export function child(node: RuleNode, seg: string): RuleNode {
@@ -152,4 +152,19 @@ export function constFold(t: CTerm): CTerm {
     }
   }
   return t;
+}
+
+/** Marks nodes whose complete rules all yield one and the same constant. */
+export function markConstants(node: RuleNode): void {
+  let first: Value | undefined;
+  let constant = node.complete.length > 0 && node.multi.length === 0;
+  for (const r of node.complete) {
+    for (let c: CRule | undefined = r; c && constant; c = c.else) {
+      if (c.value?.k !== 'val') constant = false;
+      else if (first === undefined) first = c.value.v;
+      else if (!equal(first, c.value.v)) constant = false;
+    }
+  }
+  node.constant = constant;
+  for (const c of node.children.values()) markConstants(c);
 }

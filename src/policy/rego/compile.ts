@@ -7,7 +7,7 @@
 import type { Body, Expr, Loc, Module, Rule, Term } from './ast.ts';
 import { ErrorCodes, RegoError, RegoErrors } from './errors.ts';
 import type { CBody, CExpr, CRule, CTerm, CWith, Program, RuleNode } from './ir.ts';
-import { argVarNames, child, constFold, declaredBy, directNames, exprNames, guardsOf, newNode, patternNames, slotsOf, termPath } from './compile-util.ts';
+import { argVarNames, child, markConstants, constFold, declaredBy, directNames, exprNames, guardsOf, newNode, patternNames, slotsOf, termPath } from './compile-util.ts';
 import { checkRecursion } from './recursion.ts';
 import { reorderBody } from './safety.ts';
 
@@ -87,6 +87,7 @@ export class Compiler {
       }
     }
     if (this.errors.length === 0) this.errors.push(...checkRecursion(this.program));
+    markConstants(this.program.root);
     if (this.errors.length > 0) throw new RegoErrors(this.errors);
     return this.program;
   }

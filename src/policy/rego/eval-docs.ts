@@ -4,7 +4,6 @@
  * (complete, partial, ref heads, defaults, else chains), conflicts, and the
  * limits that keep evaluation bounded.
  */
-import type { Loc } from './ast.ts';
 import type { BuiltinContext, BuiltinImpl } from './builtins/types.ts';
 import { conflict, ErrorCodes, RegoError } from './errors.ts';
 import type { CBody, CRule, CTerm, Program, RuleNode } from './ir.ts';
@@ -163,18 +162,18 @@ export abstract class DocEvaluator {
 
   completeValue(node: RuleNode): Value | undefined {
     let result: Value | undefined;
-    let loc: Loc | undefined;
+    // when every rule yields the same constant, the first success decides (no conflict is possible)
+    const early = node.constant;
     for (const r of node.complete) {
       this.ruleChain(r, undefined, (v) => {
         if (result !== undefined && !equal(result, v)) {
           throw conflict('complete rules must not produce multiple outputs', r.loc);
         }
         result = v;
-        loc = r.loc;
-        return false;
+        return early;
       });
+      if (early && result !== undefined) return result;
     }
-    void loc;
     if (result === undefined && node.defaultRule) result = this.headValue(node.defaultRule, new Array(node.defaultRule.nslots));
     return result;
   }

@@ -76,6 +76,8 @@ export interface RuleNode {
   /** Function node: not a value; `arity` is its number of arguments. */
   isFunc: boolean;
   arity: number;
+  /** Every complete rule (else branches included) yields the same constant: evaluation may stop at the first success. */
+  constant: boolean;
 }
 
 export interface Program {
