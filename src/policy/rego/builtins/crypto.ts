@@ -5,6 +5,7 @@ import { createHash, createHmac, createPublicKey, timingSafeEqual, X509Certifica
 import { parseJSON } from '../json.ts';
 import { RObject, type Value } from '../value.ts';
 import { builtinErr, decl, str, type BuiltinImpl, type Family } from './types.ts';
+import { x509Impls } from './x509.ts';
 
 export const decls = [
   decl('crypto.md5', 1), decl('crypto.sha1', 1), decl('crypto.sha256', 1),
@@ -92,15 +93,7 @@ export const impls: Record<string, BuiltinImpl> = {
   'crypto.x509.parse_and_verify_certificates': () => {
     throw builtinErr('crypto.x509.parse_and_verify_certificates', 'not supported');
   },
-  'crypto.x509.parse_certificate_request': () => {
-    throw builtinErr('crypto.x509.parse_certificate_request', 'not supported');
-  },
-  'crypto.x509.parse_keypair': () => {
-    throw builtinErr('crypto.x509.parse_keypair', 'not supported');
-  },
-  'crypto.x509.parse_rsa_private_key': () => {
-    throw builtinErr('crypto.x509.parse_rsa_private_key', 'not supported');
-  },
+  ...x509Impls,
   'crypto.parse_private_keys': () => {
     throw builtinErr('crypto.parse_private_keys', 'not supported');
   },
