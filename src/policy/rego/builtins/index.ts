@@ -7,6 +7,7 @@ import type { BuiltinArity } from '../compile.ts';
 import { family as core } from './core.ts';
 import { family as crypto } from './crypto.ts';
 import { family as encoding } from './encoding.ts';
+import { family as jsonschema } from './jsonschema.ts';
 import { family as jwt } from './jwt.ts';
 import { family as misc } from './misc.ts';
 import { family as net } from './net.ts';
@@ -18,7 +19,7 @@ import { family as uri } from './uri.ts';
 import { family as strings } from './strings.ts';
 import type { BuiltinDecl, BuiltinImpl, Family } from './types.ts';
 
-const families: Family[] = [core, strings, objects, encoding, regex, time, units, net, misc, crypto, jwt, uri];
+const families: Family[] = [core, strings, objects, encoding, regex, time, units, net, misc, crypto, jwt, uri, jsonschema];
 
 /** Builtins that yield several values (their implementation returns the list). */
 export const relations = new Set(['walk']);
