@@ -351,6 +351,11 @@ export class Compiler {
           throw new RegoError(ErrorCodes.type, `undefined function ${label}`, t.loc);
         }
         const user = name.startsWith('data.');
+        const arity = user ? this.program.funcs.get(name)?.arity : this.builtins.arity(name);
+        if (arity !== undefined && arity >= 0 && t.args.length !== arity && t.args.length !== arity + 1) {
+          const which = t.args.length < arity ? 'too few' : 'too many';
+          throw new RegoError(ErrorCodes.type, `${which} arguments: ${label} takes ${arity} but got ${t.args.length}`, t.loc);
+        }
         return { k: 'call', name, user, args: t.args.map((a) => this.term(a, scope, env)), loc: t.loc };
       }
       case 'arraycomp':

@@ -116,3 +116,10 @@ test('rules that depend on themselves are rego_recursion_error at compile time',
     (e: unknown) => e instanceof RegoErrors && e.errors.filter((x) => x.code === ErrorCodes.recursion).length === 2,
   );
 });
+
+test('calling a builtin with the wrong number of arguments is a rego_type_error', () => {
+  assert.throws(
+    () => compile([{ file: 'a.rego', text: 'package t\nimport rego.v1\np if count(1, 2, 3)\n' }]),
+    (e: unknown) => e instanceof RegoErrors && e.errors[0]!.code === ErrorCodes.type && e.errors[0]!.message.includes('count'),
+  );
+});
