@@ -109,7 +109,15 @@ async function spawnNode(dataDir: string, port: number, opts: StartOptions): Pro
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<ExitResult>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  // Should the test process end without stopping the node (a crash, an uncaught error), take the node with it.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  const exited = new Promise<ExitResult>((resolve) =>
+    child.once('exit', (code, signal) => {
+      process.off('exit', reap);
+      resolve({ code, signal });
+    }),
+  );
   let exitedNow: ExitResult | undefined;
   void exited.then((r) => (exitedNow = r));
 
