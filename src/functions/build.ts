@@ -52,7 +52,12 @@ export async function buildFunction(dir: string, o: BuildOptions = {}): Promise<
     '-o', `${name}.wasm`,
   ];
 
-  const ascUrl = import.meta.resolve('assemblyscript/asc');
+  let ascUrl: string;
+  try {
+    ascUrl = import.meta.resolve('assemblyscript/asc');
+  } catch {
+    throw new BuildError('the AssemblyScript compiler is not installed: npm install -D assemblyscript');
+  }
   const ascVersion = (JSON.parse(readFileSync(new URL('../package.json', ascUrl), 'utf8')) as { version: string }).version;
   const hash = createHash('sha256').update(JSON.stringify(args)).update(ascVersion);
   for (const file of [...sourcesOf(fnDir), ...sourcesOf(sdkDir)]) hash.update(file.slice(base.length)).update(readFileSync(file));

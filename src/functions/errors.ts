@@ -42,6 +42,11 @@ export const FnErrorCodes = {
   worker: { code: 'FN_ERR_WORKER', status: 500 },
   /** The runtime is closed. */
   closed: { code: 'FN_ERR_CLOSED', status: 503 },
+  /** No functions API route of that path, or not for that method. */
+  route: { code: 'FN_ERR_ROUTE', status: 404 },
+  method: { code: 'FN_ERR_METHOD', status: 405 },
+  /** An unexpected error; details are in the node's log only. */
+  internal: { code: 'FN_ERR_INTERNAL', status: 500 },
 } as const;
 
 export type FnErrorKey = keyof typeof FnErrorCodes;

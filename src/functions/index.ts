@@ -12,3 +12,4 @@ export {
 export { FunctionError, FnErrorCodes, type FnErrorCode } from './errors.ts';
 export { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
 export { GRANTED_IMPORTS } from './wasi.ts';
+export { FunctionAdmin, errorResponse, type AdminRequest, type AdminResponse } from './admin.ts';
