@@ -8,7 +8,7 @@ import type { BuiltinContext, BuiltinImpl } from './builtins/types.ts';
 import { conflict, ErrorCodes, RegoError } from './errors.ts';
 import type { CBody, CRule, CTerm, Program, RuleNode } from './ir.ts';
 import {
-  BuiltinCtx, DEFAULT_TIMEOUT_MS, hasRules, insertMember, insertValue, isPrefix, lookup, MAX_DEPTH, mergeDocs, printToStderr, samePath, upsert,
+  BuiltinCtx, DEFAULT_TIMEOUT_MS, hasRules, NONE, insertMember, insertValue, isPrefix, lookup, MAX_DEPTH, mergeDocs, printToStderr, samePath, upsert,
   type EvalOptions, type Frame, type K, type State, type VK,
 } from './eval-state.ts';
 import { equal, RObject, RSet, type Value } from './value.ts';
@@ -95,6 +95,36 @@ export abstract class DocEvaluator {
     }
     return this.term(p, f, (key) => this.dataStep(key, path, i, node, base, segs, f, k));
   }
+
+  /** {@link dataRef} for a path without unbound variables, in direct style; NONE to fall back. */
+  dataDirect(path: CTerm[], f: Frame): Value | undefined | typeof NONE {
+    if (this.st.overrides.length > 0) return NONE;
+    let node: RuleNode | undefined = this.prog.root;
+    let base: Value | undefined = this.data;
+    for (let i = 0; i < path.length; i++) {
+      if (node !== undefined && hasRules(node)) {
+        let v = this.nodeValue(node, base, []);
+        for (let j = i; j < path.length && v !== undefined; j++) {
+          const key = this.direct(path[j]!, f);
+          if (key === NONE) return NONE;
+          if (key === undefined) return undefined;
+          v = lookup(v, key);
+        }
+        return v;
+      }
+      let key = this.direct(path[i]!, f);
+      if (key === NONE) return NONE;
+      if (key === undefined) return undefined;
+      if (typeof key === 'number' && base instanceof RObject && !base.has(key)) key = String(key);
+      base = base === undefined ? undefined : lookup(base, key);
+      node = typeof key === 'string' && node !== undefined ? node.children.get(key) : undefined;
+      if (node === undefined && base === undefined) return undefined;
+    }
+    if (node === undefined) return base;
+    return hasRules(node) ? this.nodeValue(node, base, []) : this.materialize(node, base, []);
+  }
+
+  abstract direct(t: CTerm, f: Frame): Value | undefined | typeof NONE;
 
   dataStep(key: Value, path: CTerm[], i: number, node: RuleNode, base: Value | undefined, segs: string[], f: Frame, k: VK): boolean {
     // the store addresses base documents by string keys: data[2] reads data["2"]

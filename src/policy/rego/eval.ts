@@ -119,6 +119,16 @@ export class Evaluator extends DocEvaluator {
     switch (t.k) {
       case 'val':
         return k(t.v);
+      case 'ref':
+      case 'data':
+      case 'call': {
+        // most terms have exactly one value: compute it directly, without continuations
+        const v = this.direct(t, f);
+        if (v !== NONE) return v === undefined ? false : k(v);
+        break;
+      }
+    }
+    switch (t.k) {
       case 'var': {
         const v = f[t.slot];
         if (v === undefined) throw new RegoError(ErrorCodes.unsafeVar, `var ${t.name} is unsafe`);
@@ -168,6 +178,51 @@ export class Evaluator extends DocEvaluator {
         );
         return k(out);
       }
+    }
+  }
+
+  /**
+   * The single value of a term whose refs hold no unbound variable, computed
+   * directly (undefined when it has none); NONE when the term may have
+   * several values and must go through {@link term}.
+   */
+  direct(t: CTerm, f: Frame): Value | undefined | typeof NONE {
+    switch (t.k) {
+      case 'val':
+        return t.v;
+      case 'var': {
+        const v = f[t.slot];
+        return v === undefined ? NONE : v;
+      }
+      case 'input':
+        return this.st.input;
+      case 'ref': {
+        let v = this.direct(t.head, f);
+        if (v === NONE || v === undefined) return v;
+        for (const p of t.path) {
+          const key = this.direct(p, f);
+          if (key === NONE) return NONE;
+          if (key === undefined) return undefined;
+          v = lookup(v, key);
+          if (v === undefined) return undefined;
+        }
+        return v;
+      }
+      case 'data':
+        return this.dataDirect(t.path, f);
+      case 'call': {
+        if (t.name === 'print' || relations.has(t.name)) return NONE;
+        const args: Value[] = new Array(t.args.length);
+        for (let i = 0; i < t.args.length; i++) {
+          const a = this.direct(t.args[i]!, f);
+          if (a === NONE) return NONE;
+          if (a === undefined) return undefined;
+          args[i] = a;
+        }
+        return this.invoke(t.name, t.user, args, t.loc);
+      }
+      default:
+        return NONE;
     }
   }
 
