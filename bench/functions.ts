@@ -1,0 +1,165 @@
+/**
+ * `npm run bench -- functions` (or `node --import tsx bench/functions.ts`):
+ * what a Wasm function call costs, for news2, and what the alternatives cost
+ * on the same machine in the same run.
+ *
+ *   cold call   first call of a registered module on a started worker: the
+ *               compiled module goes to the worker, is instantiated, runs
+ *               (each iteration registers the module under a new name)
+ *   warm call   later calls: a fresh instance per call, module cached in the worker
+ *   in-thread   instantiate + run on the main thread with the same WASI host
+ *               (no worker hop): the sandbox's own cold-start floor
+ *   worker      starting a fresh worker_thread until its first message
+ *   process     spawning a child `node` that computes NEWS2 in JavaScript
+ *
+ * Settings: BENCH_COLD (default 200), BENCH_WARM (default 2000),
+ * BENCH_SPAWNS (default 20). Figures, not assertions.
+ */
+import { spawn } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { buildFunction, FUNCTIONS_DIR } from '../src/functions/build.ts';
+import { FunctionRegistry } from '../src/functions/index.ts';
+import { createWasiHost } from '../src/functions/wasi.ts';
+import { createLogger } from '../src/observability/index.ts';
+
+const COLD = Number(process.env.BENCH_COLD ?? 200);
+const WARM = Number(process.env.BENCH_WARM ?? 2000);
+const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 20);
+const INPUT = { respiratoryRate: 25, spo2: 91, onOxygen: false, systolicBP: 95, heartRate: 115, consciousness: 'A', temperature: 38.5 };
+const who = { id: 'bench', role: 'admin' };
+
+function pct(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+function fmt(ms: number): string {
+  return ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`;
+}
+
+function line(label: string, values: number[]): { p50: number; p99: number } {
+  const p50 = pct(values, 50);
+  const p99 = pct(values, 99);
+  process.stdout.write(`  ${label.padEnd(44)} p50 ${fmt(p50).padStart(9)}   p99 ${fmt(p99).padStart(9)}   (n=${values.length})\n`);
+  return { p50, p99 };
+}
+
+/** NEWS2 in plain JavaScript, for the child-process baseline. */
+const NEWS2_JS = `
+let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const v=JSON.parse(t);
+const b=(x,e)=>{for(const [lim,p] of e){if(x<=lim)return p}return e.at(-1)[1]};
+const s=b(v.respiratoryRate,[[8,3],[11,1],[20,0],[24,2],[1e9,3]])+b(v.spo2,[[91,3],[93,2],[95,1],[1e9,0]])+(v.onOxygen?2:0)
++b(v.systolicBP,[[90,3],[100,2],[110,1],[219,0],[1e9,3]])+b(v.heartRate,[[40,3],[50,1],[90,0],[110,1],[130,2],[1e9,3]])
++(v.consciousness==='A'?0:3)+b(v.temperature,[[35,3],[36,1],[38,0],[39,1],[1e9,2]]);
+process.stdout.write(JSON.stringify({score:s,risk:s>=7?'high':s>=5?'medium':'low'}))});`;
+
+function spawnOnce(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ['-e', NEWS2_JS], { stdio: ['pipe', 'pipe', 'inherit'], env: { PATH: process.env.PATH ?? '' } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.on('error', reject);
+    child.on('close', () => {
+      if (!out.includes('"score":11')) reject(new Error(`child baseline answered ${out}`));
+      else resolve(performance.now() - t0);
+    });
+    child.stdin.end(JSON.stringify(INPUT));
+  });
+}
+
+function workerOnce(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const w = new Worker(`require('node:worker_threads').parentPort.postMessage(1)`, { eval: true, execArgv: [], env: {} });
+    w.once('message', () => {
+      const ms = performance.now() - t0;
+      void w.terminate().then(() => resolve(ms));
+    });
+    w.once('error', reject);
+  });
+}
+
+export async function run(): Promise<void> {
+  const wasm = await buildFunction(join(FUNCTIONS_DIR, 'news2'));
+  const os = await import('node:os');
+  // p99 figures on a shared machine measure the neighbours too: the load average says how busy it was.
+  process.stdout.write(`news2.wasm: ${wasm.length} bytes; machine: ${os.availableParallelism()} cores, load average ${os.loadavg()[0]!.toFixed(1)}\n`);
+
+  // In-thread floor: instantiate + run with the sandbox's WASI host, no worker hop.
+  const module = new WebAssembly.Module(wasm);
+  const input = new TextEncoder().encode(JSON.stringify(INPUT));
+  const inThread: number[] = [];
+  for (let i = 0; i < WARM; i++) {
+    const t0 = performance.now();
+    const wasi = createWasiHost({ stdin: input, stdoutLimit: 65536, stderrLimit: 4096 });
+    const inst = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.imports } as WebAssembly.Imports);
+    wasi.bind(inst.exports.memory as WebAssembly.Memory);
+    (inst.exports._start as () => void)();
+    JSON.parse(new TextDecoder().decode(wasi.stdout()));
+    inThread.push(performance.now() - t0);
+  }
+
+  const registry = new FunctionRegistry({
+    logger: createLogger({ level: 'silent' }),
+    limits: { workers: 1, maxQueue: 4096 },
+    decide: () => ({ allow: true, reason: 'bench' }),
+  });
+  await registry.ready();
+  try {
+    const cold: number[] = [];
+    const coldInWorker: number[] = [];
+    for (let i = 0; i < COLD; i++) {
+      const name = `news2-${i}`;
+      await registry.register(who, name, wasm);
+      const t0 = performance.now();
+      const r = await registry.call(who, name, INPUT);
+      cold.push(performance.now() - t0);
+      coldInWorker.push(r.instantiateMs + r.runMs);
+      registry.unregister(who, name);
+    }
+    await registry.register(who, 'news2', wasm);
+    await registry.call(who, 'news2', INPUT);
+    const warm: number[] = [];
+    const warmInWorker: number[] = [];
+    for (let i = 0; i < WARM; i++) {
+      const t0 = performance.now();
+      const r = await registry.call(who, 'news2', INPUT);
+      warm.push(performance.now() - t0);
+      warmInWorker.push(r.instantiateMs + r.runMs);
+    }
+    const burst = Math.min(WARM, 2000);
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: burst }, () => registry.call(who, 'news2', INPUT)));
+    const perSecond = burst / ((performance.now() - t0) / 1000);
+
+    const workers: number[] = [];
+    for (let i = 0; i < SPAWNS; i++) workers.push(await workerOnce());
+    const procs: number[] = [];
+    for (let i = 0; i < SPAWNS; i++) procs.push(await spawnOnce());
+
+    process.stdout.write('\nnews2, end to end from the caller (registry.call → output):\n');
+    const c = line('cold call (first call of a module on a worker)', cold);
+    line('warm call (fresh instance, cached module)', warm);
+    process.stdout.write('inside the worker (instantiate + run):\n');
+    const ci = line('cold', coldInWorker);
+    line('warm', warmInWorker);
+    process.stdout.write('without the worker hop:\n');
+    const it = line('instantiate + run on the main thread', inThread);
+    process.stdout.write('alternatives, same machine, same run:\n');
+    const w = line('fresh worker_thread to first message', workers);
+    const p = line('child process computing NEWS2 in JavaScript', procs);
+    process.stdout.write(`\nthroughput, 1 worker, ${burst} calls in flight: ${perSecond.toFixed(0)} calls/s\n`);
+    process.stdout.write('ratios (p50):\n');
+    process.stdout.write(`  fresh worker_thread / cold call      ${(w.p50 / c.p50).toFixed(0)}×\n`);
+    process.stdout.write(`  child process / cold call            ${(p.p50 / c.p50).toFixed(0)}×\n`);
+    process.stdout.write(`  seed's WasmEdge cold start (10 ms) / cold call p99   ${(10 / c.p99).toFixed(1)}×\n`);
+    process.stdout.write(`target: cold start p99 under 1 ms — end to end ${fmt(c.p99)}, in the worker ${fmt(ci.p99)}, in-thread ${fmt(it.p99)}\n`);
+  } finally {
+    await registry.close();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await run();
