@@ -64,42 +64,58 @@ export class RSet {
 }
 
 export class RObject {
-  readonly m = new Map<string, [Value, Value]>();
+  /** Values by canonical key (for plain string keys, the key itself). */
+  readonly vals = new Map<string, Value>();
+  /** Original keys, only for keys whose canonical form differs (non-strings). */
+  #keys: Map<string, Value> | undefined;
   #sorted: [Value, Value][] | undefined;
   constructor(entries?: Iterable<[Value, Value]>) {
     if (entries) for (const [k, v] of entries) this.set(k, v);
   }
   set(k: Value, v: Value): void {
-    this.m.set(keyOf(k), [k, v]);
+    if (typeof k === 'string' && (k.length === 0 || k.charCodeAt(0) !== 0)) this.vals.set(k, v);
+    else {
+      const ck = keyOf(k);
+      (this.#keys ??= new Map()).set(ck, k);
+      this.vals.set(ck, v);
+    }
     this.#sorted = undefined;
   }
   get(k: Value): Value | undefined {
-    const e = this.m.get(typeof k === 'string' && (k.length === 0 || k.charCodeAt(0) !== 0) ? k : keyOf(k));
-    return e === undefined ? undefined : e[1];
+    return this.vals.get(typeof k === 'string' && (k.length === 0 || k.charCodeAt(0) !== 0) ? k : keyOf(k));
   }
   has(k: Value): boolean {
-    return this.m.has(keyOf(k));
+    return this.vals.has(keyOf(k));
   }
   delete(k: Value): void {
-    this.m.delete(keyOf(k));
+    const ck = keyOf(k);
+    this.vals.delete(ck);
+    this.#keys?.delete(ck);
     this.#sorted = undefined;
   }
   get size(): number {
-    return this.m.size;
+    return this.vals.size;
   }
-  entries(): IterableIterator<[Value, Value]> {
-    return this.m.values();
+  /** Key/value pairs in insertion order. */
+  entries(): [Value, Value][] {
+    const out: [Value, Value][] = [];
+    const keys = this.#keys;
+    for (const [ck, v] of this.vals) out.push([keys !== undefined && keys.has(ck) ? keys.get(ck)! : ck, v]);
+    return out;
   }
   keys(): Value[] {
-    return [...this.m.values()].map((e) => e[0]);
+    const keys = this.#keys;
+    if (!keys) return [...this.vals.keys()];
+    return [...this.vals.keys()].map((ck) => (keys.has(ck) ? keys.get(ck)! : ck));
   }
   sortedEntries(): [Value, Value][] {
-    if (this.#sorted === undefined) this.#sorted = [...this.m.values()].sort((a, b) => compare(a[0], b[0]));
+    if (this.#sorted === undefined) this.#sorted = this.entries().sort((a, b) => compare(a[0], b[0]));
     return this.#sorted;
   }
   clone(): RObject {
     const o = new RObject();
-    for (const [k, e] of this.m) o.m.set(k, e);
+    for (const [ck, v] of this.vals) o.vals.set(ck, v);
+    if (this.#keys) o.#keys = new Map(this.#keys);
     return o;
   }
 }
@@ -202,9 +218,9 @@ export function equal(a: Value, b: Value): boolean {
   }
   if (a instanceof RObject) {
     if (!(b instanceof RObject) || a.size !== b.size) return false;
-    for (const [k, e] of a.m) {
-      const f = b.m.get(k);
-      if (f === undefined || !equal(e[1], f[1])) return false;
+    for (const [k, v] of a.vals) {
+      const w = b.vals.get(k);
+      if (w === undefined || !equal(v, w)) return false;
     }
     return true;
   }
