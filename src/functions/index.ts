@@ -13,3 +13,4 @@ export { FunctionError, FnErrorCodes, type FnErrorCode } from './errors.ts';
 export { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
 export { GRANTED_IMPORTS } from './wasi.ts';
 export { FunctionAdmin, errorResponse, type AdminRequest, type AdminResponse } from './admin.ts';
+export { functionMetrics } from './metrics.ts';

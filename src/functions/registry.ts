@@ -67,6 +67,8 @@ export interface FunctionRuntimeOptions {
   decide?: Decide;
   /** Told after each call, for metrics. `outcome` is `ok` or an error code. */
   onCall?: (name: string, outcome: string, seconds: number) => void;
+  /** Told when a sandbox worker is terminated and replaced, for metrics. */
+  onWorkerReplaced?: (reason: 'deadline' | 'crash') => void;
 }
 
 /** What a caller sees of a registered function. */
@@ -128,7 +130,10 @@ export class FunctionRegistry {
       size: this.limits.workers,
       maxQueue: this.limits.maxQueue,
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
-      onReplace: (reason) => this.#log.warn({ reason }, 'sandbox worker replaced'),
+      onReplace: (reason) => {
+        this.#log.warn({ reason }, 'sandbox worker replaced');
+        o.onWorkerReplaced?.(reason);
+      },
     });
   }
 

@@ -1,0 +1,17 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { Registry } from 'prom-client';
+import { functionMetrics } from './metrics.ts';
+
+it('counts calls by function and outcome, and worker replacements', async () => {
+  const registry = new Registry();
+  const m = functionMetrics(registry);
+  m.onCall!('news2', 'ok', 0.0002);
+  m.onCall!('news2', 'FN_ERR_TIMEOUT', 1);
+  m.onWorkerReplaced!('deadline');
+  const text = await registry.metrics();
+  assert.match(text, /function_calls_total\{function="news2",outcome="ok"\} 1/);
+  assert.match(text, /function_calls_total\{function="news2",outcome="FN_ERR_TIMEOUT"\} 1/);
+  assert.match(text, /function_call_duration_seconds_bucket\{le="0.00025",function="news2",outcome="ok"\} 1/);
+  assert.match(text, /function_workers_replaced_total\{reason="deadline"\} 1/);
+});
