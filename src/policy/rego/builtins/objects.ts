@@ -325,6 +325,7 @@ function jsonPatch(doc: Value, ops: Value[]): Value | undefined {
     const segs = ptr(p);
     if (segs === undefined) return undefined;
     let r: Value | undefined;
+    if ((kind === 'add' || kind === 'replace' || kind === 'test') && op.get('value') === undefined) return undefined;
     switch (kind) {
       case 'add':
         r = patchAt(cur, segs, 'add', op.get('value'));
@@ -359,6 +360,12 @@ function jsonPatch(doc: Value, ops: Value[]): Value | undefined {
   return cur;
 }
 
+/** An RFC 6901 array index: digits without leading zeros (or a number). */
+function arrayIndex(s: Value): number {
+  if (typeof s === 'number') return Number.isInteger(s) && s >= 0 ? s : -1;
+  return typeof s === 'string' && /^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : -1;
+}
+
 function ptr(p: Value | undefined): Value[] | undefined {
   if (Array.isArray(p)) return p;
   if (typeof p !== 'string') return undefined;
@@ -371,8 +378,10 @@ function getAt(v: Value, segs: Value[]): Value | undefined {
   let cur: Value | undefined = v;
   for (const s of segs) {
     if (cur instanceof RObject) cur = cur.get(s);
-    else if (Array.isArray(cur)) cur = cur[Number(s)];
-    else if (cur instanceof RSet) cur = cur.has(s) ? s : undefined;
+    else if (Array.isArray(cur)) {
+      const idx = arrayIndex(s);
+      cur = idx < 0 ? undefined : cur[idx];
+    } else if (cur instanceof RSet) cur = cur.has(s) ? s : undefined;
     else return undefined;
     if (cur === undefined) return undefined;
   }
@@ -400,7 +409,7 @@ function patchAt(v: Value, segs: Value[], op: 'add' | 'remove' | 'replace', val:
   }
   if (Array.isArray(v)) {
     const last = rest.length === 0;
-    const idx = s === '-' ? v.length : typeof s === 'string' && /^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : typeof s === 'number' ? s : -1;
+    const idx = s === '-' ? v.length : arrayIndex(s);
     if (idx < 0) return undefined;
     const out = v.slice();
     if (last) {
@@ -420,9 +429,18 @@ function patchAt(v: Value, segs: Value[], op: 'add' | 'remove' | 'replace', val:
     out[idx] = r;
     return out;
   }
+  if (v instanceof RSet && rest.length > 0) {
+    if (!v.has(s)) return undefined;
+    const r = patchAt(s, rest, op, val);
+    if (r === undefined) return undefined;
+    return new RSet([...[...v.values()].filter((x) => !equal(x, s)), r]);
+  }
   if (v instanceof RSet && rest.length === 0) {
     const out = new RSet(v.values());
-    if (op === 'add') out.add(val!);
+    if (op === 'add') {
+      if (!equal(s, val!)) return undefined;
+      out.add(val!);
+    }
     else if (!v.has(s)) return undefined;
     else {
       const keep = [...v.values()].filter((x) => !equal(x, s));
