@@ -190,7 +190,14 @@ export class Compiler {
   /** Allocates slots for the names a body introduces (declared or first seen). */
   declareBody(body: Body, scope: Scope, env: Env, extra: Term[]): void {
     const declared = new Set<string>();
-    for (const e of body) declaredBy(e, declared);
+    for (const e of body) {
+      const mine = new Set<string>();
+      declaredBy(e, mine);
+      for (const n of mine) {
+        if (declared.has(n) && !n.startsWith('$')) this.errors.push(new RegoError(ErrorCodes.compile, `var ${n} assigned above`, e.loc));
+        declared.add(n);
+      }
+    }
     for (const n of declared) {
       scope.declare(n);
       scope.hidden.add(n);

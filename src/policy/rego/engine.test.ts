@@ -123,3 +123,10 @@ test('calling a builtin with the wrong number of arguments is a rego_type_error'
     (e: unknown) => e instanceof RegoErrors && e.errors[0]!.code === ErrorCodes.type && e.errors[0]!.message.includes('count'),
   );
 });
+
+test('assigning a variable twice in one body is a rego_compile_error', () => {
+  assert.throws(
+    () => compile([{ file: 'a.rego', text: 'package t\nimport rego.v1\np if {\n  x := 1\n  x := 2\n}\n' }]),
+    (e: unknown) => e instanceof RegoErrors && e.errors[0]!.message === 'var x assigned above' && e.errors[0]!.loc?.row === 5,
+  );
+});
