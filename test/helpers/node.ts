@@ -122,7 +122,7 @@ async function spawnNode(dataDir: string, port: number, opts: StartOptions): Pro
   void exited.then((r) => (exitedNow = r));
 
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 90_000);
   for (;;) {
     if (exitedNow) throw new Error(`the node exited before it was ready (code ${exitedNow.code}, signal ${exitedNow.signal}):\n${err}\n${out}`);
     try {
@@ -168,7 +168,7 @@ export interface CliResult {
 }
 
 /** Runs `telemed-edge <args>` to completion with the given environment. */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
