@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import {
-  bundleFromFiles, compileRego, describeError, formatTestReport, loadBundle, parseJSON, RegoError, RegoErrors, RObject, runBundleTests, runConformance, stringifyJS, toJS,
+  bundleFromFiles, compileRego, describeError, formatTestReport, loadBundle, mergeBundles, parseJSON, RegoError, RegoErrors, runBundleTests, runConformance, stringifyJS, toJS,
   type Bundle, type Value,
 } from '../policy/index.ts';
 
@@ -22,13 +22,8 @@ const USAGE = [
 const out = (s: string): void => void process.stdout.write(s + '\n');
 const err = (s: string): void => void process.stderr.write(s + '\n');
 
-function mergeBundles(sources: string[]): Bundle {
-  const files = sources.flatMap((s) => {
-    const b = loadBundle(s);
-    return [...b.modules, ...(b.data instanceof RObject && b.data.size > 0 ? [{ path: `${s}/data.json`.replace(/^\/+/, ''), text: JSON.stringify(toJS(b.data)) }] : [])];
-  });
-  const bundle = bundleFromFiles(files, sources.join(','));
-  return bundle;
+function loadAll(sources: string[]): Bundle {
+  return mergeBundles(sources.map((s) => loadBundle(s)));
 }
 
 async function evalCmd(args: string[]): Promise<number> {
@@ -47,7 +42,7 @@ async function evalCmd(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    const bundle = data.length ? mergeBundles(data) : bundleFromFiles([]);
+    const bundle = data.length ? loadAll(data) : bundleFromFiles([]);
     const policy = compileRego(bundle.modules.map((m) => ({ file: m.path, text: m.text })));
     const input: Value | undefined = inputFile === undefined ? undefined : parseJSON(readFileSync(inputFile, 'utf8'));
     const rows = policy.evaluateExpressions(query, { input, data: bundle.data, print: (m) => err(m) });
@@ -81,7 +76,7 @@ async function checkCmd(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    const bundle = mergeBundles(dirs);
+    const bundle = loadAll(dirs);
     compileRego(bundle.modules.map((m) => ({ file: m.path, text: m.text })));
     return 0;
   } catch (e) {
@@ -100,7 +95,7 @@ async function testCmd(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    const r = runBundleTests(mergeBundles(dirs));
+    const r = runBundleTests(loadAll(dirs));
     for (const line of formatTestReport(r, verbose)) out(line);
     return r.failed + r.errored === 0 && r.passed > 0 ? 0 : 2;
   } catch (e) {

@@ -26,10 +26,25 @@ export interface Bundle {
   source: string;
 }
 
-/** Reads a bundle from a directory or a `.tar.gz` / `.tgz` file. */
+/** Reads a bundle from a directory, a `.tar.gz` / `.tgz` archive, or a single `.rego` / `.json` / `.yaml` file. */
 export function loadBundle(source: string): Bundle {
-  const files = statSync(source).isDirectory() ? readDir(source) : readTarGz(source);
-  return bundleFromFiles(files, source);
+  if (statSync(source).isDirectory()) return bundleFromFiles(readDir(source), source);
+  const name = path.basename(source);
+  if (name.endsWith('.rego')) return bundleFromFiles([{ path: name, text: readFileSync(source, 'utf8') }], source);
+  if (/\.(json|ya?ml)$/.test(name)) return bundleFromFiles([{ path: name.endsWith('.json') ? 'data.json' : 'data.yaml', text: readFileSync(source, 'utf8') }], source);
+  return bundleFromFiles(readTarGz(source), source);
+}
+
+/** Several bundles as one: modules side by side, data documents merged. */
+export function mergeBundles(bundles: Bundle[]): Bundle {
+  let data: Value = new RObject();
+  for (const b of bundles) data = merge(data, [], b.data, b.source);
+  return {
+    modules: bundles.flatMap((b) => b.modules),
+    data,
+    manifest: bundles.length === 1 ? bundles[0]!.manifest : {},
+    source: bundles.map((b) => b.source).join(','),
+  };
 }
 
 /** Builds a bundle from in-memory files (used for archives and tests). */

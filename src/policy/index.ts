@@ -129,7 +129,7 @@ import { loadBundle as loadBundleImpl, type Bundle } from './bundle.ts';
 import { RegoPolicy, type RegoPolicyOptions } from './rego-policy.ts';
 import { fromJS } from './rego/value.ts';
 
-export { bundleFromFiles, type Bundle, type BundleFile } from './bundle.ts';
+export { bundleFromFiles, mergeBundles, type Bundle, type BundleFile } from './bundle.ts';
 export { RegoPolicy, describeError, type RegoPolicyOptions } from './rego-policy.ts';
 export { compile as compileRego, CompiledPolicy, RegoError, RegoErrors, ErrorCodes, type Value } from './rego/index.ts';
 
