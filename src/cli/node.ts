@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from '../config/index.ts';
-import { DEMO, startNode } from '../node/index.ts';
+import { DEMO, PolicyLoadError, startNode } from '../node/index.ts';
 import type { Command } from './main.ts';
 
 export const nodeCommand: Command = {
@@ -19,7 +19,20 @@ export const nodeCommand: Command = {
       }
       throw err;
     }
-    const node = await startNode(config);
+    let node;
+    try {
+      node = await startNode(config);
+    } catch (err) {
+      if (err instanceof PolicyLoadError) {
+        process.stderr.write(`telemed-edge: ${err.message}\n`);
+        return 78;
+      }
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        process.stderr.write(`telemed-edge: port ${config.port} is already in use (set PORT to another one)\n`);
+        return 78;
+      }
+      throw err;
+    }
     const lines = [
       '',
       `  telemed-edge node ${config.nodeId} (${config.nodeCity}) is up: ${config.publicUrl}`,

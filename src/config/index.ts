@@ -43,6 +43,8 @@ export const ConfigSchema = z
     dbSync: z.enum(['full', 'normal']).default('full'),
     /** Largest request body accepted, in bytes. */
     bodyLimit: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** Folder or .tar.gz of the Rego policy bundle (default: the shipped `policies/`); watched for changes. */
+    policyDir: z.string().min(1).optional(),
     /** Grace period for in-flight requests on SIGTERM, in ms. */
     shutdownTimeoutMs: z.coerce.number().int().min(0).max(120_000).default(10_000),
   })
@@ -67,6 +69,7 @@ const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
   TELEMED_DB_SYNC: 'dbSync',
   TELEMED_BODY_LIMIT: 'bodyLimit',
   TELEMED_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
+  TELEMED_POLICY_DIR: 'policyDir',
 };
 
 /** The error a bad setting raises; its message names the setting and where it came from. */

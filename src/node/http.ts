@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { AuthError, type Authenticator, type Principal } from '../auth/index.ts';
 import { FhirError, outcome, isResourceType, type FhirService } from '../fhir/index.ts';
 import type { Metrics } from '../observability/index.ts';
+import type { NodePolicy } from './policy.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,6 +23,7 @@ export interface HttpDeps {
   metrics: Metrics;
   auth: Authenticator;
   fhir: FhirService;
+  policy: NodePolicy;
   bodyLimit: number;
   publicUrl: string;
   /** True once the node can serve (store open, validators compiled). */
@@ -120,6 +122,32 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
       return { id: p.id, role: p.role };
     } catch (err) {
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
+    }
+  });
+
+  /**
+   * OPA's REST data API (https://www.openpolicyagent.org/docs/rest-api#data-api)
+   * for admins and sidecar clients: `POST /v1/data/{path}` with `{"input": ...}`
+   * answers `{"result": ...}` (no `result` when undefined).
+   */
+  app.post('/v1/data/*', async (req, reply) => {
+    req.routeLabel = '/v1/data/*';
+    let principal: Principal;
+    try {
+      principal = await d.auth.authenticate(req.headers.authorization);
+    } catch (err) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ code: 'unauthorized', message: (err as Error).message });
+    }
+    if (principal.role !== 'admin') return reply.code(403).send({ code: 'forbidden', message: 'the data API is for admins' });
+    const parts = (req.params as { '*': string })['*'].split('/').filter(Boolean);
+    if (parts.some((p) => !/^[A-Za-z0-9_\-]{1,128}$/.test(p))) return reply.code(400).send({ code: 'invalid_parameter', message: 'bad path segment' });
+    const body = (req.body ?? {}) as { input?: unknown };
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return reply.code(400).send({ code: 'invalid_parameter', message: 'the body must be {"input": ...}' });
+    try {
+      const result = d.policy.data(parts, body.input);
+      return result === undefined ? {} : { result };
+    } catch (err) {
+      return reply.code(500).send({ code: 'internal_error', message: String((err as Error).message).slice(0, 300) });
     }
   });
 

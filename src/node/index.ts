@@ -8,16 +8,18 @@ import { Authenticator } from '../auth/index.ts';
 import type { Config } from '../config/index.ts';
 import { FhirService, FHIR_MIGRATIONS, ResourceTypes, ResourceValidator } from '../fhir/index.ts';
 import { createLogger, Metrics, type Logger } from '../observability/index.ts';
-import { createBuiltinPolicy, type PolicyEngine } from '../policy/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { DEMO, seedDemo } from './demo.ts';
 import { buildHttp } from './http.ts';
+import { createNodePolicy, type NodePolicy } from './policy.ts';
 
 export { DEMO };
+export { PolicyLoadError } from './policy.ts';
 
 export interface EdgeNode {
   app: FastifyInstance;
   store: Store;
+  policy: NodePolicy;
   fhir: FhirService;
   auth: Authenticator;
   logger: Logger;
@@ -49,11 +51,17 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   const chain = new AuditChain(store.db);
   const validator = new ResourceValidator();
   validator.warm(ResourceTypes);
-  const policy: PolicyEngine = createBuiltinPolicy();
+  let policy: NodePolicy;
+  try {
+    policy = createNodePolicy({ ...(config.policyDir ? { dir: config.policyDir } : {}), logger, metrics });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const fhir = new FhirService({
     store,
     validator,
-    policy: () => policy,
+    policy: () => policy.current(),
     audit: chain,
     nodeId: config.nodeId,
     onOutcome: (interaction, type, outcome) => metrics.fhirOperations.inc({ interaction, type, outcome }),
@@ -69,7 +77,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   const demoAppointment = config.demo ? await seedDemo(fhir) : undefined;
 
   let ready = false;
-  const app = buildHttp({ logger, metrics, auth, fhir, bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready });
+  const app = buildHttp({ logger, metrics, auth, fhir, policy, bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready });
   const address = await app.listen({ port: opts.port ?? config.port, host: config.host });
   const port = new URL(address).port;
   ready = true;
@@ -77,13 +85,14 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
 
   let closing: Promise<void> | undefined;
   const node: EdgeNode = {
-    app, store, fhir, auth, logger, metrics,
+    app, store, policy, fhir, auth, logger, metrics,
     url: `http://127.0.0.1:${port}`,
     ...(demoAppointment ? { demoAppointment } : {}),
     close() {
       closing ??= (async () => {
         ready = false;
         metrics.up.set(0);
+        policy.close();
         await app.close();
         store.close();
       })();
