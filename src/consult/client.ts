@@ -66,15 +66,17 @@ export class SignalingClient {
   }
 
   /**
-   * The next not-yet-consumed frame of `type` (matching `where`), waiting up
-   * to `timeoutMs`. Frames of other types are skipped but kept in {@link received}.
+   * The next not-yet-consumed frame of `type` (or of one of several types),
+   * matching `where`, waiting up to `timeoutMs`. Frames of other types are
+   * skipped but kept in {@link received}.
    */
-  async next(type: string, where: (f: Received) => boolean = () => true, timeoutMs = 5000): Promise<Received> {
+  async next(type: string | string[], where: (f: Received) => boolean = () => true, timeoutMs = 5000): Promise<Received> {
+    const types = Array.isArray(type) ? type : [type];
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       for (let i = this.#cursor; i < this.received.length; i++) {
         const f = this.received[i]!;
-        if (f.type === type && where(f)) {
+        if (types.includes(f.type) && where(f)) {
           this.received.splice(i, 1);
           this.received.splice(this.#cursor, 0, f);
           this.#cursor += 1;

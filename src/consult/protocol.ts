@@ -73,7 +73,8 @@ const candidate = z
 export const ClientFrameSchemas = {
   hello: z.object({ ...base, type: z.literal('hello'), token: z.string().min(1).max(8192) }).strict(),
   join: z.object({ ...inRoom, type: z.literal('join') }).strict(),
-  resume: z.object({ ...inRoom, type: z.literal('resume'), resumeToken: z.string().min(16).max(128) }).strict(),
+  /** `fresh`: the client lost its RTCPeerConnection (a page reload), so the peers must build a new one rather than restart ICE. */
+  resume: z.object({ ...inRoom, type: z.literal('resume'), resumeToken: z.string().min(16).max(128), fresh: z.boolean().optional() }).strict(),
   admit: z.object({ ...inRoom, type: z.literal('admit'), seat }).strict(),
   offer: z.object({ ...inRoom, type: z.literal('offer'), to: seat.optional(), sdp: z.string().min(1).max(48_000) }).strict(),
   answer: z.object({ ...inRoom, type: z.literal('answer'), to: seat.optional(), sdp: z.string().min(1).max(48_000) }).strict(),
@@ -132,7 +133,7 @@ export type ServerFrame =
   | { type: 'peer-joined'; appointmentId: string; peer: PeerInfo }
   | { type: 'peer-left'; appointmentId: string; seat: string; reason: string }
   | { type: 'peer-disconnected'; appointmentId: string; seat: string; graceMs: number }
-  | { type: 'ice-restart'; appointmentId: string; seat: string }
+  | { type: 'ice-restart'; appointmentId: string; seat: string; fresh: boolean }
   | { type: 'offer' | 'answer'; appointmentId: string; from: string; sdp: string }
   | { type: 'candidate'; appointmentId: string; from: string; candidate: FrameOf<'candidate'>['candidate'] }
   | { type: 'chat'; appointmentId: string; from: string; user: string; id: string; text: string; sent: string; ref?: string }

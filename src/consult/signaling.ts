@@ -251,8 +251,9 @@ export class Signaling {
     if (p.state === 'admitted') {
       this.#admitted(p, true);
       p.send(this.#admittedFrame(p, true, f.ref));
-      // The peers that stayed renegotiate with an ICE restart (RFC 8445 §9; RTCPeerConnection.restartIce()).
-      room.toAdmitted({ type: 'ice-restart', appointmentId: room.appointmentId, seat: p.seat }, p);
+      // The peers that stayed renegotiate: an ICE restart (RFC 8445 §9; createOffer({iceRestart: true}))
+      // or, when the resumed client starts from a new RTCPeerConnection, a new connection altogether.
+      room.toAdmitted({ type: 'ice-restart', appointmentId: room.appointmentId, seat: p.seat, fresh: f.fresh === true }, p);
       if (p.role === 'clinician') p.send(room.lobbyFrame());
     } else {
       p.send(this.#waitingFrame(p, f.ref));
