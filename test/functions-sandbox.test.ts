@@ -218,6 +218,20 @@ describe('functions registry', () => {
     }
   });
 
+  it('refuses a call when every worker is busy and the queue is full', async () => {
+    const reg = runtime({ timeoutMs: 200, maxQueue: 1 });
+    try {
+      await reg.register(admin, 'spin', await wat(command('(loop $l (br $l))')));
+      const running = assert.rejects(reg.call(admin, 'spin', {}), code('FN_ERR_TIMEOUT'));
+      const queued = assert.rejects(reg.call(admin, 'spin', {}), code('FN_ERR_TIMEOUT'));
+      await assert.rejects(reg.call(admin, 'spin', {}), code('FN_ERR_BUSY'));
+      await running;
+      await queued;
+    } finally {
+      await reg.close();
+    }
+  });
+
   it('closes idempotently, failing waiting calls and later operations', async () => {
     const reg = runtime({ timeoutMs: 5000 });
     await reg.register(admin, 'spin', await wat(command('(loop $l (br $l))')));
