@@ -390,10 +390,9 @@ export class Evaluator extends DocEvaluator {
     const mock = this.st.mocks?.get(name);
     if (mock) {
       if (mock.fn === undefined) return mock.value;
+      // a replacement runs against the originals: no mock applies inside another mock
       const saved = this.st;
-      const mocks = new Map(saved.mocks);
-      mocks.delete(name);
-      this.st = { ...saved, mocks, cache: new Map() };
+      this.st = { ...saved, mocks: undefined, cache: new Map() };
       try {
         return this.invoke(mock.fn, mock.fn.startsWith('data.'), args, loc);
       } finally {

@@ -107,7 +107,23 @@ class Parser extends TermParser {
   ruleBody(loc: Loc): Body {
     if (this.kw('if')) {
       this.next();
-      if (this.isP('{')) return this.braceBody();
+      if (this.isP('{')) {
+        // `if { ... }` is a body, unless it only parses as a term (`if {x: 1 | ...}`)
+        const save = this.pos;
+        const wild = this.wild;
+        try {
+          return this.braceBody();
+        } catch (e) {
+          if (!(e instanceof RegoError)) throw e;
+          this.pos = save;
+          this.wild = wild;
+          try {
+            return this.withNL(true, () => [this.expr()]);
+          } catch {
+            throw e;
+          }
+        }
+      }
       return this.withNL(true, () => [this.expr()]);
     }
     if (this.isP('{') && !this.tok.nl) return this.braceBody();
