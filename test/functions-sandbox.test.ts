@@ -222,6 +222,7 @@ describe('functions registry', () => {
     const reg = runtime({ timeoutMs: 200, maxQueue: 1 });
     try {
       await reg.register(admin, 'spin', await wat(command('(loop $l (br $l))')));
+      await reg.ready();
       const running = assert.rejects(reg.call(admin, 'spin', {}), code('FN_ERR_TIMEOUT'));
       const queued = assert.rejects(reg.call(admin, 'spin', {}), code('FN_ERR_TIMEOUT'));
       await assert.rejects(reg.call(admin, 'spin', {}), code('FN_ERR_BUSY'));
