@@ -73,6 +73,8 @@ export class Authenticator {
   readonly #audience: string | undefined;
   readonly #signer: KeyObject | undefined;
   readonly #nodeIssuer: string;
+  /** Tokens already verified, until they expire: a signature check costs ~100-200 µs, a lookup ~0.1 µs. */
+  readonly #verified = new Map<string, { principal: Principal; expMs: number }>();
 
   constructor(o: AuthenticatorOptions) {
     this.#nodeIssuer = `telemed-edge:${o.nodeId}`;
@@ -94,6 +96,11 @@ export class Authenticator {
     if (header === undefined || header === '') throw new AuthError('missing bearer token');
     const m = /^Bearer\s+([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]*)$/.exec(header);
     if (!m) throw new AuthError('the Authorization header must be "Bearer <jwt>"');
+    const hit = this.#verified.get(m[1]!);
+    if (hit !== undefined) {
+      if (hit.expMs > Date.now()) return hit.principal;
+      this.#verified.delete(m[1]!);
+    }
     let payload: JWTPayload;
     try {
       const opts = { ...(this.#issuer ? { issuer: this.#issuer } : {}), ...(this.#audience ? { audience: this.#audience } : {}), clockTolerance: 30 };
@@ -103,7 +110,12 @@ export class Authenticator {
       throw new AuthError(code === 'ERR_JWT_EXPIRED' ? 'token expired' : 'invalid token');
     }
     if (typeof payload.sub !== 'string') throw new AuthError('the token has no subject');
-    return toPrincipal(payload.sub, roleOf(payload));
+    const principal = toPrincipal(payload.sub, roleOf(payload));
+    if (typeof payload.exp === 'number') {
+      if (this.#verified.size >= 10_000) this.#verified.delete(this.#verified.keys().next().value!);
+      this.#verified.set(m[1]!, { principal, expMs: payload.exp * 1000 });
+    }
+    return principal;
   }
 
   /** Signs a token with the node key (not available with an external identity provider). */
