@@ -14,3 +14,5 @@ export { checkModule, type CheckedModule, type ModuleLimits } from './module.ts'
 export { GRANTED_IMPORTS } from './wasi.ts';
 export { FunctionAdmin, errorResponse, type AdminRequest, type AdminResponse } from './admin.ts';
 export { functionMetrics } from './metrics.ts';
+export { registerShipped, shippedModule, SHIPPED_FUNCTIONS, type ShippedFunction, type ShippedOptions } from './shipped.ts';
+export { buildFunction, BuildError, FUNCTIONS_DIR, type BuildOptions } from './build.ts';
