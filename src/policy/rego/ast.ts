@@ -50,6 +50,8 @@ export interface RuleHead {
 }
 
 export interface Rule {
+  /** `# METADATA` block directly above the rule (YAML, as parsed). */
+  annotations?: Record<string, unknown>;
   default: boolean;
   head: RuleHead;
   body: Body;
@@ -65,6 +67,8 @@ export interface Import {
 }
 
 export interface Module {
+  /** `# METADATA` block above the package clause. */
+  annotations?: Record<string, unknown>;
   file: string;
   pkg: string[];
   pkgLoc: Loc;

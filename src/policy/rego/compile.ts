@@ -7,6 +7,7 @@
 import type { Body, Expr, Loc, Module, Rule, Term } from './ast.ts';
 import { ErrorCodes, RegoError, RegoErrors } from './errors.ts';
 import type { CBody, CExpr, CRule, CTerm, CWith, Program, RuleNode } from './ir.ts';
+import { chainMetadata, indexAnnotations, ruleMetadata, type MetadataIndex } from './annotations.ts';
 import { argVarNames, child, markConstants, constFold, declaredBy, directNames, exprNames, guardsOf, newNode, patternNames, slotsOf, termPath } from './compile-util.ts';
 import { checkRecursion } from './recursion.ts';
 import { reorderBody } from './safety.ts';
@@ -19,6 +20,9 @@ export interface BuiltinArity {
 }
 
 interface Env {
+  /** The module and rule being compiled (for `rego.metadata.*`). */
+  mod?: Module;
+  rule?: Rule;
   pkg: string[];
   imports: Map<string, { root: 'data' | 'input'; path: string[] }>;
   ruleNames: Set<string>;
@@ -49,6 +53,7 @@ export class Compiler {
   readonly errors: RegoError[] = [];
   readonly pkgRules = new Map<string, Set<string>>();
   readonly builtins: BuiltinArity;
+  meta: MetadataIndex = { packages: new Map(), subpackages: new Map(), documents: new Map() };
 
   constructor(builtins: BuiltinArity) {
     this.builtins = builtins;
@@ -73,13 +78,16 @@ export class Compiler {
     }
     for (const mod of modules) {
       const env = this.moduleEnv(mod);
+      env.mod = mod;
       for (const rule of mod.rules) {
         pending.push({ mod, rule, env });
         this.placeRule(mod, rule);
       }
     }
+    this.meta = indexAnnotations(modules);
     for (const { rule, env } of pending) {
       try {
+        env.rule = rule;
         this.compileRuleInto(rule, env);
       } catch (e) {
         if (e instanceof RegoError) this.errors.push(e);
@@ -356,6 +364,9 @@ export class Compiler {
             throw new RegoError(ErrorCodes.compile, `${t.fn.name === 'eq' ? '=' : ':='} cannot be nested`, t.loc);
           }
           throw new RegoError(ErrorCodes.type, `undefined function ${label}`, t.loc);
+        }
+        if ((name === 'rego.metadata.rule' || name === 'rego.metadata.chain') && env.rule && env.mod && t.args.length === 0) {
+          return { k: 'val', v: name === 'rego.metadata.rule' ? ruleMetadata(env.rule) : chainMetadata(this.meta, env.mod, env.rule) };
         }
         const user = name.startsWith('data.');
         const arity = user ? this.program.funcs.get(name)?.arity : this.builtins.arity(name);

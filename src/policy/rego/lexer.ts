@@ -21,7 +21,8 @@ const PUNCT3: string[] = [];
 const PUNCT2 = [':=', '==', '!=', '<=', '>='];
 const PUNCT1 = '{}[]().,;:=<>+-*/%&|';
 
-export function lex(src: string, file: string): Token[] {
+/** Tokenises Rego source; comments (`# …`) go to `comments` when given, with their row. */
+export function lex(src: string, file: string, comments?: { row: number; text: string }[]): Token[] {
   const out: Token[] = [];
   let i = 0;
   let row = 1;
@@ -45,7 +46,9 @@ export function lex(src: string, file: string): Token[] {
       continue;
     }
     if (c === 35) {
+      const start = i + 1;
       while (i < n && src.charCodeAt(i) !== 10) i++;
+      comments?.push({ row, text: src.slice(start, i) });
       continue;
     }
     const loc: Loc = { file, row, col: i - lineStart + 1 };

@@ -23,6 +23,7 @@ export interface ParseOptions {
 
 export abstract class TermParser {
   readonly toks: Token[];
+  readonly comments: { row: number; text: string }[] = [];
   pos = 0;
   readonly file: string;
   readonly opts: ParseOptions;
@@ -33,7 +34,7 @@ export abstract class TermParser {
   notBody = false;
 
   constructor(src: string, file: string, opts: ParseOptions) {
-    this.toks = lex(src, file);
+    this.toks = lex(src, file, this.comments);
     this.file = file;
     this.opts = opts;
     this.logic = opts.logicOps === true;

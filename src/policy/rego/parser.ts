@@ -4,6 +4,7 @@
  */
 import type { Body, Expr, Import, Loc, Module, Rule, RuleHead, Term, With } from './ast.ts';
 import { RegoError } from './errors.ts';
+import { attachAnnotations } from './annotations.ts';
 import { call, refPath, TermParser, trueExpr, type ParseOptions } from './parser-terms.ts';
 
 export { parseNumber, type ParseOptions } from './parser-terms.ts';
@@ -48,6 +49,7 @@ class Parser extends TermParser {
       }
       mod.rules.push(this.rule());
     }
+    attachAnnotations(mod, this.comments);
     return mod;
   }
 

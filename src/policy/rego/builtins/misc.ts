@@ -9,7 +9,7 @@ import { builtinErr, decl, str, type BuiltinImpl, type Family } from './types.ts
 export const decls = [
   decl('uuid.rfc4122', 1), decl('uuid.parse', 1), decl('semver.compare', 2), decl('semver.is_valid', 1),
   decl('opa.runtime', 0), decl('trace', 1), decl('http.send', 1), decl('net.lookup_ip_addr', 1),
-  decl('rand.intn', 2), decl('test.sleep', 1),
+  decl('rand.intn', 2), decl('test.sleep', 1), decl('rego.metadata.rule', 0), decl('rego.metadata.chain', 0),
 ];
 
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
@@ -104,6 +104,9 @@ export const impls: Record<string, BuiltinImpl> = {
   'opa.runtime': () => new RObject(),
   trace: () => true,
   'test.sleep': () => null,
+  // outside a rule (queries) there are no annotations; inside rules the compiler substitutes them
+  'rego.metadata.rule': () => new RObject(),
+  'rego.metadata.chain': () => [],
   'http.send': () => {
     throw builtinErr('http.send', 'network access is disabled in this engine');
   },
