@@ -5,8 +5,11 @@
  * clinician restarts ICE and the same connection carries on.
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -52,17 +55,24 @@ async function until(check: () => boolean, what: string): Promise<void> {
 
 /** Wires a peer connection to a signaling socket: every SDP and candidate goes through the node. */
 class Peer {
-  readonly pc: PC = new RTCPeerConnection({ iceServers: [] });
+  readonly pc: PC;
+  /** The `candidate:` lines this peer gathered (and sent through the node). */
+  readonly gathered: string[] = [];
+  /** True once gathering finished (the null candidate). */
+  gatheringDone = false;
   #socket: SignalingClient;
   readonly #appointmentId: string;
   readonly messages: string[] = [];
   channel: Channel | undefined;
   #stop = false;
 
-  constructor(socket: SignalingClient, appointmentId: string) {
+  constructor(socket: SignalingClient, appointmentId: string, config: object = { iceServers: [] }) {
+    this.pc = new RTCPeerConnection(config);
     this.#socket = socket;
     this.#appointmentId = appointmentId;
     this.pc.onicecandidate = (e) => {
+      if (e.candidate) this.gathered.push(String((e.candidate.toJSON() as { candidate?: string }).candidate));
+      else this.gatheringDone = true;
       this.#socket.send({ type: 'candidate', appointmentId, candidate: e.candidate ? e.candidate.toJSON() : null });
     };
     this.pc.ondatachannel = (e) => this.#adopt(e.channel);
@@ -132,6 +142,31 @@ class Peer {
 /** The `ice-ufrag` of a session description (changes with every ICE restart). */
 const ufrag = (sdp: string | undefined) => /a=ice-ufrag:(\S+)/.exec(sdp ?? '')?.[1];
 
+/** A booked appointment (with the patient's telehealth consent) between two new people. */
+async function book(node: EdgeNode): Promise<{ id: string; clinician: string; patient: string }> {
+  const tag = randomUUID().slice(0, 8);
+  const a = { id: `rtc-${tag}`, clinician: `Practitioner/dr-${tag}`, patient: `Patient/p-${tag}` };
+  await node.fhir.putAsSystem({ resourceType: 'Consent', id: `c-${tag}`, status: 'active', scope: { text: 'patient-privacy' }, category: [{ text: 'telehealth' }], patient: { reference: a.patient } });
+  await node.fhir.putAsSystem({ resourceType: 'Appointment', id: a.id, status: 'booked', participant: [{ actor: { reference: a.clinician }, status: 'accepted' }, { actor: { reference: a.patient }, status: 'accepted' }] });
+  return a;
+}
+
+/** Clinician joins, patient waits, clinician admits: both sockets and their `admitted` frames. */
+async function waitingRoomToCall(node: EdgeNode, url: string, closers: Array<() => void>) {
+  const a = await book(node);
+  const docSocket = await SignalingClient.connect(url, await node.auth.mint(a.clinician, 'authorized_medical_staff'));
+  const patSocket = await SignalingClient.connect(url, await node.auth.mint(a.patient, 'patient'));
+  closers.push(() => docSocket.drop(), () => patSocket.drop());
+  docSocket.send({ type: 'join', appointmentId: a.id });
+  const docIn = await docSocket.next('admitted');
+  patSocket.send({ type: 'join', appointmentId: a.id });
+  const { seat } = await patSocket.next('waiting');
+  docSocket.send({ type: 'admit', appointmentId: a.id, seat });
+  const patIn = await patSocket.next('admitted');
+  await docSocket.next('peer-joined');
+  return { a, docSocket, patSocket, docIn, patIn, seat: seat as string };
+}
+
 describe('WebRTC over the consultation signaling (libwebrtc peers)', () => {
   let dir: string;
   let node: EdgeNode;
@@ -156,20 +191,6 @@ describe('WebRTC over the consultation signaling (libwebrtc peers)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function book(): Promise<{ id: string; clinician: string; patient: string }> {
-    const tag = randomUUID().slice(0, 8);
-    const a = { id: `rtc-${tag}`, clinician: `Practitioner/dr-${tag}`, patient: `Patient/p-${tag}` };
-    await node.fhir.putAsSystem({ resourceType: 'Consent', id: `c-${tag}`, status: 'active', scope: { text: 'patient-privacy' }, category: [{ text: 'telehealth' }], patient: { reference: a.patient } });
-    await node.fhir.putAsSystem({ resourceType: 'Appointment', id: a.id, status: 'booked', participant: [{ actor: { reference: a.clinician }, status: 'accepted' }, { actor: { reference: a.patient }, status: 'accepted' }] });
-    return a;
-  }
-
-  async function socket(sub: string): Promise<SignalingClient> {
-    const c = await SignalingClient.connect(url, await node.auth.mint(sub, sub.startsWith('Patient/') ? 'patient' : 'authorized_medical_staff'));
-    closers.push(() => c.drop());
-    return c;
-  }
-
   /** The clinician (the peer that was there, as the protocol says) offers; a data channel opens; `text` goes through it. */
   async function connectPeers(docSocket: SignalingClient, patSocket: SignalingClient, appointmentId: string, text: string) {
     const doc = new Peer(docSocket, appointmentId);
@@ -183,17 +204,14 @@ describe('WebRTC over the consultation signaling (libwebrtc peers)', () => {
   }
 
   /** Both in the call, a data channel open between them, a first message through. */
+  async function reconnect(sub: string): Promise<SignalingClient> {
+    const c = await SignalingClient.connect(url, await node.auth.mint(sub, 'patient'));
+    closers.push(() => c.drop());
+    return c;
+  }
+
   async function inCall() {
-    const a = await book();
-    const docSocket = await socket(a.clinician);
-    docSocket.send({ type: 'join', appointmentId: a.id });
-    await docSocket.next('admitted');
-    const patSocket = await socket(a.patient);
-    patSocket.send({ type: 'join', appointmentId: a.id });
-    const { seat } = await patSocket.next('waiting');
-    docSocket.send({ type: 'admit', appointmentId: a.id, seat });
-    const admitted = await patSocket.next('admitted');
-    await docSocket.next('peer-joined');
+    const { a, docSocket, patSocket, patIn: admitted, seat } = await waitingRoomToCall(node, url, closers);
     const { doc, pat } = await connectPeers(docSocket, patSocket, a.id, 'hello doctor');
     return { a, docSocket, patSocket, doc, pat, admitted, seat: seat as string };
   }
@@ -205,7 +223,7 @@ describe('WebRTC over the consultation signaling (libwebrtc peers)', () => {
     // The patient's signaling socket drops; the media path is untouched. A new socket resumes the seat.
     patSocket.drop();
     await docSocket.next('peer-disconnected');
-    const back = await socket(a.patient);
+    const back = await reconnect(a.patient);
     back.send({ type: 'resume', appointmentId: a.id, resumeToken: admitted.resumeToken });
     assert.equal((await back.next('admitted')).resumed, true);
     pat.rebind(back);
@@ -226,7 +244,7 @@ describe('WebRTC over the consultation signaling (libwebrtc peers)', () => {
     patSocket.drop();
     pat.close();
     await docSocket.next('peer-disconnected');
-    const back = await socket(a.patient);
+    const back = await reconnect(a.patient);
     back.send({ type: 'resume', appointmentId: a.id, resumeToken: admitted.resumeToken, fresh: true });
     await back.next('admitted');
     const restart = await docSocket.next('ice-restart');
@@ -235,3 +253,92 @@ describe('WebRTC over the consultation signaling (libwebrtc peers)', () => {
     await connectPeers(docSocket, back, a.id, 'back again');
   });
 });
+
+/** coturn from Debian (`apt-get install coturn`); the TURN test is skipped where it is not installed. */
+const TURNSERVER = ['/usr/bin/turnserver', '/usr/sbin/turnserver'].find((f) => existsSync(f));
+
+describe('TURN with the node-minted credentials (coturn, use-auth-secret)', { skip: TURNSERVER ? false : 'coturn is not installed (apt-get install coturn)' }, () => {
+  const SECRET = 'turn-test-secret-9f8e7d6c5b4a';
+  let dir: string;
+  let node: EdgeNode;
+  let turn: ChildProcess;
+  let port: number;
+  const closers: Array<() => void> = [];
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'consult-turn-'));
+    port = await freePort();
+    turn = spawn(TURNSERVER!, [
+      '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`,
+      '--use-auth-secret', `--static-auth-secret=${SECRET}`, '--realm=telemed.test',
+      '--allow-loopback-peers', '--no-cli', '--no-tls', '--no-dtls', '--fingerprint',
+      '--min-port=49152', '--max-port=65535', `--log-file=${path.join(dir, 'turn.log')}`, '--simple-log',
+    ], { stdio: 'ignore' });
+    await waitTcp(port);
+    node = await startNode(loadConfig({ ...process.env, PORT: '0', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: 'normal' }), { port: 0, logger: createLogger({ level: 'silent' }) });
+  });
+
+  after(async () => {
+    for (const c of closers) c();
+    await node?.close();
+    turn?.kill('SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function relayedCall(secret: string): Promise<{ doc: Peer; pat: Peer }> {
+    const policy = createBuiltinPolicy();
+    const name = `consult-turn-${randomUUID().slice(0, 6)}`;
+    const service = createConsultService({
+      fhir: node.fhir, auth: node.auth, policy: () => policy, logger: createLogger({ level: 'silent' }), registry: new Registry(),
+      path: `/ws/${name}`, turn: { urls: `turn:127.0.0.1:${port}?transport=udp`, secret },
+    });
+    service.attach(node.app.server);
+    closers.push(() => void service.close());
+    const url = `${node.url.replace('http', 'ws')}/ws/${name}`;
+    const { a, docSocket, patSocket, docIn, patIn } = await waitingRoomToCall(node, url, closers);
+    // Relay only: the call can work only through coturn, with the credentials the node minted.
+    const doc = new Peer(docSocket, a.id, { iceServers: docIn.iceServers, iceTransportPolicy: 'relay' });
+    const pat = new Peer(patSocket, a.id, { iceServers: patIn.iceServers, iceTransportPolicy: 'relay' });
+    closers.push(() => doc.close(), () => pat.close());
+    await doc.offer();
+    return { doc, pat };
+  }
+
+  test('relay-only peers connect through coturn with the minted credentials', async () => {
+    const { doc, pat } = await relayedCall(SECRET);
+    await Promise.all([doc.open(), pat.open()]);
+    assert.ok(doc.gathered.length > 0 && doc.gathered.every((c) => / typ relay /.test(c)), 'the clinician gathered relay candidates only');
+    pat.channel!.send('through the relay');
+    await doc.receive('through the relay');
+  });
+
+  test('credentials minted with another secret are refused by coturn: no relay candidate at all', async () => {
+    const { doc } = await relayedCall('not-the-turn-secret-123456');
+    await until(() => doc.gatheringDone, 'ICE gathering to finish');
+    assert.deepEqual(doc.gathered, []);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Waits until something accepts TCP connections on the port (coturn listens on TCP and UDP). */
+async function waitTcp(port: number): Promise<void> {
+  let ready = false;
+  for (let i = 0; i < 250 && !ready; i++) {
+    ready = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (!ready) await new Promise((r) => setTimeout(r, 20));
+  }
+  if (!ready) throw new Error(`coturn did not listen on port ${port}`);
+}
