@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface BuildOptions {
   /** The most 64 KiB pages the module's memory may grow to (declared in the binary). Default 256 (16 MiB). */
@@ -25,7 +26,7 @@ export class BuildError extends Error {
 }
 
 /** The shipped functions' folder (`functions/` at the repository root). */
-export const FUNCTIONS_DIR = resolve(dirname(new URL(import.meta.url).pathname), '../../functions');
+export const FUNCTIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../functions');
 
 function sourcesOf(dir: string): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.ts')).sort().map((f) => join(dir, f));

@@ -104,16 +104,15 @@ export function createWasiHost(o: WasiHostOptions): WasiHost {
       if (list === undefined || !inBounds(nwritten, 4)) return EFAULT;
       let total = 0;
       for (const [ptr, len] of list) {
-        const chunk = new Uint8Array(mem!.buffer, ptr, len).slice();
         total += len;
         if (fd === 1) {
           if (outLen + len > o.stdoutLimit) stop('output', 0);
-          out.push(chunk);
+          out.push(new Uint8Array(mem!.buffer, ptr, len).slice());
           outLen += len;
         } else {
           const keep = Math.max(0, Math.min(len, o.stderrLimit - errLen));
           if (keep < len) errTruncated = true;
-          if (keep > 0) err.push(chunk.subarray(0, keep));
+          if (keep > 0) err.push(new Uint8Array(mem!.buffer, ptr, keep).slice());
           errLen += keep;
         }
       }
