@@ -5,6 +5,7 @@
  * and none readable in the database files.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -171,6 +172,36 @@ describe('a running node', () => {
     // The banner (not a log line) names no patient either.
     assert.doesNotMatch(node.stdout(), /Sample|Quuxley|Zebedee/);
   });
+});
+
+test('a data key that is not the one the database was written with stops the start, naming TELEMED_DATA_KEY', async () => {
+  const right = randomBytes(32).toString('base64');
+  const first = await startNode({ env: { TELEMED_DATA_KEY: right } });
+  try {
+    const token = await first.token('authorized_medical_staff', CLINICIAN);
+    const created = await call(`${first.fhirBase}/Observation`, { token, body: observation(DEMO_PATIENT) });
+    assert.equal(created.status, 201);
+    assert.equal((await first.stop()).code, 0);
+
+    const wrong = await runCli(['node'], { TELEMED_DATA_DIR: first.dataDir, TELEMED_DATA_KEY: randomBytes(32).toString('base64'), PORT: '0' });
+    assert.notEqual(wrong.code, 0, `a wrong key must not start the node: ${wrong.stdout}`);
+    assert.match(wrong.stderr, /TELEMED_DATA_KEY/);
+    const none = await runCli(['node'], { TELEMED_DATA_DIR: first.dataDir, PORT: '0' });
+    assert.notEqual(none.code, 0, `a missing key must not start the node: ${none.stdout}`);
+    assert.match(none.stderr, /TELEMED_DATA_KEY/);
+    assert.ok(!existsSync(path.join(first.dataDir, 'keys', 'data.key')), 'no new key was made for a database written with another');
+
+    const again = await startNode({ dataDir: first.dataDir, env: { TELEMED_DATA_KEY: right } });
+    try {
+      const read = await call(`${again.fhirBase}/Observation/${created.body.id}`, { token: await again.token('authorized_medical_staff', CLINICIAN) });
+      assert.equal(read.status, 200, 'with the right key the data is all there');
+    } finally {
+      await again.stop();
+    }
+  } finally {
+    await first.stop();
+    await removeDir(first.dataDir);
+  }
 });
 
 describe('a bad setting stops the start with a message naming it', () => {
