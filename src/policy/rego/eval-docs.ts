@@ -152,7 +152,10 @@ export abstract class DocEvaluator {
       const out = base instanceof RObject ? base.clone() : new RObject();
       for (const [key, child] of node.children) {
         if (child.isFunc) continue;
-        const cv = this.materialize(child, base instanceof RObject ? base.get(key) : undefined, [...segs, key]);
+        const b = base instanceof RObject ? base.get(key) : undefined;
+        // where a base document and a rule overlap, the base document's value is kept
+        if (b !== undefined && hasRules(child)) continue;
+        const cv = this.materialize(child, b, [...segs, key]);
         if (cv !== undefined) out.set(key, cv);
       }
       v = out;

@@ -210,6 +210,8 @@ function signRaw(fn: string, headerText: string, payloadText: string, key: Value
   try {
     header = parseJSON(headerText);
   } catch {
+    // like the Go library: text that is not a JSON object at all has no "alg" header
+    if (headerText.trim() !== '' && !headerText.trim().startsWith('{')) throw builtinErr(fn, `missing or invalid 'alg' header: jwsbb: header "alg" not found`);
     throw builtinErr(fn, `missing or invalid 'alg' header: cannot parse JSON${headerText === '' ? ': cannot parse empty string' : ''}`);
   }
   const alg = header instanceof RObject ? header.get('alg') : undefined;
