@@ -112,7 +112,11 @@ export function upsert(doc: Value | undefined, path: string[], value: Value): Va
 }
 
 /** Merges two rule outputs at the same key: sets union, objects merge, else they must be equal. */
+/** Object values a rule produced as its leaf: other rules may not inject keys into them. */
+const leafValues = new WeakSet<RObject>();
+
 export function mergeDocs(a: Value, b: Value): Value {
+  if (a instanceof RObject && leafValues.has(a) && !equal(a, b)) throw conflict('object keys must be unique');
   if (a instanceof RSet && b instanceof RSet) return new RSet([...a.values(), ...b.values()]);
   if (a instanceof RObject && b instanceof RObject) {
     const out = a.clone();
@@ -140,6 +144,7 @@ export function insertValue(root: { v: Value }, keys: Value[], v: Value, loc: Lo
   const last = keys[keys.length - 1]!;
   const prev = cur.get(last);
   if (prev !== undefined && !equal(prev, v)) throw conflict('object keys must be unique', loc);
+  if (v instanceof RObject) leafValues.add(v);
   cur.set(last, v);
 }
 
