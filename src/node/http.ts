@@ -2,7 +2,10 @@
  * The HTTP adapter: Fastify routes for health, metrics, the web app and the
  * FHIR endpoint. Domain logic stays in the parts; this file only translates.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -31,7 +34,7 @@ export interface HttpDeps {
 }
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
-const WEB_INDEX = new URL('../web/index.html', import.meta.url);
+const WEB_DIST = fileURLToPath(new URL('../../dist/web', import.meta.url));
 
 /** A label for the metrics: the route pattern, with FHIR paths folded to their shape (bounded cardinality). */
 function fhirLabel(path: string): string {
@@ -109,11 +112,26 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
   app.get('/readyz', async (_req, reply) => (d.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'starting' })));
   app.get('/metrics', async (_req, reply) => reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()));
 
-  const indexHtml = readFileSync(WEB_INDEX);
-  const sendIndex = async (_req: FastifyRequest, reply: FastifyReply) =>
-    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send(indexHtml);
+  // The browser app, built into dist/web by `npm run build` (run by `npm install`).
+  const webIndex = path.join(WEB_DIST, 'index.html');
+  const sendIndex = async (_req: FastifyRequest, reply: FastifyReply) => {
+    if (!existsSync(webIndex)) {
+      return reply.code(503).type('text/plain; charset=utf-8').send('The web app is not built yet: run `npm run build` (npm install does it).\n');
+    }
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send(readFileSync(webIndex));
+  };
   app.get('/', sendIndex);
   app.get('/join/:appointment', sendIndex);
+  app.get('/call/:appointment', sendIndex);
+  void app.register(fastifyStatic, {
+    root: path.join(WEB_DIST, 'assets'),
+    prefix: '/assets/',
+    index: false,
+    wildcard: true,
+    immutable: true,
+    maxAge: '365d',
+    decorateReply: false,
+  });
 
   /** Who am I: the web app's first call. */
   app.get('/api/me', async (req, reply) => {
