@@ -81,7 +81,13 @@ export function yamlToValue(fn: string, s: string): Value {
   const docs = YAML.parseAllDocuments(s, { intAsBigInt: true });
   const doc = Array.isArray(docs) ? docs[0] : docs;
   if (!doc) return null;
-  if (doc.errors.length > 0) throw builtinErr(fn, `yaml: ${doc.errors[0]!.message}`);
+  if (doc.errors.length > 0) {
+    // go-yaml's wording (what OPA reports), keeping the line number
+    const e = doc.errors[0]!;
+    const line = e.linePos?.[0]?.line ?? 1;
+    const what = e.code === 'MISSING_CHAR' ? `did not find expected ${/must end with an? (\S+)/.exec(e.message)?.[1] ?? 'token'}` : e.message.split('\n')[0];
+    throw builtinErr(fn, `yaml: line ${line}: ${what}`);
+  }
   return fromJS(doc.toJS({ maxAliasCount: 100 }));
 }
 
