@@ -353,7 +353,12 @@ export class FhirService {
   #delete(ctx: Ctx, type: string, id: string): FhirResponse {
     const prev = this.repo.current(type, id);
     if (!prev) throw notFound(`${type}/${id} is not known`);
-    if (prev.deleted) return { status: 204 };
+    // Someone who may not read the resource is told it is unknown (404), as a read would tell them, not refused (403).
+    if (prev.deleted) {
+      this.#authorizeLastLive(ctx, 'delete', type, id);
+      return { status: 204 };
+    }
+    this.authorize(ctx, Actions.readRecord, 'delete', prev.resource, `${type}/${id}`);
     const patients = this.authorize(ctx, Actions.writeRecord, 'delete', prev.resource, `${type}/${id}`);
     this.repo.delete(type, id);
     this.#audit(ctx, 'delete', `${type}/${id}`, patients);
