@@ -127,8 +127,14 @@ describe('access to the clinical record', () => {
     const original = (await get(`/Observation/${obsB}`, clinician)).body;
     const takeOver = await call(`${node.fhirBase}/Observation/${obsB}`, { method: 'PUT', token: patientA, body: { ...original, subject: { reference: 'Patient/pat-a' } } });
     assert.ok(takeOver.status === 403 || takeOver.status === 404, `got ${takeOver.status}`);
-    const del = await call(`${node.fhirBase}/Observation/${obsB}`, { method: 'DELETE', token: patientA });
-    assert.ok(del.status === 403 || del.status === 404, `got ${del.status}`);
+    // A delete tells A no more than a read would: B's record, live or deleted, looks like one that does not exist.
+    const ghost = '00000000-0000-4000-8000-000000000003';
+    const delMissing = await call(`${node.fhirBase}/Observation/${ghost}`, { method: 'DELETE', token: patientA });
+    assert.equal(delMissing.status, 404);
+    for (const id of [obsB, obsBDeleted]) {
+      const del = await call(`${node.fhirBase}/Observation/${id}`, { method: 'DELETE', token: patientA });
+      assert.deepEqual(shape(del, id), shape(delMissing, ghost), 'a refused delete must not differ from a miss');
+    }
 
     const tx = await call(node.fhirBase, {
       token: patientA,
