@@ -205,7 +205,7 @@ export abstract class TermParser {
       if (tk.text === '.' && adjacent) {
         this.next();
         const n = this.next();
-        if (n.kind !== 'ident') this.fail('expected name after .', n.loc);
+        if (n.kind !== 'ident') this.fail(`unexpected ${n.kind === 'eof' ? 'eof' : n.text} token: expected ident`, n.loc);
         t = appendRef(t, { t: 'scalar', v: n.text, loc: n.loc });
       } else if (tk.text === '[' && adjacent) {
         this.next();
@@ -363,7 +363,7 @@ export abstract class TermParser {
     while (this.isP('.') || this.isP('[')) {
       if (this.next().text === '.') {
         const n = this.next();
-        if (n.kind !== 'ident') this.fail('expected name', n.loc);
+        if (n.kind !== 'ident') this.fail(`unexpected ${n.kind === 'eof' ? 'eof' : n.text} token: expected ident`, n.loc);
         term = appendRef(term, { t: 'scalar', v: n.text, loc: n.loc });
       } else {
         const k = this.next();

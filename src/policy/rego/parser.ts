@@ -142,7 +142,7 @@ class Parser extends TermParser {
       if (this.isP('.') && !this.tok.nl) {
         this.next();
         const t = this.next();
-        if (t.kind !== 'ident') this.fail('expected name after .', t.loc);
+        if (t.kind !== 'ident') this.fail(`unexpected ${t.kind === 'eof' ? 'eof' : t.text} token: expected ident`, t.loc);
         ref.push({ t: 'scalar', v: t.text, loc: t.loc });
       } else if (this.isP('[') && !this.tok.nl) {
         this.next();

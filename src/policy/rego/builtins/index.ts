@@ -13,13 +13,14 @@ import { family as misc } from './misc.ts';
 import { family as net } from './net.ts';
 import { family as objects } from './objects.ts';
 import { family as regex } from './regex.ts';
+import { family as rego } from './rego.ts';
 import { family as time } from './time.ts';
 import { family as units } from './units.ts';
 import { family as uri } from './uri.ts';
 import { family as strings } from './strings.ts';
 import type { BuiltinDecl, BuiltinImpl, Family } from './types.ts';
 
-const families: Family[] = [core, strings, objects, encoding, regex, time, units, net, misc, crypto, jwt, uri, jsonschema];
+const families: Family[] = [core, strings, objects, encoding, regex, time, units, net, misc, crypto, jwt, uri, jsonschema, rego];
 
 /** Builtins that yield several values (their implementation returns the list). */
 export const relations = new Set(['walk']);
