@@ -118,7 +118,7 @@ export async function run(): Promise<void> {
       const r = await registry.call(who, name, INPUT);
       cold.push(performance.now() - t0);
       coldInWorker.push(r.instantiateMs + r.runMs);
-      registry.unregister(who, name);
+      await registry.unregister(who, name);
     }
     await registry.register(who, 'news2', wasm);
     await registry.call(who, 'news2', INPUT);

@@ -206,11 +206,11 @@ describe('functions registry', () => {
     const reg = runtime();
     try {
       await reg.register(admin, 'ok', await wat(command(`${write(1, 11)} drop`)));
-      reg.disable(admin, 'ok');
+      await reg.disable(admin, 'ok');
       await assert.rejects(reg.call(admin, 'ok', {}), code('FN_ERR_DISABLED'));
-      reg.enable(admin, 'ok');
+      await reg.enable(admin, 'ok');
       assert.deepEqual((await reg.call(admin, 'ok', {})).output, { ok: true });
-      reg.unregister(admin, 'ok');
+      await reg.unregister(admin, 'ok');
       await assert.rejects(reg.call(admin, 'ok', {}), code('FN_ERR_NOT_FOUND'));
       await assert.rejects(reg.register(admin, 'Bad Name', await wat(command(''))), code('FN_ERR_BAD_NAME'));
     } finally {

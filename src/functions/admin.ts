@@ -103,7 +103,7 @@ export class FunctionAdmin {
           return { status: existed ? 200 : 201, body: info };
         }
         case 'DELETE':
-          r.unregister(req.caller, name);
+          await r.unregister(req.caller, name);
           return { status: 204 };
         default:
           return notAllowed();
@@ -112,9 +112,9 @@ export class FunctionAdmin {
     if (method !== 'POST') return notAllowed();
     switch (action) {
       case 'enable':
-        return { status: 200, body: r.enable(req.caller, name) };
+        return { status: 200, body: await r.enable(req.caller, name) };
       case 'disable':
-        return { status: 200, body: r.disable(req.caller, name) };
+        return { status: 200, body: await r.disable(req.caller, name) };
       case 'call': {
         if (req.body instanceof Uint8Array) throw new FunctionError('badInput', 'send the input as application/json');
         // Passed as JSON text, so a body that is itself a JSON string stays a string.

@@ -16,3 +16,4 @@ export { FunctionAdmin, errorResponse, type AdminRequest, type AdminResponse } f
 export { functionMetrics } from './metrics.ts';
 export { registerShipped, shippedModule, SHIPPED_FUNCTIONS, type ShippedFunction, type ShippedOptions } from './shipped.ts';
 export { buildFunction, BuildError, FUNCTIONS_DIR, type BuildOptions } from './build.ts';
+export { MemoryFunctionStore, SqliteFunctionStore, FUNCTION_MIGRATIONS, type FunctionStore, type StoredFunction } from './persist.ts';

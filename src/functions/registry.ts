@@ -6,10 +6,12 @@
  * every call asks the policy for `run_function`; without a policy, all is
  * denied.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/index.ts';
 import { Actions, type Decision, type PolicyInput } from '../policy/index.ts';
 import { FunctionError } from './errors.ts';
 import { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
+import { MemoryFunctionStore, type FunctionStore } from './persist.ts';
 import { WorkerPool, type PoolReply } from './pool.ts';
 
 /** Per-function limits; unset fields take the runtime's defaults. */
@@ -67,6 +69,8 @@ export interface FunctionRuntimeOptions {
   decide?: Decide;
   /** Told after each call, for metrics. `outcome` is `ok` or an error code. */
   onCall?: (name: string, outcome: string, seconds: number) => void;
+  /** Where registrations are kept across restarts (default: in memory only). */
+  store?: FunctionStore;
   /** Told when a sandbox worker is terminated and replaced, for metrics. */
   onWorkerReplaced?: (reason: 'deadline' | 'crash') => void;
 }
@@ -119,6 +123,7 @@ export class FunctionRegistry {
   readonly #log: Logger;
   readonly #fns = new Map<string, WasmFunction>();
   readonly #pool: WorkerPool;
+  readonly #store: FunctionStore;
   #generation = 0;
   #closed: Promise<void> | undefined;
 
@@ -126,6 +131,7 @@ export class FunctionRegistry {
     this.#o = o;
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
     this.#log = o.logger.child({ part: 'functions' });
+    this.#store = o.store ?? new MemoryFunctionStore();
     this.#pool = new WorkerPool({
       size: this.limits.workers,
       maxQueue: this.limits.maxQueue,
@@ -156,42 +162,78 @@ export class FunctionRegistry {
     this.#open();
     if (!NAME_PATTERN.test(name)) throw new FunctionError('badName', 'a function name is 1-63 of a-z, 0-9 and -, starting with a letter or digit');
     this.#authorize(caller, name, 'register');
-    const fnLimits = this.#fnLimits(limits);
-    const checked = await checkModule(wasm, { memoryPages: fnLimits.memoryPages, tableEntries: this.limits.tableEntries, moduleBytes: this.limits.moduleBytes });
-    const { createHash } = await import('node:crypto');
-    const sha256 = createHash('sha256').update(wasm).digest('hex');
-    this.#open();
-    const fn = new WasmFunction(name, `${name}#${++this.#generation}`, checked, sha256, fnLimits, new Date());
-    const old = this.#fns.get(name);
-    this.#fns.set(name, fn);
-    if (old) this.#pool.forget(old.key);
-    this.#log.info({ function: name, bytes: wasm.length, sha256, replaced: old !== undefined }, 'function registered');
+    const fn = await this.#load(name, wasm, limits, true, new Date());
+    await this.#store.save({ name, wasm, limits, enabled: true, registeredAt: fn.registeredAt.toISOString() });
+    this.#install(fn);
+    this.#log.info({ function: name, bytes: wasm.length, sha256: fn.sha256 }, 'function registered');
     return fn.info();
   }
 
-  /** Removes a function; calls already running finish. */
-  unregister(caller: Caller, name: string): void {
+  /**
+   * Registers again what the store kept (at start, before serving). These
+   * were authorized when registered, so the policy is not asked; each module
+   * is checked again against today's limits, and one that fails is skipped
+   * (and reported) rather than stopping the others.
+   */
+  async restore(): Promise<{ restored: FunctionInfo[]; failed: Array<{ name: string; code: string; message: string }> }> {
+    this.#open();
+    const restored: FunctionInfo[] = [];
+    const failed: Array<{ name: string; code: string; message: string }> = [];
+    for (const kept of this.#store.load()) {
+      try {
+        const fn = await this.#load(kept.name, kept.wasm, kept.limits, kept.enabled, new Date(kept.registeredAt));
+        this.#install(fn);
+        restored.push(fn.info());
+      } catch (err) {
+        const e = err instanceof FunctionError ? err : new FunctionError('internal', 'internal error');
+        failed.push({ name: kept.name, code: e.code, message: e.message });
+        this.#log.warn({ function: kept.name, code: e.code }, 'kept function not restored');
+      }
+    }
+    return { restored, failed };
+  }
+
+  async #load(name: string, wasm: Uint8Array, limits: Partial<FunctionLimits>, enabled: boolean, at: Date): Promise<WasmFunction> {
+    const fnLimits = this.#fnLimits(limits);
+    const checked = await checkModule(wasm, { memoryPages: fnLimits.memoryPages, tableEntries: this.limits.tableEntries, moduleBytes: this.limits.moduleBytes });
+    const sha256 = createHash('sha256').update(wasm).digest('hex');
+    this.#open();
+    const fn = new WasmFunction(name, `${name}#${++this.#generation}`, checked, sha256, fnLimits, at);
+    fn.enabled = enabled;
+    return fn;
+  }
+
+  #install(fn: WasmFunction): void {
+    const old = this.#fns.get(fn.name);
+    this.#fns.set(fn.name, fn);
+    if (old) this.#pool.forget(old.key);
+  }
+
+  /** Removes a function (at once; resolves once the store forgot it); calls already running finish. */
+  async unregister(caller: Caller, name: string): Promise<void> {
     this.#open();
     const fn = this.#get(caller, name, 'unregister');
     this.#fns.delete(name);
     this.#pool.forget(fn.key);
+    await this.#store.delete(name);
     this.#log.info({ function: name }, 'function unregistered');
   }
 
-  /** Enables or disables a function; a disabled function's calls fail with `FN_ERR_DISABLED`. */
-  setEnabled(caller: Caller, name: string, enabled: boolean): FunctionInfo {
+  /** Enables or disables a function (at once; resolves once kept); a disabled function's calls fail with `FN_ERR_DISABLED`. */
+  async setEnabled(caller: Caller, name: string, enabled: boolean): Promise<FunctionInfo> {
     this.#open();
     const fn = this.#get(caller, name, enabled ? 'enable' : 'disable');
     fn.enabled = enabled;
+    await this.#store.setEnabled(name, enabled);
     this.#log.info({ function: name, enabled }, 'function enabled changed');
     return fn.info();
   }
 
-  enable(caller: Caller, name: string): FunctionInfo {
+  enable(caller: Caller, name: string): Promise<FunctionInfo> {
     return this.setEnabled(caller, name, true);
   }
 
-  disable(caller: Caller, name: string): FunctionInfo {
+  disable(caller: Caller, name: string): Promise<FunctionInfo> {
     return this.setEnabled(caller, name, false);
   }
 
