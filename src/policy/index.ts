@@ -126,7 +126,7 @@ function decideBuiltin(input: PolicyInput): Decision {
 // ---- The Rego engine (src/policy/rego): bundles in OPA's layout, decided by Rego ----
 
 import { loadBundle as loadBundleImpl, type Bundle } from './bundle.ts';
-import { RegoPolicy, type RegoPolicyOptions } from './rego-policy.ts';
+import { describeError as describeErrorImpl, RegoPolicy, type RegoPolicyOptions } from './rego-policy.ts';
 import { fromJS } from './rego/value.ts';
 
 export { bundleFromFiles, mergeBundles, type Bundle, type BundleFile } from './bundle.ts';
@@ -172,3 +172,35 @@ export { fromJS, toJS, stringifyJS, RObject, RSet } from './rego/value.ts';
 export { runConformance, runCase, readCases, type CaseResult, type CategoryResult, type ConformanceCase } from './conformance.ts';
 export { runBundleTests, formatTestReport, type TestReport, type TestResult } from './testing.ts';
 export { withDecisionLog, inputHash, type DecisionLogEntry } from './decision-log.ts';
+
+import { runBundleTests as runTestsImpl } from './testing.ts';
+
+/** A bundle refused at load: it does not compile, or its own tests fail. `reasons` are PHI-free lines for the log. */
+export class BundleRejected extends Error {
+  readonly reasons: string[];
+  constructor(source: string, reasons: string[]) {
+    super(`policy bundle ${source} refused: ${reasons.join('; ')}`);
+    this.reasons = reasons;
+  }
+}
+
+/**
+ * Loads, compiles and tests a bundle, as hot reload needs: returns the engine
+ * only when the bundle compiles and every `test_*` rule passes, otherwise
+ * throws {@link BundleRejected} (the caller keeps the engine in force).
+ */
+export function loadVerifiedRegoPolicy(source: Bundle | string, opts: RegoPolicyOptions = {}): RegoPolicyEngine {
+  let bundle: Bundle;
+  let engine: RegoPolicyEngine;
+  const label = typeof source === 'string' ? source : source.source;
+  try {
+    bundle = typeof source === 'string' ? loadBundleImpl(source) : source;
+    engine = createRegoPolicy(bundle, opts);
+  } catch (e) {
+    throw new BundleRejected(label, [describeErrorImpl(e)]);
+  }
+  const report = runTestsImpl(bundle);
+  const bad = report.results.filter((r) => r.status !== 'PASS').map((r) => `${r.name}: ${r.status}${r.detail ? ` (${r.detail})` : ''}`);
+  if (bad.length > 0) throw new BundleRejected(label, bad);
+  return engine;
+}

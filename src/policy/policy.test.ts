@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  Actions, bundleFromFiles, createBuiltinPolicy, createRegoPolicy, inputHash, loadBundle, RegoErrors, runBundleTests, withDecisionLog,
+  Actions, BundleRejected, bundleFromFiles, createBuiltinPolicy, loadVerifiedRegoPolicy, createRegoPolicy, inputHash, loadBundle, RegoErrors, runBundleTests, withDecisionLog,
   type DecisionLogEntry, type PolicyInput,
 } from './index.ts';
 
@@ -102,4 +102,15 @@ test('the decision log records id, path, result, latency and an input hash, neve
   assert.equal(e.input_sha256, inputHash(input({})));
   assert.ok(e.latency_seconds > 0 && e.decision_id.length === 36);
   assert.ok(!JSON.stringify(e).includes('Patient/456'));
+});
+
+test('hot reload: a bundle whose own tests fail is refused with the failing test named', () => {
+  const good = loadVerifiedRegoPolicy(policies);
+  assert.equal(good.decide(input({})).allow, true);
+  const broken = bundleFromFiles([
+    { path: 'healthcare/p.rego', text: 'package healthcare.telemedicine\nimport rego.v1\nallow := true\n' },
+    { path: 'healthcare/p_test.rego', text: 'package healthcare.telemedicine_test\nimport rego.v1\ntest_denies_by_default if not data.healthcare.telemedicine.allow\n' },
+  ]);
+  assert.throws(() => loadVerifiedRegoPolicy(broken), (e: unknown) => e instanceof BundleRejected && e.reasons[0]!.includes('test_denies_by_default: FAIL'));
+  assert.throws(() => loadVerifiedRegoPolicy(bundleFromFiles([{ path: 'x.rego', text: 'package x\np if {' }])), (e: unknown) => e instanceof BundleRejected && /rego_parse_error/.test(e.reasons[0]!));
 });

@@ -20,6 +20,8 @@ export interface RegoPolicyOptions {
   revision?: string;
   /** Where `print` output goes (default: dropped). */
   print?: (msg: string) => void;
+  /** Wall-clock budget of one decision in ms (default 250); past it the decision errors, i.e. denies. */
+  timeoutMs?: number;
 }
 
 /** The decision engine over a compiled bundle. */
@@ -32,6 +34,7 @@ export class RegoPolicy {
   readonly #reason: PreparedQuery | undefined;
   readonly #print: (msg: string) => void;
   readonly #queries: PreparedQuery[];
+  readonly #timeoutMs: number;
 
   constructor(bundle: Bundle, opts: RegoPolicyOptions = {}) {
     const pkg = opts.package ?? 'healthcare.telemedicine';
@@ -44,6 +47,7 @@ export class RegoPolicy {
     const pkgNode = pkg.split('.').reduce((n, s) => n?.children.get(s), this.policy.program.root as typeof this.policy.program.root | undefined);
     this.#reason = pkgNode?.children.has('reason') ? this.policy.prepare(`__result__ = data.${pkg}.reason`) : undefined;
     this.#print = opts.print ?? (() => {});
+    this.#timeoutMs = opts.timeoutMs ?? 250;
     this.#queries = this.#reason ? [this.#allow, this.#deny, this.#reason] : [this.#allow, this.#deny];
   }
 
@@ -56,7 +60,7 @@ export class RegoPolicy {
 
   /** Decides one action: allow only when `allow` is true and `deny` is not. Throws on evaluation errors. */
   decideRaw(input: Value): RegoDecision {
-    const [allow, deny, r] = this.policy.evaluateFirst(this.#queries, '__result__', { input, data: this.data, print: this.#print });
+    const [allow, deny, r] = this.policy.evaluateFirst(this.#queries, '__result__', { input, data: this.data, print: this.#print, timeoutMs: this.#timeoutMs });
     const reason = typeof r === 'string' ? r : undefined;
     if (deny === true) return { allow: false, reason: reason ?? 'policy_deny' };
     if (allow === true) return { allow: true, reason: reason ?? 'policy_allow' };
