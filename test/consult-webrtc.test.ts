@@ -14,12 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import wrtc from '@roamhq/wrtc';
-import { Registry } from 'prom-client';
-import { createConsultService, SignalingClient, type ConsultService, type Received } from '../src/consult/index.ts';
-import { loadConfig } from '../src/config/index.ts';
-import { startNode, type EdgeNode } from '../src/node/index.ts';
-import { createLogger } from '../src/observability/index.ts';
-import { createBuiltinPolicy } from '../src/policy/index.ts';
+import type { SignalingClient, Received } from '../src/consult/index.ts';
+import { ConsultHarness } from './consult-harness.ts';
 
 /** The slice of the W3C API used here (the package's types lean on the DOM library, which this project does not load). */
 interface Channel extends EventTarget {
@@ -142,55 +138,18 @@ class Peer {
 /** The `ice-ufrag` of a session description (changes with every ICE restart). */
 const ufrag = (sdp: string | undefined) => /a=ice-ufrag:(\S+)/.exec(sdp ?? '')?.[1];
 
-/** A booked appointment (with the patient's telehealth consent) between two new people. */
-async function book(node: EdgeNode): Promise<{ id: string; clinician: string; patient: string }> {
-  const tag = randomUUID().slice(0, 8);
-  const a = { id: `rtc-${tag}`, clinician: `Practitioner/dr-${tag}`, patient: `Patient/p-${tag}` };
-  await node.fhir.putAsSystem({ resourceType: 'Consent', id: `c-${tag}`, status: 'active', scope: { text: 'patient-privacy' }, category: [{ text: 'telehealth' }], patient: { reference: a.patient } });
-  await node.fhir.putAsSystem({ resourceType: 'Appointment', id: a.id, status: 'booked', participant: [{ actor: { reference: a.clinician }, status: 'accepted' }, { actor: { reference: a.patient }, status: 'accepted' }] });
-  return a;
-}
-
-/** Clinician joins, patient waits, clinician admits: both sockets and their `admitted` frames. */
-async function waitingRoomToCall(node: EdgeNode, url: string, closers: Array<() => void>) {
-  const a = await book(node);
-  const docSocket = await SignalingClient.connect(url, await node.auth.mint(a.clinician, 'authorized_medical_staff'));
-  const patSocket = await SignalingClient.connect(url, await node.auth.mint(a.patient, 'patient'));
-  closers.push(() => docSocket.drop(), () => patSocket.drop());
-  docSocket.send({ type: 'join', appointmentId: a.id });
-  const docIn = await docSocket.next('admitted');
-  patSocket.send({ type: 'join', appointmentId: a.id });
-  const { seat } = await patSocket.next('waiting');
-  docSocket.send({ type: 'admit', appointmentId: a.id, seat });
-  const patIn = await patSocket.next('admitted');
-  await docSocket.next('peer-joined');
-  return { a, docSocket, patSocket, docIn, patIn, seat: seat as string };
-}
+/** One node for the file; peers are closed before it. */
+let h: ConsultHarness;
+const closers: Array<() => void> = [];
+before(async () => {
+  h = await ConsultHarness.start('consult-rtc');
+});
+after(async () => {
+  for (const c of closers) c();
+  await h?.close();
+});
 
 describe('WebRTC over the consultation signaling (libwebrtc peers)', () => {
-  let dir: string;
-  let node: EdgeNode;
-  let consult: ConsultService;
-  let url: string;
-  const closers: Array<() => void> = [];
-
-  before(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'consult-rtc-'));
-    const logger = createLogger({ level: 'silent' });
-    node = await startNode(loadConfig({ ...process.env, PORT: '0', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: 'normal' }), { port: 0, logger });
-    const policy = createBuiltinPolicy();
-    consult = createConsultService({ fhir: node.fhir, auth: node.auth, policy: () => policy, logger, registry: new Registry(), path: '/ws/consult-rtc' });
-    consult.attach(node.app.server);
-    url = `${node.url.replace('http', 'ws')}/ws/consult-rtc`;
-  });
-
-  after(async () => {
-    for (const c of closers) c();
-    await consult?.close();
-    await node?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-
   /** The clinician (the peer that was there, as the protocol says) offers; a data channel opens; `text` goes through it. */
   async function connectPeers(docSocket: SignalingClient, patSocket: SignalingClient, appointmentId: string, text: string) {
     const doc = new Peer(docSocket, appointmentId);
@@ -204,16 +163,11 @@ describe('WebRTC over the consultation signaling (libwebrtc peers)', () => {
   }
 
   /** Both in the call, a data channel open between them, a first message through. */
-  async function reconnect(sub: string): Promise<SignalingClient> {
-    const c = await SignalingClient.connect(url, await node.auth.mint(sub, 'patient'));
-    closers.push(() => c.drop());
-    return c;
-  }
-
   async function inCall() {
-    const { a, docSocket, patSocket, patIn: admitted, seat } = await waitingRoomToCall(node, url, closers);
+    const a = await h.book();
+    const { doc: docSocket, pat: patSocket, patAdmitted: admitted, patSeat: seat } = await h.enterCall(a);
     const { doc, pat } = await connectPeers(docSocket, patSocket, a.id, 'hello doctor');
-    return { a, docSocket, patSocket, doc, pat, admitted, seat: seat as string };
+    return { a, docSocket, patSocket, doc, pat, admitted, seat };
   }
 
   test('a data channel opens through the signaling, and survives a dropped signaling socket via resume and ICE restart', async () => {
@@ -223,7 +177,7 @@ describe('WebRTC over the consultation signaling (libwebrtc peers)', () => {
     // The patient's signaling socket drops; the media path is untouched. A new socket resumes the seat.
     patSocket.drop();
     await docSocket.next('peer-disconnected');
-    const back = await reconnect(a.patient);
+    const back = await h.connect(a.patient);
     back.send({ type: 'resume', appointmentId: a.id, resumeToken: admitted.resumeToken });
     assert.equal((await back.next('admitted')).resumed, true);
     pat.rebind(back);
@@ -244,7 +198,7 @@ describe('WebRTC over the consultation signaling (libwebrtc peers)', () => {
     patSocket.drop();
     pat.close();
     await docSocket.next('peer-disconnected');
-    const back = await reconnect(a.patient);
+    const back = await h.connect(a.patient);
     back.send({ type: 'resume', appointmentId: a.id, resumeToken: admitted.resumeToken, fresh: true });
     await back.next('admitted');
     const restart = await docSocket.next('ice-restart');
@@ -260,10 +214,8 @@ const TURNSERVER = ['/usr/bin/turnserver', '/usr/sbin/turnserver'].find((f) => e
 describe('TURN with the node-minted credentials (coturn, use-auth-secret)', { skip: TURNSERVER ? false : 'coturn is not installed (apt-get install coturn)' }, () => {
   const SECRET = 'turn-test-secret-9f8e7d6c5b4a';
   let dir: string;
-  let node: EdgeNode;
   let turn: ChildProcess;
   let port: number;
-  const closers: Array<() => void> = [];
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'consult-turn-'));
@@ -275,27 +227,17 @@ describe('TURN with the node-minted credentials (coturn, use-auth-secret)', { sk
       '--min-port=49152', '--max-port=65535', `--log-file=${path.join(dir, 'turn.log')}`, '--simple-log',
     ], { stdio: 'ignore' });
     await waitTcp(port);
-    node = await startNode(loadConfig({ ...process.env, PORT: '0', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: 'normal' }), { port: 0, logger: createLogger({ level: 'silent' }) });
   });
 
   after(async () => {
-    for (const c of closers) c();
-    await node?.close();
     turn?.kill('SIGTERM');
     await rm(dir, { recursive: true, force: true });
   });
 
   async function relayedCall(secret: string): Promise<{ doc: Peer; pat: Peer }> {
-    const policy = createBuiltinPolicy();
-    const name = `consult-turn-${randomUUID().slice(0, 6)}`;
-    const service = createConsultService({
-      fhir: node.fhir, auth: node.auth, policy: () => policy, logger: createLogger({ level: 'silent' }), registry: new Registry(),
-      path: `/ws/${name}`, turn: { urls: `turn:127.0.0.1:${port}?transport=udp`, secret },
-    });
-    service.attach(node.app.server);
-    closers.push(() => void service.close());
-    const url = `${node.url.replace('http', 'ws')}/ws/${name}`;
-    const { a, docSocket, patSocket, docIn, patIn } = await waitingRoomToCall(node, url, closers);
+    const { url } = h.extraService(`consult-turn-${randomUUID().slice(0, 6)}`, { turn: { urls: `turn:127.0.0.1:${port}?transport=udp`, secret } });
+    const a = await h.book();
+    const { doc: docSocket, pat: patSocket, docAdmitted: docIn, patAdmitted: patIn } = await h.enterCall(a, url);
     // Relay only: the call can work only through coturn, with the credentials the node minted.
     const doc = new Peer(docSocket, a.id, { iceServers: docIn.iceServers, iceTransportPolicy: 'relay' });
     const pat = new Peer(patSocket, a.id, { iceServers: patIn.iceServers, iceTransportPolicy: 'relay' });
