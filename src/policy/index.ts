@@ -123,84 +123,14 @@ function decideBuiltin(input: PolicyInput): Decision {
   }
 }
 
-// ---- The Rego engine (src/policy/rego): bundles in OPA's layout, decided by Rego ----
+// ---- The Rego engine (src/policy/rego and the files beside this door) ----
 
-import { loadBundle as loadBundleImpl, type Bundle } from './bundle.ts';
-import { describeError as describeErrorImpl, RegoPolicy, type RegoPolicyOptions } from './rego-policy.ts';
-import { fromJS } from './rego/value.ts';
-
-export { bundleFromFiles, mergeBundles, type Bundle, type BundleFile } from './bundle.ts';
-export { RegoPolicy, describeError, type RegoPolicyOptions } from './rego-policy.ts';
+export { createRegoPolicy, loadVerifiedRegoPolicy, BundleRejected, type RegoPolicyEngine } from './rego-engine.ts';
+export { loadBundle, bundleFromFiles, mergeBundles, type Bundle, type BundleFile } from './bundle.ts';
+export { RegoPolicy, describeError, type RegoPolicyOptions, type RegoDecision } from './rego-policy.ts';
+export { runBundleTests, formatTestReport, type TestReport, type TestResult } from './testing.ts';
+export { withDecisionLog, inputHash, type DecisionLogEntry } from './decision-log.ts';
 export { compile as compileRego, CompiledPolicy, RegoError, RegoErrors, ErrorCodes, type Value } from './rego/index.ts';
-
-/** Reads an OPA bundle from a directory or a `.tar.gz` (throws on I/O errors). */
-export function loadBundle(source: string): Bundle {
-  return loadBundleImpl(source);
-}
-
-/** A {@link PolicyEngine} that also answers OPA's data API. */
-export interface RegoPolicyEngine extends PolicyEngine {
-  /** `POST /v1/data/{path}`: the value at `data.<path>` for this input, or undefined. Throws on evaluation errors. */
-  data(path: string[], input: unknown): unknown;
-  readonly rego: RegoPolicy;
-}
-
-/**
- * Compiles a bundle (a directory, a `.tar.gz`, or a loaded {@link Bundle}) into a
- * {@link PolicyEngine}. Throws {@link RegoErrors} with file:line:col when the
- * bundle does not parse or compile; `decide` itself never throws (an
- * evaluation error is a deny with reason `policy_error`).
- */
-export function createRegoPolicy(bundle: Bundle | string, opts: RegoPolicyOptions = {}): RegoPolicyEngine {
-  const b = typeof bundle === 'string' ? loadBundleImpl(bundle) : bundle;
-  const rego = new RegoPolicy(b, opts);
-  return {
-    revision: rego.revision,
-    rego,
-    decide(input: PolicyInput): Decision {
-      try {
-        return rego.decideRaw(fromJS(input));
-      } catch {
-        return deny('policy_error');
-      }
-    },
-    data: (path, input) => rego.dataValue(path, input),
-  };
-}
 export { parseJSON } from './rego/json.ts';
 export { fromJS, toJS, stringifyJS, RObject, RSet } from './rego/value.ts';
 export { runConformance, runCase, readCases, type CaseResult, type CategoryResult, type ConformanceCase } from './conformance.ts';
-export { runBundleTests, formatTestReport, type TestReport, type TestResult } from './testing.ts';
-export { withDecisionLog, inputHash, type DecisionLogEntry } from './decision-log.ts';
-
-import { runBundleTests as runTestsImpl } from './testing.ts';
-
-/** A bundle refused at load: it does not compile, or its own tests fail. `reasons` are PHI-free lines for the log. */
-export class BundleRejected extends Error {
-  readonly reasons: string[];
-  constructor(source: string, reasons: string[]) {
-    super(`policy bundle ${source} refused: ${reasons.join('; ')}`);
-    this.reasons = reasons;
-  }
-}
-
-/**
- * Loads, compiles and tests a bundle, as hot reload needs: returns the engine
- * only when the bundle compiles and every `test_*` rule passes, otherwise
- * throws {@link BundleRejected} (the caller keeps the engine in force).
- */
-export function loadVerifiedRegoPolicy(source: Bundle | string, opts: RegoPolicyOptions = {}): RegoPolicyEngine {
-  let bundle: Bundle;
-  let engine: RegoPolicyEngine;
-  const label = typeof source === 'string' ? source : source.source;
-  try {
-    bundle = typeof source === 'string' ? loadBundleImpl(source) : source;
-    engine = createRegoPolicy(bundle, opts);
-  } catch (e) {
-    throw new BundleRejected(label, [describeErrorImpl(e)]);
-  }
-  const report = runTestsImpl(bundle);
-  const bad = report.results.filter((r) => r.status !== 'PASS').map((r) => `${r.name}: ${r.status}${r.detail ? ` (${r.detail})` : ''}`);
-  if (bad.length > 0) throw new BundleRejected(label, bad);
-  return engine;
-}
