@@ -6,7 +6,8 @@
  *   GET    /functions                 list
  *   GET    /functions/{name}          one function
  *   PUT    /functions/{name}          register or replace: body application/wasm, or JSON
- *                                     {"wasm": base64, "limits": {...}}; limits also as query
+ *                                     {"wasm": base64, "limits": {...}, "trigger": {...}};
+ *                                     limits also as query
  *                                     (timeoutMs, memoryPages, outputBytes, logBytes, inputBytes)
  *   DELETE /functions/{name}          unregister
  *   POST   /functions/{name}/enable   enable
@@ -17,6 +18,7 @@
  */
 import { FunctionError } from './errors.ts';
 import type { Caller, FunctionLimits, FunctionRegistry } from './registry.ts';
+import { parseTrigger, type Trigger } from './triggers.ts';
 
 export interface AdminRequest {
   method: string;
@@ -48,11 +50,14 @@ function limitsFrom(source: Record<string, unknown> | undefined): Partial<Functi
   return limits;
 }
 
-function moduleBytes(body: unknown): { wasm: Uint8Array; limits: Partial<FunctionLimits> } {
+function moduleBytes(body: unknown): { wasm: Uint8Array; limits: Partial<FunctionLimits>; trigger?: Trigger } {
   if (body instanceof Uint8Array) return { wasm: body, limits: {} };
   if (body !== null && typeof body === 'object' && typeof (body as { wasm?: unknown }).wasm === 'string') {
-    const b = body as { wasm: string; limits?: Record<string, unknown> };
-    return { wasm: new Uint8Array(Buffer.from(b.wasm, 'base64')), limits: limitsFrom(b.limits) };
+    const b = body as { wasm: string; limits?: Record<string, unknown>; trigger?: unknown };
+    return {
+      wasm: new Uint8Array(Buffer.from(b.wasm, 'base64')), limits: limitsFrom(b.limits),
+      ...(b.trigger !== undefined ? { trigger: parseTrigger(b.trigger) } : {}),
+    };
   }
   throw new FunctionError('invalidModule', 'send the module as application/wasm, or JSON {"wasm": "<base64>"}');
 }
@@ -97,9 +102,9 @@ export class FunctionAdmin {
           return { status: 200, body: info };
         }
         case 'PUT': {
-          const { wasm, limits } = moduleBytes(req.body);
+          const { wasm, limits, trigger } = moduleBytes(req.body);
           const existed = r.get(req.caller, name) !== undefined;
-          const info = await r.register(req.caller, name, wasm, { ...limits, ...limitsFrom(req.query) });
+          const info = await r.register(req.caller, name, wasm, { ...limits, ...limitsFrom(req.query) }, trigger);
           return { status: existed ? 200 : 201, body: info };
         }
         case 'DELETE':

@@ -7,7 +7,7 @@
 export {
   FunctionRegistry, FunctionRegistry as FunctionRuntime, DEFAULT_LIMITS, NAME_PATTERN,
   type FunctionRuntimeOptions, type FunctionLimits, type RuntimeLimits, type FunctionInfo, type CallResult,
-  type Caller, type Decide, type FunctionOperation,
+  type Caller, type Decide, type FunctionOperation, type TriggerResult,
 } from './registry.ts';
 export { FunctionError, FnErrorCodes, type FnErrorCode } from './errors.ts';
 export { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
@@ -17,3 +17,4 @@ export { functionMetrics } from './metrics.ts';
 export { registerShipped, shippedModule, SHIPPED_FUNCTIONS, type ShippedFunction, type ShippedOptions } from './shipped.ts';
 export { buildFunction, BuildError, FUNCTIONS_DIR, type BuildOptions } from './build.ts';
 export { MemoryFunctionStore, SqliteFunctionStore, FUNCTION_MIGRATIONS, type FunctionStore, type StoredFunction } from './persist.ts';
+export { parseTrigger, matches, outputResource, TriggerOutputs, type Trigger, type TriggerOutput, type TriggerResource } from './triggers.ts';

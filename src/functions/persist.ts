@@ -5,6 +5,7 @@
  */
 import type { Migration, Store } from '../store/index.ts';
 import type { FunctionLimits } from './registry.ts';
+import type { Trigger } from './triggers.ts';
 
 /** A registration as kept: the module, the limits it asked for, whether it is enabled. */
 export interface StoredFunction {
@@ -13,6 +14,7 @@ export interface StoredFunction {
   limits: Partial<FunctionLimits>;
   enabled: boolean;
   registeredAt: string;
+  trigger?: Trigger;
 }
 
 export interface FunctionStore {
@@ -52,6 +54,7 @@ export const FUNCTION_MIGRATIONS: Migration[] = [
       name TEXT PRIMARY KEY, wasm BLOB NOT NULL, limits TEXT NOT NULL,
       enabled INTEGER NOT NULL, registered_at TEXT NOT NULL) STRICT;`,
   },
+  { name: 'functions-2-trigger', sql: 'ALTER TABLE function_registry ADD COLUMN trigger TEXT;' },
 ];
 
 /** Registrations in the node's SQLite store (apply {@link FUNCTION_MIGRATIONS} first). */
@@ -64,20 +67,22 @@ export class SqliteFunctionStore implements FunctionStore {
 
   load(): StoredFunction[] {
     const rows = this.#store.db
-      .prepare<[], { name: string; wasm: Buffer; limits: string; enabled: number; registered_at: string }>(
-        'SELECT name, wasm, limits, enabled, registered_at FROM function_registry ORDER BY name')
+      .prepare<[], { name: string; wasm: Buffer; limits: string; enabled: number; registered_at: string; trigger: string | null }>(
+        'SELECT name, wasm, limits, enabled, registered_at, trigger FROM function_registry ORDER BY name')
       .all();
     return rows.map((r) => ({
       name: r.name, wasm: new Uint8Array(r.wasm), limits: JSON.parse(r.limits) as Partial<FunctionLimits>,
       enabled: r.enabled === 1, registeredAt: r.registered_at,
+      ...(r.trigger ? { trigger: JSON.parse(r.trigger) as Trigger } : {}),
     }));
   }
 
   save(f: StoredFunction): Promise<void> {
     return this.#store.write((db) => {
-      db.prepare(`INSERT INTO function_registry (name, wasm, limits, enabled, registered_at) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (name) DO UPDATE SET wasm = excluded.wasm, limits = excluded.limits, enabled = excluded.enabled, registered_at = excluded.registered_at`)
-        .run(f.name, Buffer.from(f.wasm), JSON.stringify(f.limits), f.enabled ? 1 : 0, f.registeredAt);
+      db.prepare(`INSERT INTO function_registry (name, wasm, limits, enabled, registered_at, trigger) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET wasm = excluded.wasm, limits = excluded.limits, enabled = excluded.enabled,
+          registered_at = excluded.registered_at, trigger = excluded.trigger`)
+        .run(f.name, Buffer.from(f.wasm), JSON.stringify(f.limits), f.enabled ? 1 : 0, f.registeredAt, f.trigger ? JSON.stringify(f.trigger) : null);
     });
   }
 

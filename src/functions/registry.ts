@@ -13,6 +13,7 @@ import { FunctionError } from './errors.ts';
 import { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
 import { MemoryFunctionStore, type FunctionStore } from './persist.ts';
 import { WorkerPool, type PoolReply } from './pool.ts';
+import { matches, outputResource, type Trigger, type TriggerResource } from './triggers.ts';
 
 /** Per-function limits; unset fields take the runtime's defaults. */
 export interface FunctionLimits {
@@ -84,6 +85,16 @@ export interface FunctionInfo {
   registeredAt: string;
   limits: FunctionLimits;
   memoryPages: number;
+  trigger?: Trigger;
+}
+
+/** What one triggered function made of a created resource. */
+export interface TriggerResult {
+  function: string;
+  /** The resource to write, when the trigger's output is a resource type. */
+  resource?: Record<string, unknown>;
+  output?: unknown;
+  error?: FunctionError;
 }
 
 export interface CallResult {
@@ -107,12 +118,14 @@ class WasmFunction {
     readonly sha256: string,
     readonly limits: FunctionLimits,
     readonly registeredAt: Date,
+    readonly trigger: Trigger | undefined,
   ) {}
 
   info(): FunctionInfo {
     return {
       name: this.name, enabled: this.enabled, bytes: this.checked.bytes, sha256: this.sha256,
       registeredAt: this.registeredAt.toISOString(), limits: this.limits, memoryPages: this.checked.memory.maxPages,
+      ...(this.trigger ? { trigger: this.trigger } : {}),
     };
   }
 }
@@ -158,12 +171,12 @@ export class FunctionRegistry {
    * function of that name), enabled. Refused with a {@link FunctionError}
    * that names the reason, e.g. the import the sandbox does not grant.
    */
-  async register(caller: Caller, name: string, wasm: Uint8Array, limits: Partial<FunctionLimits> = {}): Promise<FunctionInfo> {
+  async register(caller: Caller, name: string, wasm: Uint8Array, limits: Partial<FunctionLimits> = {}, trigger?: Trigger): Promise<FunctionInfo> {
     this.#open();
     if (!NAME_PATTERN.test(name)) throw new FunctionError('badName', 'a function name is 1-63 of a-z, 0-9 and -, starting with a letter or digit');
     this.#authorize(caller, name, 'register');
-    const fn = await this.#load(name, wasm, limits, true, new Date());
-    await this.#store.save({ name, wasm, limits, enabled: true, registeredAt: fn.registeredAt.toISOString() });
+    const fn = await this.#load(name, wasm, limits, true, new Date(), trigger);
+    await this.#store.save({ name, wasm, limits, enabled: true, registeredAt: fn.registeredAt.toISOString(), ...(trigger ? { trigger } : {}) });
     this.#install(fn);
     this.#log.info({ function: name, bytes: wasm.length, sha256: fn.sha256 }, 'function registered');
     return fn.info();
@@ -181,7 +194,7 @@ export class FunctionRegistry {
     const failed: Array<{ name: string; code: string; message: string }> = [];
     for (const kept of this.#store.load()) {
       try {
-        const fn = await this.#load(kept.name, kept.wasm, kept.limits, kept.enabled, new Date(kept.registeredAt));
+        const fn = await this.#load(kept.name, kept.wasm, kept.limits, kept.enabled, new Date(kept.registeredAt), kept.trigger);
         this.#install(fn);
         restored.push(fn.info());
       } catch (err) {
@@ -193,12 +206,12 @@ export class FunctionRegistry {
     return { restored, failed };
   }
 
-  async #load(name: string, wasm: Uint8Array, limits: Partial<FunctionLimits>, enabled: boolean, at: Date): Promise<WasmFunction> {
+  async #load(name: string, wasm: Uint8Array, limits: Partial<FunctionLimits>, enabled: boolean, at: Date, trigger?: Trigger): Promise<WasmFunction> {
     const fnLimits = this.#fnLimits(limits);
     const checked = await checkModule(wasm, { memoryPages: fnLimits.memoryPages, tableEntries: this.limits.tableEntries, moduleBytes: this.limits.moduleBytes });
     const sha256 = createHash('sha256').update(wasm).digest('hex');
     this.#open();
-    const fn = new WasmFunction(name, `${name}#${++this.#generation}`, checked, sha256, fnLimits, at);
+    const fn = new WasmFunction(name, `${name}#${++this.#generation}`, checked, sha256, fnLimits, at, trigger);
     fn.enabled = enabled;
     return fn;
   }
@@ -289,6 +302,29 @@ export class FunctionRegistry {
     } finally {
       this.#o.onCall?.(name, outcome, (performance.now() - started) / 1000);
     }
+  }
+
+  /**
+   * Runs every enabled function whose trigger matches a created `resource`
+   * (its input is the resource) and returns what each made: the resource to
+   * write, or the error that function ended with. One function's failure
+   * does not stop the others. `caller` is the node's own principal; the
+   * policy is asked for each call as for any other.
+   */
+  async runTriggers(caller: Caller, resource: TriggerResource): Promise<TriggerResult[]> {
+    this.#open();
+    const due = [...this.#fns.values()].filter((f) => f.enabled && f.trigger !== undefined && matches(f.trigger, resource));
+    return Promise.all(due.map(async (f): Promise<TriggerResult> => {
+      try {
+        const { output } = await this.call(caller, f.name, resource);
+        const made = outputResource(f.name, f.trigger!, output, resource);
+        return { function: f.name, output, ...(made ? { resource: made } : {}) };
+      } catch (err) {
+        const error = err instanceof FunctionError ? err : new FunctionError('internal', 'internal error');
+        this.#log.warn({ function: f.name, code: error.code, trigger: resource.resourceType }, 'triggered function failed');
+        return { function: f.name, error };
+      }
+    }));
   }
 
   /** Stops the workers and forgets every function; later operations fail with `FN_ERR_CLOSED`. Idempotent. */
