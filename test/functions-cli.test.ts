@@ -38,6 +38,15 @@ describe('telemed-edge fn', () => {
     assert.match(run.stderr, /FN_ERR_EXIT.*respiratoryRate must be a number/);
   });
 
+  it('checks a module as the node would, naming a forbidden import', async () => {
+    const { wat } = await import('./functions-support.ts');
+    const file = join(dir, 'fetcher.wasm');
+    writeFileSync(file, await wat('(module (import "env" "fetch" (func (param i32) (result i32))) (memory (export "memory") 1 1) (func (export "_start")))'));
+    const r = cli(['fn', 'check', file]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /FN_ERR_FORBIDDEN_IMPORT.*env\.fetch/);
+  });
+
   it('exits 2 with usage on a missing argument', () => {
     const r = cli(['fn', 'build', 'functions/news2']);
     assert.equal(r.status, 2);
