@@ -257,6 +257,37 @@ describe('consultation signaling', () => {
     }
   });
 
+  test('a started call that everyone left is ended as abandoned after a while: the Encounter is finished', async () => {
+    const { service, url } = h.extraService('consult-abandon', { abandonAfterMs: 50 });
+    const ended = new Promise<{ reason: string; encounter?: string }>((resolve) => service.on('call-ended', resolve));
+    const a = await h.book();
+    const { doc, pat, patAdmitted } = await h.enterCall(a, url);
+    pat.send({ type: 'leave', appointmentId: a.id });
+    await pat.next('left');
+    doc.send({ type: 'leave', appointmentId: a.id });
+    await doc.next('left');
+    const e = await ended;
+    assert.deepEqual([e.reason, e.encounter], ['abandoned', patAdmitted.encounter]);
+    assert.equal((h.node.fhir.repo.current('Encounter', patAdmitted.encounter)?.resource as Any).status, 'finished');
+    assert.equal((await h.refusal(doc, a.id)).reason, 'call_ended');
+  });
+
+  test('a participant who comes back before the call is abandoned finds it still running', async () => {
+    const { service, url } = h.extraService('consult-comeback', { abandonAfterMs: 60_000 });
+    const ends: string[] = [];
+    service.on('call-ended', (e) => ends.push(e.reason));
+    const a = await h.book();
+    const { doc, pat, patAdmitted } = await h.enterCall(a, url);
+    for (const c of [pat, doc]) {
+      c.send({ type: 'leave', appointmentId: a.id });
+      await c.next('left');
+    }
+    doc.send({ type: 'join', appointmentId: a.id });
+    assert.equal((await doc.next('admitted')).encounter, patAdmitted.encounter);
+    assert.deepEqual(ends, []);
+    assert.equal((h.node.fhir.repo.current('Encounter', patAdmitted.encounter)?.resource as Any).status, 'in-progress');
+  });
+
   test('ending before anyone was admitted closes the room and leaves the Appointment booked', async () => {
     const a = await h.book();
     const { doc, pat } = await h.openWaitingRoom(a);

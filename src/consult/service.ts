@@ -33,6 +33,8 @@ export interface ConsultServiceOptions {
   path?: string;
   /** How long a dropped seat waits for a resume, ms (default 30 000). */
   graceMs?: number;
+  /** How long a started call may stand empty (everyone left or timed out) before it is ended as `abandoned`, ms (default 15 min). */
+  abandonAfterMs?: number;
   /** Server ping interval, ms; a socket that misses one ping is dropped (default 15 000). */
   heartbeatMs?: number;
   /** Time allowed for the `hello` frame, ms (default 10 000). */
@@ -99,6 +101,7 @@ export class ConsultService {
       metrics: this.#metrics,
       logger: this.#log,
       graceMs: this.#graceMs,
+      abandonAfterMs: o.abandonAfterMs ?? 15 * 60_000,
       ...(o.onDecision ? { onDecision: o.onDecision } : {}),
       events: this.#events,
     });

@@ -24,6 +24,8 @@ export interface SignalingDeps {
   logger: Logger;
   /** How long a dropped seat is kept for a resume, in ms. */
   graceMs: number;
+  /** How long a started call may stand empty before it is ended as `abandoned`, in ms. */
+  abandonAfterMs: number;
   /** Called for every policy decision (the node counts them). */
   onDecision?: (action: string, allow: boolean) => void;
   events: ConsultEmitter;
@@ -43,6 +45,8 @@ export class Signaling {
   readonly #rooms = new Map<string, Room>();
   readonly #starting = new WeakMap<Room, Promise<void>>();
   readonly #ending = new WeakMap<Room, Promise<void>>();
+  /** Started calls that everyone left: ended as `abandoned` unless someone comes back in time. */
+  readonly #abandoned = new Map<Room, NodeJS.Timeout>();
 
   constructor(deps: SignalingDeps) {
     this.#d = deps;
@@ -114,7 +118,11 @@ export class Signaling {
     }
   }
 
-  /** Closes every room (node shutdown). Calls in progress keep their in-progress Encounter, picked up again at the next join. */
+  /**
+   * Closes every room (node shutdown). Calls in progress keep their
+   * in-progress Encounter, picked up again at the next join (a call nobody
+   * rejoins after a restart stays in progress until ended).
+   */
   close(): void {
     for (const room of [...this.#rooms.values()]) {
       for (const p of room.seats()) this.#free(p, 'shutdown');
@@ -133,12 +141,16 @@ export class Signaling {
   #roomFor(facts: AppointmentFacts): Room {
     let room = this.#rooms.get(facts.id);
     if (room) {
+      clearTimeout(this.#abandoned.get(room));
+      this.#abandoned.delete(room);
       room.refresh(facts);
       return room;
     }
     const open = this.#d.records.openEncounter(facts.id);
     const created: Room = new Room(facts, this.#d.metrics, {
       onClose: (r) => {
+        clearTimeout(this.#abandoned.get(r));
+        this.#abandoned.delete(r);
         if (this.#rooms.get(r.appointmentId) === r) this.#rooms.delete(r.appointmentId);
         this.#d.metrics.rooms.set(this.#rooms.size);
       },
@@ -182,8 +194,18 @@ export class Signaling {
     this.#free(p, reason);
     if (wasAdmitted) room.toAdmitted({ type: 'peer-left', appointmentId: room.appointmentId, seat: p.seat, reason });
     room.sendLobby();
-    // An empty room goes; an in-progress Encounter stays in the record and is picked up by the next join.
-    if (room.size === 0 && !this.#ending.has(room)) room.close();
+    if (room.size > 0 || this.#ending.has(room) || room.closed) return;
+    if (!room.encounter) {
+      room.close();
+      return;
+    }
+    // A started call that everyone left waits a while for someone to come back, then ends.
+    const timer = setTimeout(() => {
+      this.#abandoned.delete(room);
+      if (room.size === 0 && !room.closed) this.endCall(room, 'abandoned').catch(() => room.close());
+    }, this.#d.abandonAfterMs);
+    timer.unref();
+    this.#abandoned.set(room, timer);
   }
 
   /** Closes a seat and says so on the event bus. */
