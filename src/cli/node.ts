@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from '../config/index.ts';
 import { DEMO, PolicyLoadError, startNode } from '../node/index.ts';
+import { DataKeyError } from '../store/index.ts';
 import type { Command } from './main.ts';
 
 export const nodeCommand: Command = {
@@ -23,7 +24,7 @@ export const nodeCommand: Command = {
     try {
       node = await startNode(config);
     } catch (err) {
-      if (err instanceof PolicyLoadError) {
+      if (err instanceof PolicyLoadError || err instanceof DataKeyError) {
         process.stderr.write(`telemed-edge: ${err.message}\n`);
         return 78;
       }
@@ -33,10 +34,12 @@ export const nodeCommand: Command = {
       }
       throw err;
     }
+    // With PORT=0 the OS picks the port: print the one really bound.
+    const base = config.port === 0 ? config.publicUrl.replace(/:0$/, `:${new URL(node.url).port}`) : config.publicUrl;
     const lines = [
       '',
-      `  telemed-edge node ${config.nodeId} (${config.nodeCity}) is up: ${config.publicUrl}`,
-      `  data: ${config.dataDir}   FHIR: ${config.publicUrl}/fhir   metrics: ${config.publicUrl}/metrics`,
+      `  telemed-edge node ${config.nodeId} (${config.nodeCity}) is up: ${base}`,
+      `  data: ${config.dataDir}   FHIR: ${base}/fhir   metrics: ${base}/metrics`,
     ];
     if (config.demo) {
       const day = 12 * 3600;
@@ -45,8 +48,8 @@ export const nodeCommand: Command = {
       lines.push(
         '',
         '  Demo mode (no identity provider configured). Sign-in links, valid 12 h:',
-        `    clinician: ${config.publicUrl}/#token=${clinician}`,
-        `    patient:   ${config.publicUrl}/join/${node.demoAppointment}#token=${patient}`,
+        `    clinician: ${base}/#token=${clinician}`,
+        `    patient:   ${base}/join/${node.demoAppointment}#token=${patient}`,
         '  More tokens: npx telemed-edge token --role authorized_medical_staff --sub Practitioner/demo-clinician',
       );
     }

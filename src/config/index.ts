@@ -43,6 +43,10 @@ export const ConfigSchema = z
     dbSync: z.enum(['full', 'normal']).default('full'),
     /** Largest request body accepted, in bytes. */
     bodyLimit: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** TURN URLs handed to call participants (comma-separated, e.g. `turn:turn.clinic.example:3478?transport=udp`). */
+    turnUrls: z.string().min(1).optional(),
+    /** The coturn `static-auth-secret` used to mint time-limited TURN credentials (coturn REST scheme). */
+    turnSecret: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Folder or .tar.gz of the Rego policy bundle (default: the shipped `policies/`); watched for changes. */
     policyDir: z.string().min(1).optional(),
     /** Grace period for in-flight requests on SIGTERM, in ms. */
@@ -70,6 +74,8 @@ const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
   TELEMED_BODY_LIMIT: 'bodyLimit',
   TELEMED_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
   TELEMED_POLICY_DIR: 'policyDir',
+  TELEMED_TURN_URLS: 'turnUrls',
+  TELEMED_TURN_SECRET: 'turnSecret',
 };
 
 /** The error a bad setting raises; its message names the setting and where it came from. */
@@ -118,6 +124,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const c = result.data;
+  if ((c.turnUrls === undefined) !== (c.turnSecret === undefined)) {
+    throw new ConfigError(`${c.turnUrls === undefined ? 'TELEMED_TURN_URLS' : 'TELEMED_TURN_SECRET'}: TURN needs both TELEMED_TURN_URLS and TELEMED_TURN_SECRET`);
+  }
   const demo = c.demo ?? c.jwksUrl === undefined;
   if (demo && c.jwksUrl !== undefined) {
     throw new ConfigError('TELEMED_DEMO: demo accounts cannot be used with an identity provider (TELEMED_JWKS_URL)');

@@ -13,6 +13,7 @@ import { AuthError, type Authenticator, type Principal } from '../auth/index.ts'
 import { FhirError, outcome, isResourceType, type FhirService } from '../fhir/index.ts';
 import type { Metrics } from '../observability/index.ts';
 import type { NodePolicy } from './policy.ts';
+import type { ConsultService } from '../consult/index.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,6 +28,7 @@ export interface HttpDeps {
   auth: Authenticator;
   fhir: FhirService;
   policy: NodePolicy;
+  consult: ConsultService;
   bodyLimit: number;
   publicUrl: string;
   /** True once the node can serve (store open, validators compiled). */
@@ -141,6 +143,18 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
     } catch (err) {
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
     }
+  });
+
+  /** What the web app shows before joining a consultation (PROTOCOL.md); 404 to non-participants. */
+  app.get('/api/consult/:appointmentId', async (req, reply) => {
+    let principal: Principal;
+    try {
+      principal = await d.auth.authenticate(req.headers.authorization);
+    } catch (err) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
+    }
+    const r = d.consult.joinInfo(principal, (req.params as { appointmentId: string }).appointmentId);
+    return reply.code(r.status).send(r.body);
   });
 
   /**

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AuditChain, AUDIT_MIGRATIONS } from '../audit/index.ts';
 import { Authenticator } from '../auth/index.ts';
+import { createConsultService, type ConsultService } from '../consult/index.ts';
 import type { Config } from '../config/index.ts';
 import { FhirService, FHIR_MIGRATIONS, ResourceTypes, ResourceValidator } from '../fhir/index.ts';
 import { createLogger, Metrics, type Logger } from '../observability/index.ts';
@@ -20,6 +21,7 @@ export interface EdgeNode {
   app: FastifyInstance;
   store: Store;
   policy: NodePolicy;
+  consult: ConsultService;
   fhir: FhirService;
   auth: Authenticator;
   logger: Logger;
@@ -76,8 +78,19 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   });
   const demoAppointment = config.demo ? await seedDemo(fhir) : undefined;
 
+  const consult = createConsultService({
+    fhir,
+    auth,
+    policy: () => policy.current(),
+    logger,
+    registry: metrics.registry,
+    ...(config.turnUrls && config.turnSecret ? { turn: { urls: config.turnUrls, secret: config.turnSecret } } : {}),
+    onDecision: (action, allow) => metrics.policyDecisions.inc({ action, allow: String(allow) }),
+  });
+
   let ready = false;
-  const app = buildHttp({ logger, metrics, auth, fhir, policy, bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready });
+  const app = buildHttp({ logger, metrics, auth, fhir, policy, consult, bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready });
+  consult.attach(app.server);
   const address = await app.listen({ port: opts.port ?? config.port, host: config.host });
   const port = new URL(address).port;
   ready = true;
@@ -85,7 +98,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
 
   let closing: Promise<void> | undefined;
   const node: EdgeNode = {
-    app, store, policy, fhir, auth, logger, metrics,
+    app, store, policy, consult, fhir, auth, logger, metrics,
     url: `http://127.0.0.1:${port}`,
     ...(demoAppointment ? { demoAppointment } : {}),
     close() {
@@ -93,6 +106,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
         ready = false;
         metrics.up.set(0);
         policy.close();
+        await consult.close();
         await app.close();
         store.close();
       })();
