@@ -43,6 +43,21 @@ class Peer {
     });
     this.ws.on('error', () => {});
   }
+  /** Opens a client, retrying a refused or reset connection (a full accept queue on a loaded machine). */
+  static async connect(url: string): Promise<Peer> {
+    for (let attempt = 1; ; attempt++) {
+      const p = new Peer(url);
+      try {
+        await p.open();
+        return p;
+      } catch (err) {
+        p.ws.terminate();
+        if (attempt === 5) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  }
+
   open(): Promise<void> {
     return new Promise((resolve, reject) => { this.ws.once('open', () => resolve()); this.ws.once('error', reject); });
   }
@@ -203,9 +218,7 @@ export async function run(): Promise<void> {
   const SEQUENTIAL = Math.min(20, tokens.length);
   const enter = async (i: number): Promise<Pair> => {
     const t = tokens[i]!;
-    const doc = new Peer(url);
-    const pat = new Peer(url);
-    await Promise.all([doc.open(), pat.open()]);
+    const [doc, pat] = await Promise.all([Peer.connect(url), Peer.connect(url)]);
     doc.on('lobby', (f) => { for (const w of f.waiting) doc.send({ type: 'admit', appointmentId: t.appointmentId, seat: w.seat }); });
     for (const [peer, token] of [[doc, t.doc], [pat, t.pat]] as const) {
       const welcome = peer.once('welcome');
@@ -242,9 +255,7 @@ export async function run(): Promise<void> {
   const base = spawn(process.execPath, ['-e', BASELINE], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const { url: baseUrl } = await ask<{ url: string }>(base);
   const basePairs = await pool(ROOMS, 100, async (i): Promise<Pair> => {
-    const doc = new Peer(baseUrl);
-    const pat = new Peer(baseUrl);
-    await Promise.all([doc.open(), pat.open()]);
+    const [doc, pat] = await Promise.all([Peer.connect(baseUrl), Peer.connect(baseUrl)]);
     for (const p of [doc, pat]) {
       const ok = p.once('admitted');
       p.send({ type: 'join', appointmentId: `a-b${i}` });
