@@ -13,7 +13,7 @@ import { FunctionError } from './errors.ts';
 import { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
 import { MemoryFunctionStore, type FunctionStore } from './persist.ts';
 import { WorkerPool, type PoolReply } from './pool.ts';
-import { matches, outputResource, type Trigger, type TriggerResource } from './triggers.ts';
+import { matches, outputResource, parseTrigger, type Trigger, type TriggerResource } from './triggers.ts';
 
 /** Per-function limits; unset fields take the runtime's defaults. */
 export interface FunctionLimits {
@@ -175,6 +175,7 @@ export class FunctionRegistry {
     this.#open();
     if (!NAME_PATTERN.test(name)) throw new FunctionError('badName', 'a function name is 1-63 of a-z, 0-9 and -, starting with a letter or digit');
     this.#authorize(caller, name, 'register');
+    if (trigger !== undefined) trigger = parseTrigger(trigger);
     const fn = await this.#load(name, wasm, limits, true, new Date(), trigger);
     await this.#store.save({ name, wasm, limits, enabled: true, registeredAt: fn.registeredAt.toISOString(), ...(trigger ? { trigger } : {}) });
     this.#install(fn);
