@@ -288,6 +288,16 @@ describe('consultation signaling', () => {
     assert.equal((h.node.fhir.repo.current('Encounter', patAdmitted.encounter)?.resource as Any).status, 'in-progress');
   });
 
+  test('an end sent right before the socket drops still ends the call', async () => {
+    const a = await h.book();
+    const { doc, pat, patAdmitted } = await h.enterCall(a);
+    doc.send({ type: 'chat', appointmentId: a.id, text: 'take care' });
+    doc.send({ type: 'end', appointmentId: a.id });
+    doc.drop();
+    assert.equal((await pat.next('ended')).reason, 'ended_by_clinician');
+    assert.equal((h.node.fhir.repo.current('Encounter', patAdmitted.encounter)?.resource as Any).status, 'finished');
+  });
+
   test('ending before anyone was admitted closes the room and leaves the Appointment booked', async () => {
     const a = await h.book();
     const { doc, pat } = await h.openWaitingRoom(a);

@@ -162,8 +162,8 @@ export class Connection implements SeatLink {
    */
   #drain(): void {
     while (this.#pending.length > 0) {
+      // Frames that arrived before a close are still handled (an `end` right before the tab closes counts).
       const frame = this.#pending.shift()!;
-      if (this.#closed && frame.type !== 'leave') continue;
       let result: Promise<void> | void;
       try {
         result = this.#d.onFrame(this, frame);
