@@ -27,9 +27,9 @@ export const FHIR_MIGRATIONS: Migration[] = [
       CREATE TABLE search_index (
         type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
         sys TEXT, val TEXT, lo INTEGER, hi INTEGER, lu INTEGER NOT NULL) STRICT;
-      CREATE INDEX search_val ON search_index (type, param, val, lu);
-      CREATE INDEX search_date ON search_index (type, param, lo, hi);
-      CREATE INDEX search_owner ON search_index (type, id, param);
+      CREATE INDEX search_val ON search_index (type, param, val, lu, id) WHERE val IS NOT NULL;
+      CREATE INDEX search_date ON search_index (type, param, lo, hi) WHERE lo IS NOT NULL;
+      CREATE INDEX search_owner ON search_index (type, id, param, val);
     `,
   },
 ];
