@@ -15,6 +15,11 @@ test('deeply nested policy source is refused, not a stack overflow', () => {
   assert.throws(() => compile([{ file: 'deep.rego', text }]), (e: unknown) => e instanceof RegoErrors && e.errors[0]!.code === ErrorCodes.parse);
 });
 
+test('a 50 MB policy is refused with a clear parse error', () => {
+  const text = 'package huge\n' + '# padding\n'.repeat(5 * 1024 * 1024);
+  assert.throws(() => compile([{ file: 'huge.rego', text }]), (e: unknown) => e instanceof RegoErrors && /module too large/.test(e.errors[0]!.message));
+});
+
 test('a large policy compiles in bounded time', () => {
   const rules = Array.from({ length: 20000 }, (_, i) => `r${i} if input.x == ${i}\n`).join('');
   const t0 = Date.now();

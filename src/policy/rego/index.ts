@@ -140,11 +140,18 @@ function splitQueryText(text: string, n: number): string[] {
   return out;
 }
 
+/** A module larger than this is refused at parse time (policies are code; data belongs in data.json). */
+export const MAX_MODULE_CHARS = 8 * 1024 * 1024;
+
 /** Parses and compiles Rego sources. Throws {@link RegoErrors} with every parse or compile error. */
 export function compile(sources: SourceFile[], opts: ParseOptions = {}): CompiledPolicy {
   const modules: Module[] = [];
   const errors: RegoError[] = [];
   for (const s of sources) {
+    if (s.text.length > MAX_MODULE_CHARS) {
+      errors.push(new RegoError(ErrorCodes.parse, `module too large (${s.text.length} characters, limit ${MAX_MODULE_CHARS})`, { file: s.file, row: 1, col: 1 }));
+      continue;
+    }
     try {
       modules.push(parseModule(s.text, s.file, opts));
     } catch (e) {
