@@ -74,6 +74,44 @@ describe('consultation signaling', () => {
     assert.equal(enc.period.end, undefined);
   });
 
+  test("a clinician watches an appointment's waiting room without a seat; patients and strangers may not", async () => {
+    const a = await h.book();
+    const dash = await h.connect(a.clinician);
+    dash.send({ type: 'watch', appointmentId: a.id, ref: 'w1' });
+    const first = await dash.next('lobby');
+    assert.deepEqual([first.ref, first.waiting], ['w1', []]);
+    const pat = await h.connect(a.patient);
+    pat.send({ type: 'join', appointmentId: a.id });
+    const { seat } = await pat.next('waiting');
+    const seen = await dash.next('lobby', (f) => f.waiting.length === 1);
+    assert.equal(seen.waiting[0].seat, seat);
+    // From the dashboard to the call: the same socket joins and admits.
+    dash.send({ type: 'join', appointmentId: a.id });
+    await dash.next('admitted');
+    dash.send({ type: 'admit', appointmentId: a.id, seat });
+    await pat.next('admitted');
+    dash.send({ type: 'end', appointmentId: a.id });
+    await dash.next('ended');
+    await pat.next('ended');
+
+    const b = await h.book();
+    pat.send({ type: 'watch', appointmentId: b.id });
+    assert.equal((await pat.next('error')).code, 'forbidden');
+    const stranger = await h.connect(b.clinician);
+    stranger.send({ type: 'watch', appointmentId: a.id });
+    assert.equal((await stranger.next('error')).reason, 'not_a_participant');
+    // Unwatched: the waiting room of b no longer reaches the socket.
+    stranger.send({ type: 'watch', appointmentId: b.id });
+    await stranger.next('lobby');
+    stranger.send({ type: 'unwatch', appointmentId: b.id });
+    await stranger.roundTrip();
+    const other = await h.connect(b.patient);
+    other.send({ type: 'join', appointmentId: b.id });
+    await other.next('waiting');
+    await stranger.roundTrip();
+    assert.equal(stranger.pending('lobby').length, 0);
+  });
+
   test('each participant gets STUN and TURN with coturn REST credentials bound to its seat', async () => {
     const { patAdmitted } = await h.enterCall(await h.book());
     const [stun, turn] = patAdmitted.iceServers as [Any, Any];

@@ -98,6 +98,9 @@ export const ClientFrameSchemas = {
     .strict(),
   /** Shares a DocumentReference already stored on the node (uploaded through the FHIR endpoint). */
   document: z.object({ ...inRoom, type: z.literal('document'), documentReference: id }).strict(),
+  /** A clinician follows an appointment's waiting room without taking a seat (`lobby` frames until `unwatch` or the end). */
+  watch: z.object({ ...inRoom, type: z.literal('watch') }).strict(),
+  unwatch: z.object({ ...inRoom, type: z.literal('unwatch') }).strict(),
   leave: z.object({ ...inRoom, type: z.literal('leave') }).strict(),
   end: z.object({ ...inRoom, type: z.literal('end') }).strict(),
   ping: z.object({ ...base, type: z.literal('ping'), t: finite.optional() }).strict(),
@@ -128,7 +131,7 @@ export interface PeerInfo {
 export type ServerFrame =
   | { type: 'welcome'; user: { id: string; role: string }; heartbeatMs: number; graceMs: number; ref?: string }
   | { type: 'waiting'; appointmentId: string; seat: string; resumeToken: string; ref?: string }
-  | { type: 'lobby'; appointmentId: string; waiting: Array<{ seat: string; user: string; waitingSeconds: number; connected: boolean }> }
+  | { type: 'lobby'; appointmentId: string; waiting: Array<{ seat: string; user: string; waitingSeconds: number; connected: boolean }>; ref?: string }
   | { type: 'admitted'; appointmentId: string; seat: string; resumeToken: string; resumed: boolean; iceServers: IceServer[]; peers: PeerInfo[]; encounter?: string; ref?: string }
   | { type: 'peer-joined'; appointmentId: string; peer: PeerInfo }
   | { type: 'peer-left'; appointmentId: string; seat: string; reason: string }

@@ -113,6 +113,8 @@ export class Participant {
 export interface RoomHooks {
   /** The room closed (ended or emptied): the registry drops it. */
   onClose(room: Room): void;
+  /** Sockets that watch this room's waiting room without a seat (a clinician's dashboard). */
+  watchers(room: Room): Iterable<{ send(frame: ServerFrame): void }>;
 }
 
 /** A consultation room: one per booked Appointment while anyone is in it or its call runs. */
@@ -181,10 +183,16 @@ export class Room {
     };
   }
 
-  /** Tells the admitted clinicians who waits. */
+  /** Tells the admitted clinicians, and the sockets that watch the room, who waits. */
   sendLobby(): void {
     const frame = this.lobbyFrame();
-    for (const p of this.admitted()) if (p.role === 'clinician') p.send(frame);
+    const told = new Set<unknown>();
+    for (const p of this.admitted()) {
+      if (p.role !== 'clinician') continue;
+      p.send(frame);
+      told.add(p.link);
+    }
+    for (const w of this.#hooks.watchers(this)) if (!told.has(w)) w.send(frame);
   }
 
   /** Closes every seat and the room. Idempotent. */

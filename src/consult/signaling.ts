@@ -45,6 +45,8 @@ export class Signaling {
   readonly #rooms = new Map<string, Room>();
   readonly #starting = new WeakMap<Room, Promise<void>>();
   readonly #ending = new WeakMap<Room, Promise<void>>();
+  /** Sockets watching an appointment's waiting room without a seat, by appointment id. */
+  readonly #watchers = new Map<string, Set<Connection>>();
   /** Started calls that everyone left: ended as `abandoned` unless someone comes back in time. */
   readonly #abandoned = new Map<Room, NodeJS.Timeout>();
 
@@ -101,6 +103,8 @@ export class Signaling {
       case 'chat': return this.#chat(conn, f);
       case 'stats': return this.#stats(conn, f);
       case 'document': return this.#document(conn, f);
+      case 'watch': return this.#watch(conn, f);
+      case 'unwatch': return this.#unwatch(conn, f.appointmentId);
       case 'leave': return this.#leave(conn, f);
       case 'end': return this.#end(conn, f);
       case 'ping': return conn.send({ type: 'pong', ...(f.t !== undefined ? { t: f.t } : {}), ...(f.ref ? { ref: f.ref } : {}) });
@@ -110,6 +114,7 @@ export class Signaling {
 
   /** The socket dropped: its seats wait `graceMs` for a resume, then are freed. */
   disconnected(conn: Connection): void {
+    for (const id of [...this.#watchers.keys()]) this.#unwatch(conn, id);
     for (const p of conn.seats()) {
       if (p.closed || p.link !== conn) continue;
       p.detach(this.#d.graceMs, (q) => this.#vacate(q, 'timeout'));
@@ -148,6 +153,7 @@ export class Signaling {
     }
     const open = this.#d.records.openEncounter(facts.id);
     const created: Room = new Room(facts, this.#d.metrics, {
+      watchers: (r) => this.#watchers.get(r.appointmentId) ?? [],
       onClose: (r) => {
         clearTimeout(this.#abandoned.get(r));
         this.#abandoned.delete(r);
@@ -390,6 +396,32 @@ export class Signaling {
     for (const x of room.admitted()) x.send(x === p && f.ref ? { ...frame, ref: f.ref } : frame);
   }
 
+  /** At most this many rooms watched by one socket (a clinician's day, with room to spare). */
+  static readonly MAX_WATCHES = 200;
+
+  /** A clinician of the appointment (admitted by the same checks as a join) follows its waiting room. */
+  #watch(conn: Connection, f: FrameOf<'watch'>): void {
+    const principal = conn.principal!;
+    if (seatRoleOf(principal) !== 'clinician') throw new SignalingError(ErrorCodes.forbidden, 'only clinicians watch waiting rooms', undefined, f.appointmentId);
+    let watching = 0;
+    for (const set of this.#watchers.values()) if (set.has(conn)) watching += 1;
+    if (watching >= Signaling.MAX_WATCHES) throw new SignalingError(ErrorCodes.forbidden, `a socket watches at most ${Signaling.MAX_WATCHES} rooms`, undefined, f.appointmentId);
+    const a = this.admission(principal, f.appointmentId);
+    if (!a.ok) this.#refuse(principal, f.appointmentId, a.reason);
+    let set = this.#watchers.get(f.appointmentId);
+    if (!set) this.#watchers.set(f.appointmentId, (set = new Set()));
+    set.add(conn);
+    const room = this.#rooms.get(f.appointmentId);
+    const snapshot: ServerFrame = room ? room.lobbyFrame() : { type: 'lobby', appointmentId: f.appointmentId, waiting: [] };
+    conn.send(f.ref ? { ...snapshot, ref: f.ref } as ServerFrame : snapshot);
+  }
+
+  #unwatch(conn: Connection, appointmentId: string): void {
+    const set = this.#watchers.get(appointmentId);
+    set?.delete(conn);
+    if (set?.size === 0) this.#watchers.delete(appointmentId);
+  }
+
   #stats(conn: Connection, f: FrameOf<'stats'>): void {
     const p = this.#seatIn(conn, f.appointmentId);
     p.room.quality.report(p.seat, f);
@@ -436,10 +468,14 @@ export class Signaling {
       this.#d.logger.info({ event: 'call_ended', reason, summary }, 'call ended');
       this.#d.events.emit('call-ended', { appointmentId: room.appointmentId, ...(enc ? { encounter: enc.id } : {}), reason, summary });
       const frame: ServerFrame = { type: 'ended', appointmentId: room.appointmentId, reason, ...(enc ? { encounter: enc.id } : {}) };
+      const told = new Set<unknown>();
       for (const s of room.seats()) {
         s.send(frame);
+        told.add(s.link);
         this.#free(s, 'ended');
       }
+      for (const w of this.#watchers.get(room.appointmentId) ?? []) if (!told.has(w)) w.send(frame);
+      this.#watchers.delete(room.appointmentId);
       room.close();
     })();
     p = p.catch((err: unknown) => {
