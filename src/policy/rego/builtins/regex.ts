@@ -127,6 +127,85 @@ export function globToRegex(pattern: string, delims: string[]): string {
   return out;
 }
 
+/** A glob-intersection token: a character set, possibly repeated (`*`). */
+interface GToken {
+  test: (c: number) => boolean;
+  bounds: number[];
+  star: boolean;
+}
+
+function globTokens(p: string): GToken[] {
+  const out: GToken[] = [];
+  const bad = (pos: number, what: string): never => {
+    throw builtinErr('regex.globs_match', `input:${p}, pos:${pos}, ${what}: the input provided is invalid`);
+  };
+  const chars = [...p];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]!;
+    let tok: GToken;
+    if (c === '.') tok = { test: () => true, bounds: [], star: false };
+    else if (c === '[') {
+      let j = i + 1;
+      const neg = chars[j] === '^';
+      if (neg) j++;
+      const ranges: [number, number][] = [];
+      for (; j < chars.length && chars[j] !== ']'; j++) {
+        let lo = chars[j]!;
+        if (lo === '\\' && j + 1 < chars.length) lo = chars[++j]!;
+        if (chars[j + 1] === '-' && j + 2 < chars.length && chars[j + 2] !== ']') {
+          ranges.push([lo.codePointAt(0)!, chars[j + 2]!.codePointAt(0)!]);
+          j += 2;
+        } else ranges.push([lo.codePointAt(0)!, lo.codePointAt(0)!]);
+      }
+      if (j >= chars.length) bad(i + 1, "set-open '[' with no closing ']'");
+      const inRanges = (x: number): boolean => ranges.some(([l, h]) => x >= l && x <= h);
+      tok = { test: neg ? (x) => !inRanges(x) : inRanges, bounds: ranges.flat(), star: false };
+      i = j;
+    } else if (c === ']') return bad(i + 1, "set-close ']' with no preceding '['");
+    else if (c === '*' || c === '+' || c === '?') return bad(i + 1, `'${c}' with nothing to repeat`);
+    else {
+      const lit = c === '\\' && i + 1 < chars.length ? chars[++i]! : c;
+      const cp = lit.codePointAt(0)!;
+      tok = { test: (x) => x === cp, bounds: [cp], star: false };
+    }
+    const q = chars[i + 1];
+    if (q === '*') {
+      out.push({ ...tok, star: true });
+      i++;
+    } else if (q === '+') {
+      out.push(tok, { ...tok, star: true });
+      i++;
+    } else out.push(tok);
+  }
+  return out;
+}
+
+function overlap(a: GToken, b: GToken): boolean {
+  const candidates = [...a.bounds, ...b.bounds, 0x61, 0x30, 0x20, 0x10ffff];
+  return candidates.some((c) => a.test(c) && b.test(c));
+}
+
+/** True when some string matches both patterns (regex.globs_match, glob-intersection semantics). */
+export function globsIntersect(p: string, q: string): boolean {
+  const a = globTokens(p);
+  const b = globTokens(q);
+  const seen = new Map<number, boolean>();
+  const go = (i: number, j: number): boolean => {
+    const key = i * (b.length + 1) + j;
+    const hit = seen.get(key);
+    if (hit !== undefined) return hit;
+    seen.set(key, false);
+    let r = false;
+    if (i === a.length && j === b.length) r = true;
+    else if (i < a.length && a[i]!.star && go(i + 1, j)) r = true;
+    else if (j < b.length && b[j]!.star && go(i, j + 1)) r = true;
+    else if (i < a.length && j < b.length && overlap(a[i]!, b[j]!)) r = go(a[i]!.star ? i : i + 1, b[j]!.star ? j : j + 1);
+    seen.set(key, r);
+    return r;
+  };
+  return go(0, 0);
+}
+
 const escapeRe = (c: string): string => c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 const escapeClass = (c: string): string => c.replace(/[\]\\^-]/g, '\\$&');
 
@@ -206,9 +285,7 @@ export const impls: Record<string, BuiltinImpl> = {
       throw builtinErr('regex.template_match', (e as Error).message);
     }
   },
-  'regex.globs_match': () => {
-    throw builtinErr('regex.globs_match', 'not supported');
-  },
+  'regex.globs_match': ([a, b]) => globsIntersect(str('regex.globs_match', a, 1), str('regex.globs_match', b, 2)),
   'glob.match': ([p, d, m]) => {
     const pattern = str('glob.match', p, 1);
     let delims: string[];
