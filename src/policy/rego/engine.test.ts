@@ -130,3 +130,10 @@ test('assigning a variable twice in one body is a rego_compile_error', () => {
     (e: unknown) => e instanceof RegoErrors && e.errors[0]!.message === 'var x assigned above' && e.errors[0]!.loc?.row === 5,
   );
 });
+
+test('v0 rule bodies without `if` are refused, as OPA 1.x does', () => {
+  assert.throws(
+    () => compile([{ file: 'v0.rego', text: 'package t\np { true }\n' }]),
+    (e: unknown) => e instanceof RegoErrors && e.errors[0]!.code === ErrorCodes.parse && /`if` keyword is required/.test(e.errors[0]!.message),
+  );
+});

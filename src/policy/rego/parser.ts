@@ -128,7 +128,8 @@ class Parser extends TermParser {
       }
       return this.withNL(true, () => [this.expr()]);
     }
-    if (this.isP('{') && !this.tok.nl) return this.braceBody();
+    // Rego v1 (OPA 1.x): a body needs `if`; accepting `p { … }` would silently change v0 policies' meaning
+    if (this.isP('{') && !this.tok.nl) this.fail('`if` keyword is required before rule body');
     return [trueExpr(loc)];
   }
 
