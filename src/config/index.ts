@@ -47,6 +47,8 @@ export const ConfigSchema = z
     turnUrls: z.string().min(1).optional(),
     /** The coturn `static-auth-secret` used to mint time-limited TURN credentials (coturn REST scheme). */
     turnSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Register the shipped Wasm functions (news2, ecg-hr, deidentify) at start when missing. */
+    functionsShipped: bool.default(true),
     /** Folder or .tar.gz of the Rego policy bundle (default: the shipped `policies/`); watched for changes. */
     policyDir: z.string().min(1).optional(),
     /** Grace period for in-flight requests on SIGTERM, in ms. */
@@ -75,6 +77,7 @@ const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
   TELEMED_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
   TELEMED_POLICY_DIR: 'policyDir',
   TELEMED_TURN_URLS: 'turnUrls',
+  TELEMED_FUNCTIONS_SHIPPED: 'functionsShipped',
   TELEMED_TURN_SECRET: 'turnSecret',
 };
 

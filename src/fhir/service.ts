@@ -50,6 +50,12 @@ export interface FhirServiceOptions {
   nodeId: string;
   /** Called per interaction with its outcome, for metrics. */
   onOutcome?: (interaction: string, type: string, outcome: 'ok' | 'client_error' | 'denied' | 'error') => void;
+  /**
+   * Called after a commit with the resources a client interaction created
+   * (event triggers: Wasm functions). Never called for writes of the node
+   * itself, so a trigger's output cannot trigger again.
+   */
+  onCreated?: (resources: Resource[]) => void;
   /** Called per decision, for metrics. */
   onDecision?: (action: Action, allow: boolean) => void;
 }
@@ -60,6 +66,8 @@ export interface Ctx {
   principal: Principal;
   audits: AuditFacts[];
   baseUrl: string;
+  /** Resources created by this interaction, reported to `onCreated` after the commit. */
+  created: Resource[];
   /**
    * In a transaction: `Type/id` of every resource the transaction creates or
    * updates. References to them are valid before they are written, since the
@@ -90,7 +98,8 @@ export class FhirService {
       interaction = route.interaction;
       type = route.type ?? '-';
       if (route.interaction === 'capabilities') return { status: 200, body: capabilityStatement(req.baseUrl) };
-      const res = await this.#o.store.write((db) => this.#inTransaction(db, req, route.run));
+      const { res, created } = await this.#o.store.write((db) => this.#inTransaction(db, req, route.run));
+      if (created.length > 0) this.#notifyCreated(created);
       this.#o.onOutcome?.(interaction, type, res.status < 400 ? 'ok' : res.status === 403 ? 'denied' : res.status < 500 ? 'client_error' : 'error');
       return res;
     } catch (err) {
@@ -100,8 +109,18 @@ export class FhirService {
     }
   }
 
-  #inTransaction(db: Db, req: FhirRequest, run: (ctx: Ctx) => FhirResponse): FhirResponse {
-    const ctx: Ctx = { db, principal: req.principal, audits: [], baseUrl: req.baseUrl };
+  #notifyCreated(created: Resource[]): void {
+    const listener = this.#o.onCreated;
+    if (!listener) return;
+    try {
+      listener(created);
+    } catch {
+      // a listener's failure never turns into the client's error
+    }
+  }
+
+  #inTransaction(db: Db, req: FhirRequest, run: (ctx: Ctx) => FhirResponse): { res: FhirResponse; created: Resource[] } {
+    const ctx: Ctx = { db, principal: req.principal, audits: [], baseUrl: req.baseUrl, created: [] };
     let res: FhirResponse;
     db.exec('SAVEPOINT interaction');
     try {
@@ -111,11 +130,12 @@ export class FhirService {
       db.exec('ROLLBACK TO interaction');
       db.exec('RELEASE interaction');
       ctx.audits = ctx.audits.filter((a) => a.outcome !== '0');
+      ctx.created = [];
       const e = toFhirError(err);
       res = { status: e.status, body: e.toOutcome() };
     }
     for (const a of ctx.audits) this.#writeAudit(db, a);
-    return res;
+    return { res, created: ctx.created };
   }
 
   #writeAudit(db: Db, facts: AuditFacts): void {
@@ -308,6 +328,7 @@ export class FhirService {
     const patients = this.authorize(ctx, Actions.writeRecord, 'create', candidate);
     const w: WriteResult = presetId ? this.repo.update(candidate) : this.repo.create(resource);
     const ref = `${resource.resourceType}/${w.stored.resource.id}`;
+    ctx.created.push(w.stored.resource);
     this.#audit(ctx, 'create', ref, patients.length > 0 ? patients : compartmentOf(w.stored.resource));
     return { ...ok(w.stored), status: 201, headers: { ...ok(w.stored).headers, location: `${ctx.baseUrl}/${ref}/_history/${w.stored.versionId}` } };
   }
@@ -369,13 +390,15 @@ export class FhirService {
    * Writes a resource with its own id as the node itself (seeding, internal
    * jobs): no user, so no policy question, but validated and audited like any write.
    */
-  async putAsSystem(resource: Resource): Promise<void> {
+  async putAsSystem(resource: Resource): Promise<Resource> {
     this.#o.validator.assertValid(resource);
     const principal: Principal = { id: `Device/${this.#o.nodeId}`, role: 'admin' };
-    await this.#o.store.write((db) => {
-      const w = this.repo.update(resource);
-      const patients = compartmentOf(w.stored.resource);
-      if (patients.length > 0) this.#writeAudit(db, { interaction: 'update', principal, target: `${resource.resourceType}/${resource.id}`, patients, outcome: '0' });
+    return this.#o.store.write((db) => {
+      const w = resource.id === undefined ? this.repo.create(resource) : this.repo.update(resource);
+      const stored = w.stored.resource;
+      const patients = compartmentOf(stored);
+      if (patients.length > 0) this.#writeAudit(db, { interaction: resource.id === undefined ? 'create' : 'update', principal, target: `${stored.resourceType}/${stored.id}`, patients, outcome: '0' });
+      return stored;
     });
   }
 

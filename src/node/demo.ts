@@ -35,7 +35,7 @@ export async function seedDemo(fhir: FhirService, now = new Date()): Promise<str
       resourceType: 'Patient',
       id: 'demo-patient',
       active: true,
-      name: [{ family: 'Sample', given: ['Pat'] }],
+      name: [{ family: 'Lindqvist', given: ['Maren'] }],
       gender: 'unknown',
       birthDate: '1980-01-01',
     },

@@ -14,6 +14,7 @@ import { FhirError, outcome, isResourceType, type FhirService } from '../fhir/in
 import type { Metrics } from '../observability/index.ts';
 import type { NodePolicy } from './policy.ts';
 import type { ConsultService } from '../consult/index.ts';
+import type { FunctionAdmin } from '../functions/index.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -29,6 +30,7 @@ export interface HttpDeps {
   fhir: FhirService;
   policy: NodePolicy;
   consult: ConsultService;
+  functions: FunctionAdmin;
   bodyLimit: number;
   publicUrl: string;
   /** True once the node can serve (store open, validators compiled). */
@@ -144,6 +146,28 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
     }
   });
+
+  // Wasm functions admin API (functions/README.md): register (PUT application/wasm), enable, disable, call, list.
+  app.addContentTypeParser('application/wasm', { parseAs: 'buffer', bodyLimit: 8 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+  const fnHandler = async (req: FastifyRequest, reply: FastifyReply) => {
+    req.routeLabel = '/functions/*';
+    let principal: Principal;
+    try {
+      principal = await d.auth.authenticate(req.headers.authorization);
+    } catch (err) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
+    }
+    const res = await d.functions.handle({
+      method: req.method,
+      path: req.url.slice('/functions'.length).split('?')[0]!,
+      query: req.query as Record<string, string>,
+      body: req.body,
+      caller: { id: principal.id, role: principal.role },
+    });
+    return res.body === undefined ? reply.code(res.status).send() : reply.code(res.status).send(res.body);
+  };
+  app.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url: '/functions', handler: fnHandler });
+  app.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url: '/functions/*', handler: fnHandler });
 
   /** What the web app shows before joining a consultation (PROTOCOL.md); 404 to non-participants. */
   app.get('/api/consult/:appointmentId', async (req, reply) => {

@@ -6,8 +6,11 @@ import type { FastifyInstance } from 'fastify';
 import { AuditChain, AUDIT_MIGRATIONS } from '../audit/index.ts';
 import { Authenticator } from '../auth/index.ts';
 import { createConsultService, type ConsultService } from '../consult/index.ts';
+import {
+  FunctionAdmin, FunctionRegistry, FUNCTION_MIGRATIONS, SqliteFunctionStore, functionMetrics, registerShipped, SHIPPED_FUNCTIONS,
+} from '../functions/index.ts';
 import type { Config } from '../config/index.ts';
-import { FhirService, FHIR_MIGRATIONS, ResourceTypes, ResourceValidator } from '../fhir/index.ts';
+import { FhirService, FHIR_MIGRATIONS, ResourceTypes, ResourceValidator, type Resource } from '../fhir/index.ts';
 import { createLogger, Metrics, type Logger } from '../observability/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { DEMO, seedDemo } from './demo.ts';
@@ -22,6 +25,7 @@ export interface EdgeNode {
   store: Store;
   policy: NodePolicy;
   consult: ConsultService;
+  functions: FunctionRegistry;
   fhir: FhirService;
   auth: Authenticator;
   logger: Logger;
@@ -49,7 +53,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
     sync: config.dbSync,
     onCommit: (s) => metrics.dbCommitDuration.observe(s),
   });
-  store.migrate([...FHIR_MIGRATIONS, ...AUDIT_MIGRATIONS]);
+  store.migrate([...FHIR_MIGRATIONS, ...AUDIT_MIGRATIONS, ...FUNCTION_MIGRATIONS]);
   const chain = new AuditChain(store.db);
   const validator = new ResourceValidator();
   validator.warm(ResourceTypes);
@@ -60,6 +64,19 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
     store.close();
     throw err;
   }
+  // Wasm functions: registrations kept in SQLite; every operation asks the policy (run_function).
+  const functions = new FunctionRegistry({
+    logger,
+    store: new SqliteFunctionStore(store),
+    decide: (input) => {
+      const d = policy.current().decide(input);
+      metrics.policyDecisions.inc({ action: input.action, allow: String(d.allow) });
+      return d;
+    },
+    ...functionMetrics(metrics.registry),
+  });
+  const system = { id: `Device/${config.nodeId}`, role: 'admin' as const };
+
   const fhir = new FhirService({
     store,
     validator,
@@ -68,7 +85,24 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
     nodeId: config.nodeId,
     onOutcome: (interaction, type, outcome) => metrics.fhirOperations.inc({ interaction, type, outcome }),
     onDecision: (action, allow) => metrics.policyDecisions.inc({ action, allow: String(allow) }),
+    // Event triggers: a created resource runs the functions registered for it; their output is kept as a record.
+    onCreated: (created) => {
+      for (const resource of created) {
+        void functions.runTriggers(system, resource).then(async (results) => {
+          for (const r of results) if (r.resource) await fhir.putAsSystem(r.resource as Resource);
+        }).catch((err: Error) => logger.warn({ part: 'functions', err: { message: err.message } }, 'trigger output not stored'));
+      }
+    },
   });
+  await functions.restore();
+  if (config.functionsShipped) {
+    const missing = SHIPPED_FUNCTIONS.filter((n) => functions.get(system, n) === undefined);
+    if (missing.length > 0) {
+      void registerShipped(functions, system, { names: missing }).catch((err: Error) =>
+        logger.warn({ part: 'functions', err: { message: err.message } }, 'shipped functions not registered'),
+      );
+    }
+  }
   const auth = new Authenticator({
     dataDir: config.dataDir,
     nodeId: config.nodeId,
@@ -89,7 +123,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   });
 
   let ready = false;
-  const app = buildHttp({ logger, metrics, auth, fhir, policy, consult, bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready });
+  const app = buildHttp({ logger, metrics, auth, fhir, policy, consult, functions: new FunctionAdmin(functions), bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready });
   consult.attach(app.server);
   const address = await app.listen({ port: opts.port ?? config.port, host: config.host });
   const port = new URL(address).port;
@@ -98,7 +132,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
 
   let closing: Promise<void> | undefined;
   const node: EdgeNode = {
-    app, store, policy, consult, fhir, auth, logger, metrics,
+    app, store, policy, consult, functions, fhir, auth, logger, metrics,
     url: `http://127.0.0.1:${port}`,
     ...(demoAppointment ? { demoAppointment } : {}),
     close() {
@@ -108,6 +142,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
         policy.close();
         await consult.close();
         await app.close();
+        await functions.close();
         store.close();
       })();
       return closing;
