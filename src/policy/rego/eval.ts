@@ -4,7 +4,7 @@
  * stop the search (first solution found, or the caller has enough).
  */
 import type { Loc } from './ast.ts';
-import { relations } from './builtins/index.ts';
+import { relationImpls, relations } from './builtins/index.ts';
 import type { BuiltinImpl } from './builtins/types.ts';
 import { conflict, ErrorCodes, RegoError } from './errors.ts';
 import { DocEvaluator } from './eval-docs.ts';
@@ -363,10 +363,12 @@ export class Evaluator extends DocEvaluator {
     if (t.name === 'print' && !this.st.mocks?.has('print')) return this.print(t, f, k);
     if (t.args.some((a) => a.k === 'var' && f[a.slot] === undefined)) return this.callRefsFirst(t, f, k);
     return this.list(t.args, 0, [], f, (args) => {
-      if (relations.has(t.name) && !this.st.mocks?.has(t.name)) {
-        const vs = this.invoke(t.name, false, args, t.loc);
-        if (!Array.isArray(vs)) return false;
-        for (const v of vs) if (k(v)) return true;
+      const rel = this.st.mocks?.has(t.name) ? undefined : relationImpls.get(t.name);
+      if (rel) {
+        for (const v of rel(args)) {
+          if ((++this.steps & 1023) === 0) this.checkDeadline();
+          if (k(v)) return true;
+        }
         return false;
       }
       const v = this.invoke(t.name, t.user, args, t.loc);

@@ -11,19 +11,21 @@ import { family as jsonschema } from './jsonschema.ts';
 import { family as jwt } from './jwt.ts';
 import { family as misc } from './misc.ts';
 import { family as net } from './net.ts';
-import { family as objects } from './objects.ts';
+import { family as objects, walkIter } from './objects.ts';
 import { family as regex } from './regex.ts';
 import { family as rego } from './rego.ts';
 import { family as time } from './time.ts';
 import { family as units } from './units.ts';
 import { family as uri } from './uri.ts';
 import { family as strings } from './strings.ts';
+import type { Value } from '../value.ts';
 import type { BuiltinDecl, BuiltinImpl, Family } from './types.ts';
 
 const families: Family[] = [core, strings, objects, encoding, regex, time, units, net, misc, crypto, jwt, uri, jsonschema, rego];
 
-/** Builtins that yield several values (their implementation returns the list). */
-export const relations = new Set(['walk']);
+/** Builtins that yield several values, lazily. */
+export const relationImpls = new Map<string, (args: Value[]) => Iterable<Value>>([['walk', (args) => walkIter(args[0] ?? null)]]);
+export const relations = new Set(relationImpls.keys());
 
 /** Declared but implemented by the evaluator itself. */
 const special: BuiltinDecl[] = [{ name: 'print', arity: -1 }];

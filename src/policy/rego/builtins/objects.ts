@@ -181,6 +181,14 @@ function isSubset(sup: Value, sub: Value): boolean {
   return equal(sup, sub);
 }
 
+/** `walk` as a relation: yields [path, value] pairs lazily, so evaluation limits apply while it runs. */
+export function* walkIter(v: Value, path: Value[] = []): Generator<Value> {
+  yield [path.slice(), v];
+  if (Array.isArray(v)) for (let i = 0; i < v.length; i++) yield* walkIter(v[i]!, [...path, i]);
+  else if (v instanceof RObject) for (const [k, x] of v.sortedEntries()) yield* walkIter(x, [...path, k]);
+  else if (v instanceof RSet) for (const x of v.sorted()) yield* walkIter(x, [...path, x]);
+}
+
 /** `walk`: every [path, value] pair below and including the root. */
 export function walkPairs(v: Value, out: Value[] = [], path: Value[] = []): Value[] {
   out.push([path.slice(), v]);
