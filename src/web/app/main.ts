@@ -1,36 +1,77 @@
-// The browser app: sign-in from the link's fragment, then the clinician or patient view.
+// The browser app: sign-in from the link's fragment, then by path and role:
+// `/` today's consultations, `/join/<id>` the patient's device check and call,
+// `/call/<id>` the consultation room (a reload there resumes the same seat).
+import { adoptToken, api, ApiError, displayName, isClinician, timeOf, type JoinInfo, type Me } from './api.ts';
+import { deviceCheck } from './device-check.ts';
+import { homeView } from './home.ts';
+import { refusal } from './reasons.ts';
+import { roomView } from './room.ts';
+import { announce, errorBox, h, show } from './ui.ts';
 
-  // The token arrives in the URL fragment (never sent to a server or a log) and is kept for this tab only.
-  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromHash) { sessionStorage.setItem('token', fromHash); history.replaceState(null, '', location.pathname); }
-  const token = sessionStorage.getItem('token');
-  const main = document.getElementById('main')!;
+async function boot(): Promise<void> {
+  const token = adoptToken();
+  if (!token) return;
   const who = document.getElementById('who')!;
-  const el = (tag: string, text?: string, cls?: string) => { const e = document.createElement(tag); if (text) e.textContent = text; if (cls) e.className = cls; return e; };
-  async function api(path: string): Promise<any> {
-    const r = await fetch(path, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-    if (!r.ok) throw new Error(`${r.status} ${(await r.json().catch(() => ({})))?.issue?.[0]?.diagnostics ?? r.statusText}`);
-    return r.json();
+  let me: Me;
+  try {
+    me = await api<Me>('/api/me');
+  } catch (err) {
+    const r = refusal('auth_failed');
+    show(errorBox(r.title, err instanceof ApiError && err.status === 401 ? r.detail : `The clinic’s server did not answer (${(err as Error).message}).`));
+    return;
   }
-  async function show() {
-    if (!token) return;
-    try {
-      const me = await api('/api/me');
-      who.textContent = `${me.id} (${me.role === 'authorized_medical_staff' ? 'clinician' : me.role})`;
-      const day = new Date().toISOString().slice(0, 10);
-      const bundle = await api(`/fhir/Appointment?date=${day}&_sort=date&_count=50`);
-      main.replaceChildren(el('h2', "Today's consultations"));
-      const list = bundle.entry ?? [];
-      if (list.length === 0) main.append(el('p', 'No consultations today.', 'muted'));
-      for (const { resource: a } of list as Array<{ resource: any }>) {
-        const card = el('div', '', 'card');
-        card.append(el('strong', new Date(a.start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })), ' ',
-          el('span', (a.serviceType?.[0]?.text ?? 'Consultation') + ` · ${a.status}`));
-        main.append(card);
-      }
-      main.append(el('p', 'Video calls, the waiting room and live vitals arrive with the consultation release of this node.', 'muted'));
-    } catch (e) {
-      main.replaceChildren(el('p', `Could not sign in: ${(e as Error).message}`, 'err'));
-    }
+  const clinician = isClinician(me);
+  who.replaceChildren(
+    h('span', {}, `${await displayName(me.id)} · ${clinician ? 'clinician' : me.role === 'patient' ? 'patient' : me.role}`),
+    ' ',
+    h('button', { type: 'button', class: 'link', onclick: () => { sessionStorage.clear(); location.href = '/'; } }, 'Sign out'),
+  );
+  const m = /^\/(join|call)\/([^/]+)\/?$/.exec(location.pathname);
+  try {
+    if (m) await enterRoom(decodeURIComponent(m[2]!), me);
+    else await homeView(me);
+  } catch (err) {
+    show(errorBox('Something went wrong', (err as Error).message, h('p', {}, h('a', { href: '/' }, 'Back to the start page'))));
   }
-  show();
+}
+
+async function enterRoom(appointmentId: string, me: Me): Promise<void> {
+  const clinician = isClinician(me);
+  announce('Checking the consultation…');
+  // Ask first whether a join would be accepted: a refusal is shown before any camera is touched.
+  let info: JoinInfo;
+  try {
+    info = await api<JoinInfo>(`/api/consult/${encodeURIComponent(appointmentId)}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return refused(err.code ?? 'appointment_not_found');
+    throw err;
+  }
+  if (!info.canJoin) return refused(info.reason);
+
+  const appt = await api<any>(`/fhir/Appointment/${encodeURIComponent(appointmentId)}`).catch(() => undefined);
+  const refs = ((appt?.participant ?? []) as any[]).map((p) => p?.actor?.reference as string | undefined).filter((r): r is string => !!r);
+  const patientRef = refs.find((r) => r.startsWith('Patient/'));
+  const otherRef = clinician ? patientRef : refs.find((r) => r.startsWith('Practitioner/'));
+  const other = otherRef ? await displayName(otherRef) : undefined;
+  const when = timeOf(info.start);
+  const title = `Consultation${other ? ` with ${other}` : ''}${when ? ` · ${when}` : ''}`;
+  const base = { appointmentId, me, clinician, title, patientRef, signalingPath: info.signaling.path };
+
+  const reloadInCall = sessionStorage.getItem(`resume:${appointmentId}`) !== null;
+  if (clinician || reloadInCall) {
+    roomView({ ...base, stream: null });
+    return;
+  }
+  const intro = h('p', {}, `Your video consultation${other ? ` with ${other}` : ''}${when ? ` at ${when}` : ''}. Check that your camera, microphone and connection work, then join the waiting room.`);
+  const { stream } = await deviceCheck(intro);
+  roomView({ ...base, stream });
+}
+
+function refused(reason: string | undefined): void {
+  const r = refusal(reason);
+  document.body.dataset.phase = 'refused';
+  show(errorBox(r.title, r.detail, h('p', {}, h('a', { href: '/' }, 'Back to the start page'))));
+  announce(r.title);
+}
+
+void boot();

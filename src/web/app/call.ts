@@ -1,0 +1,360 @@
+// One consultation as this browser takes part in it: the signaling session
+// (join / resume, the waiting room, admit, chat, documents, end) and one
+// RTCPeerConnection per other admitted seat. The view listens to CallEvents.
+import { Signal, type Frame } from './signaling.ts';
+import { token } from './api.ts';
+
+export type Phase = 'connecting' | 'waiting' | 'in-call' | 'reconnecting' | 'refused' | 'ended' | 'left';
+export interface LobbyEntry { seat: string; user: string; waitingSeconds: number; connected: boolean }
+export interface PeerInfo { seat: string; user: string; role: string; connected: boolean }
+export interface ChatMessage { from: string; user: string; id: string; text: string; sent: string; mine: boolean }
+export interface SharedDocument { from: string; id: string; title?: string; contentType?: string; mine: boolean }
+
+export interface CallEvents {
+  phase(p: Phase, detail?: string): void;
+  lobby(waiting: LobbyEntry[]): void;
+  peers(peers: PeerInfo[]): void;
+  remote(seat: string, stream: MediaStream | null): void;
+  local(stream: MediaStream | null): void;
+  chat(m: ChatMessage): void;
+  document(d: SharedDocument): void;
+  notice(text: string): void;
+}
+
+/** The summary sent in `stats` frames (PROTOCOL.md §7): seconds, seconds, 0..1, count, bits/s. */
+export interface CallStats { rtt?: number; jitter?: number; packetLoss?: number; framesDecoded?: number; bitrate?: number }
+
+const STATS_EVERY_MS = 5000;
+const resumeKey = (id: string) => `resume:${id}`;
+
+export class Call {
+  readonly pcs = new Map<string, RTCPeerConnection>();
+  readonly peers = new Map<string, PeerInfo>();
+  phase: Phase = 'connecting';
+  seat: string | undefined;
+  encounter: string | undefined;
+  local: MediaStream | null = null;
+  lastStats: CallStats | undefined;
+  #signal: Signal | undefined;
+  #ice: RTCIceServer[] = [];
+  #chains = new Map<string, Promise<void>>();
+  #statsTimer: number | undefined;
+  #prev: { at: number; bytes: number; lost: number; received: number } | undefined;
+  #freshStart: boolean;
+  /** Resolves once our own media is in hand (after admission): offers and answers wait for it. */
+  #mediaReady: Promise<void>;
+  #mediaResolve!: () => void;
+
+  constructor(
+    readonly appointmentId: string,
+    readonly me: { id: string; role: string },
+    /** Gets the camera and microphone; called once, on admission (never before: a refused join starts no media). */
+    private readonly media: () => Promise<MediaStream | null>,
+    private readonly on: CallEvents,
+  ) {
+    // A resume token in this tab means a reload during the call: our RTCPeerConnection is gone (fresh: true).
+    this.#freshStart = sessionStorage.getItem(resumeKey(appointmentId)) !== null;
+    this.#mediaReady = new Promise((resolve) => (this.#mediaResolve = resolve));
+  }
+
+  /** Opens the signaling socket and joins (or resumes after a reload). */
+  start(path = '/ws/consult'): void {
+    this.#signal = new Signal(path, token, {
+      ready: (reconnected) => this.#enter(reconnected),
+      frame: (f) => this.#frame(f),
+      lost: () => {
+        if (this.phase === 'waiting' || this.phase === 'in-call') this.#setPhase('reconnecting');
+      },
+      authFailed: () => this.#finish('refused', 'auth_failed'),
+    });
+  }
+
+  admit(seat: string): void {
+    this.#send({ type: 'admit', seat });
+  }
+
+  sendChat(text: string): boolean {
+    return this.#send({ type: 'chat', text });
+  }
+
+  shareDocument(id: string): boolean {
+    return this.#send({ type: 'document', documentReference: id });
+  }
+
+  /** The clinician ends the call for everyone. */
+  end(): void {
+    this.#send({ type: 'end' });
+  }
+
+  /** Leaves the call (the seat is freed at once). */
+  leave(): void {
+    this.#send({ type: 'leave' });
+    this.#finish('left', 'left');
+  }
+
+  setMicrophone(on: boolean): void {
+    for (const t of this.local?.getAudioTracks() ?? []) t.enabled = on;
+  }
+
+  setCamera(on: boolean): void {
+    for (const t of this.local?.getVideoTracks() ?? []) t.enabled = on;
+  }
+
+  /** The first peer connection (the other person, in a two-party call). */
+  get pc(): RTCPeerConnection | undefined {
+    return this.pcs.values().next().value;
+  }
+
+  #send(frame: Record<string, unknown>): boolean {
+    return this.#signal?.send({ appointmentId: this.appointmentId, ...frame }) ?? false;
+  }
+
+  #setPhase(p: Phase, detail?: string): void {
+    this.phase = p;
+    this.on.phase(p, detail);
+  }
+
+  #enter(reconnected: boolean): void {
+    const resumeToken = sessionStorage.getItem(resumeKey(this.appointmentId));
+    if (resumeToken) {
+      const fresh = !reconnected && this.#freshStart;
+      this.#send({ type: 'resume', resumeToken, ...(fresh ? { fresh: true } : {}) });
+    } else {
+      this.#send({ type: 'join' });
+    }
+  }
+
+  #frame(f: Frame): void {
+    if (f.appointmentId !== undefined && f.appointmentId !== this.appointmentId) return;
+    switch (f.type) {
+      case 'waiting':
+        sessionStorage.setItem(resumeKey(this.appointmentId), f.resumeToken);
+        this.seat = f.seat;
+        this.#setPhase('waiting');
+        return;
+      case 'admitted':
+        void this.#admitted(f);
+        return;
+      case 'lobby':
+        this.on.lobby(f.waiting as LobbyEntry[]);
+        return;
+      case 'peer-joined': {
+        const peer = f.peer as PeerInfo;
+        this.peers.set(peer.seat, peer);
+        this.on.peers([...this.peers.values()]);
+        this.#offer(peer.seat, { fresh: true });
+        return;
+      }
+      case 'ice-restart':
+        this.#offer(f.seat, { fresh: Boolean(f.fresh) || !this.pcs.has(f.seat), restart: true });
+        return;
+      case 'peer-disconnected': {
+        const p = this.peers.get(f.seat);
+        if (p) p.connected = false;
+        this.on.peers([...this.peers.values()]);
+        this.on.notice('The other person lost their connection; waiting for them to come back.');
+        return;
+      }
+      case 'peer-left':
+        this.peers.delete(f.seat);
+        this.#closePeer(f.seat);
+        this.on.peers([...this.peers.values()]);
+        this.on.notice(f.reason === 'timeout' ? 'The other person did not come back in time.' : 'The other person left the call.');
+        return;
+      case 'offer':
+        this.#run(f.from, () => this.#answer(f.from, f.sdp));
+        return;
+      case 'answer':
+        this.#run(f.from, async () => {
+          const pc = this.pcs.get(f.from);
+          if (pc?.signalingState === 'have-local-offer') await pc.setRemoteDescription({ type: 'answer', sdp: f.sdp });
+        });
+        return;
+      case 'candidate':
+        this.#run(f.from, async () => {
+          const pc = this.pcs.get(f.from);
+          if (pc && pc.remoteDescription) await pc.addIceCandidate(f.candidate ?? undefined).catch(() => {});
+        });
+        return;
+      case 'chat':
+        this.on.chat({ from: f.from, user: f.user, id: f.id, text: f.text, sent: f.sent, mine: f.from === this.seat });
+        return;
+      case 'document':
+        this.on.document({ from: f.from, id: f.id, title: f.title, contentType: f.contentType, mine: f.from === this.seat });
+        return;
+      case 'left':
+        this.#finish(f.reason === 'replaced' ? 'refused' : 'left', f.reason);
+        return;
+      case 'ended':
+        this.#finish('ended', f.reason);
+        return;
+      case 'error':
+        this.#error(f);
+        return;
+    }
+  }
+
+  #error(f: Frame): void {
+    if (f.code === 'join_refused') return this.#finish('refused', f.reason);
+    if (f.code === 'resume_failed') {
+      // The seat is gone (away past the grace period): join afresh, as a new arrival.
+      sessionStorage.removeItem(resumeKey(this.appointmentId));
+      this.#freshStart = false;
+      for (const seat of [...this.pcs.keys()]) this.#closePeer(seat);
+      this.#send({ type: 'join' });
+      return;
+    }
+    if (f.code === 'peer_unavailable') return;
+    this.on.notice(f.code === 'forbidden' && f.reason ? `Not allowed: ${String(f.reason).replaceAll('_', ' ')}.` : `The node answered: ${f.message}`);
+  }
+
+  async #admitted(f: Frame): Promise<void> {
+    sessionStorage.setItem(resumeKey(this.appointmentId), f.resumeToken);
+    this.#freshStart = false;
+    this.seat = f.seat;
+    this.encounter = f.encounter;
+    this.#ice = (f.iceServers ?? []) as RTCIceServer[];
+    for (const p of (f.peers ?? []) as PeerInfo[]) this.peers.set(p.seat, p);
+    this.on.peers([...this.peers.values()]);
+    if (!this.local) {
+      this.local = await this.media().catch(() => null);
+      if (this.phase === 'refused' || this.phase === 'ended' || this.phase === 'left') {
+        for (const t of this.local?.getTracks() ?? []) t.stop();
+        this.local = null;
+        return;
+      }
+      this.on.local(this.local);
+    }
+    this.#mediaResolve();
+    // New ICE servers (fresh TURN credentials) apply to the connections we keep.
+    for (const pc of this.pcs.values()) pc.setConfiguration({ ...pc.getConfiguration(), iceServers: this.#ice });
+    this.#setPhase('in-call', f.resumed ? 'resumed' : undefined);
+    this.#statsTimer ??= window.setInterval(() => void this.#reportStats(), STATS_EVERY_MS);
+  }
+
+  /** Runs signaling work for one peer in order (an answer must not overtake its offer, nor a candidate). */
+  #run(seat: string, work: () => Promise<void>): void {
+    const next = (this.#chains.get(seat) ?? this.#mediaReady).then(work).catch((err) => {
+      console.warn('webrtc', seat, err);
+    });
+    this.#chains.set(seat, next);
+  }
+
+  #peer(seat: string, fresh: boolean): RTCPeerConnection {
+    const old = this.pcs.get(seat);
+    if (old && !fresh && old.signalingState !== 'closed') return old;
+    if (old) this.#closePeer(seat);
+    const pc = new RTCPeerConnection({ iceServers: this.#ice });
+    const local = this.local;
+    if (local) for (const t of local.getTracks()) pc.addTrack(t, local);
+    // Without a camera or microphone of our own we still receive the other person's.
+    if (!local?.getAudioTracks().length) pc.addTransceiver('audio', { direction: 'recvonly' });
+    if (!local?.getVideoTracks().length) pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.onicecandidate = (e) => {
+      if (this.pcs.get(seat) === pc) this.#send({ type: 'candidate', to: seat, candidate: e.candidate ? e.candidate.toJSON() : null });
+    };
+    const remote = new MediaStream();
+    pc.ontrack = (e) => {
+      remote.addTrack(e.track);
+      this.on.remote(seat, remote);
+    };
+    pc.onconnectionstatechange = () => {
+      if (this.pcs.get(seat) !== pc) return;
+      if (pc.connectionState === 'failed') this.#offer(seat, { fresh: false, restart: true });
+    };
+    this.pcs.set(seat, pc);
+    return pc;
+  }
+
+  #closePeer(seat: string): void {
+    const pc = this.pcs.get(seat);
+    if (!pc) return;
+    this.pcs.delete(seat);
+    pc.onicecandidate = pc.ontrack = pc.onconnectionstatechange = null;
+    pc.close();
+    this.on.remote(seat, null);
+  }
+
+  #offer(seat: string, o: { fresh: boolean; restart?: boolean }): void {
+    this.#run(seat, async () => {
+      const pc = this.#peer(seat, o.fresh);
+      if (o.restart && !o.fresh) pc.restartIce();
+      const offer = await pc.createOffer(o.restart && !o.fresh ? { iceRestart: true } : {});
+      await pc.setLocalDescription(offer);
+      this.#send({ type: 'offer', to: seat, sdp: pc.localDescription!.sdp });
+    });
+  }
+
+  async #answer(seat: string, sdp: string): Promise<void> {
+    let pc = this.#peer(seat, false);
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp });
+    } catch {
+      // The other side started over with a new connection (a reload): so do we.
+      pc = this.#peer(seat, true);
+      await pc.setRemoteDescription({ type: 'offer', sdp });
+    }
+    await pc.setLocalDescription(await pc.createAnswer());
+    this.#send({ type: 'answer', to: seat, sdp: pc.localDescription!.sdp });
+  }
+
+  /** The `stats` summary of the first connection: selected pair RTT, inbound video jitter, loss, frames, bitrate. */
+  async #reportStats(): Promise<void> {
+    const pc = this.pc;
+    if (!pc || this.phase !== 'in-call') return;
+    const report = await pc.getStats();
+    const s: CallStats = {};
+    let bytes = 0;
+    let lost = 0;
+    let received = 0;
+    report.forEach((r: any) => {
+      if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded' && typeof r.currentRoundTripTime === 'number') s.rtt = r.currentRoundTripTime;
+      if (r.type === 'inbound-rtp') {
+        bytes += r.bytesReceived ?? 0;
+        lost += Math.max(0, r.packetsLost ?? 0);
+        received += r.packetsReceived ?? 0;
+        if (r.kind === 'video') {
+          if (typeof r.jitter === 'number') s.jitter = r.jitter;
+          if (typeof r.framesDecoded === 'number') s.framesDecoded = r.framesDecoded;
+        }
+      }
+    });
+    const now = performance.now();
+    if (this.#prev && now > this.#prev.at) {
+      const dBytes = bytes - this.#prev.bytes;
+      const dLost = lost - this.#prev.lost;
+      const dReceived = received - this.#prev.received;
+      if (dBytes >= 0) s.bitrate = (dBytes * 8) / ((now - this.#prev.at) / 1000);
+      if (dLost >= 0 && dReceived >= 0 && dLost + dReceived > 0) s.packetLoss = dLost / (dLost + dReceived);
+    }
+    this.#prev = { at: now, bytes, lost, received };
+    const clamp = (v: number | undefined, max: number) => (v === undefined || !Number.isFinite(v) ? undefined : Math.min(max, Math.max(0, v)));
+    const frame: Record<string, unknown> = { type: 'stats' };
+    for (const [k, v, max] of [['rtt', s.rtt, 60], ['jitter', s.jitter, 60], ['packetLoss', s.packetLoss, 1], ['bitrate', s.bitrate, 1e10]] as const) {
+      const c = clamp(v, max);
+      if (c !== undefined) frame[k] = c;
+    }
+    if (s.framesDecoded !== undefined) frame.framesDecoded = Math.floor(s.framesDecoded);
+    this.lastStats = s;
+    this.#send(frame);
+  }
+
+  /** Stops everything: media, connections, the socket. Idempotent. */
+  #finish(p: Phase, reason?: string): void {
+    if (this.phase === 'refused' || this.phase === 'ended' || this.phase === 'left') return;
+    clearInterval(this.#statsTimer);
+    sessionStorage.removeItem(resumeKey(this.appointmentId));
+    for (const seat of [...this.pcs.keys()]) this.#closePeer(seat);
+    for (const t of this.local?.getTracks() ?? []) t.stop();
+    this.local = null;
+    this.on.local(null);
+    this.#signal?.close();
+    this.#setPhase(p, reason);
+  }
+
+  /** Releases everything without telling the node (the page is going away; the seat waits out its grace period). */
+  dispose(): void {
+    clearInterval(this.#statsTimer);
+    this.#signal?.close();
+  }
+}

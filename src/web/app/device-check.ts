@@ -1,0 +1,117 @@
+// The patient's device check before joining: camera preview, microphone level, network round trip.
+import { h, show } from './ui.ts';
+
+export interface DeviceCheckResult { stream: MediaStream | null }
+
+/** Shows the check; resolves when the patient chooses to join (with the stream to use in the call, if any). */
+export function deviceCheck(intro: HTMLElement): Promise<DeviceCheckResult> {
+  return new Promise((resolve) => {
+    const preview = h('video', { class: 'preview', autoplay: true, muted: true, playsInline: true, 'aria-label': 'Your camera preview' });
+    const camera = h('span', { 'data-testid': 'check-camera' }, 'checking…');
+    const meter = h('meter', { min: 0, max: 1, low: 0.05, optimum: 0.5, value: 0, id: 'mic-level' });
+    const mic = h('span', { 'data-testid': 'check-mic' }, 'checking…');
+    const net = h('span', { 'data-testid': 'check-network' }, 'checking…');
+    const join = h('button', { type: 'button', class: 'primary', disabled: true, 'data-testid': 'join' }, 'Join the waiting room');
+    const retry = h('button', { type: 'button', hidden: true }, 'Try the camera again');
+    let stream: MediaStream | null = null;
+    let stopMeter = () => {};
+
+    const mark = (el: HTMLElement, ok: boolean | null, text: string) => {
+      el.textContent = `${ok === true ? '✓ ' : ok === false ? '✗ ' : ''}${text}`;
+      el.className = ok === false ? 'bad' : ok ? 'good' : '';
+    };
+
+    async function startDevices() {
+      retry.hidden = true;
+      mark(camera, null, 'asking for your camera and microphone…');
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true });
+      } catch (err) {
+        stream = await navigator.mediaDevices.getUserMedia({ audio: true }).catch(() => null);
+        const name = (err as DOMException).name;
+        mark(camera, false, name === 'NotAllowedError' ? 'blocked: allow the camera in your browser, then try again' : name === 'NotFoundError' ? 'no camera found' : 'the camera could not start');
+        retry.hidden = false;
+      }
+      preview.srcObject = stream;
+      const v = stream?.getVideoTracks()[0];
+      if (v) mark(camera, true, `working (${v.label || 'camera'})`);
+      const a = stream?.getAudioTracks()[0];
+      if (a) {
+        mark(mic, null, 'speak to see the level move');
+        stopMeter = levelMeter(stream!, (level) => {
+          meter.value = level;
+          if (level > 0.02 && !mic.classList.contains('good')) mark(mic, true, `we hear you (${a.label || 'microphone'})`);
+        });
+      } else mark(mic, false, 'no microphone: the clinician will not hear you');
+      join.disabled = false;
+    }
+
+    async function checkNetwork() {
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        try {
+          const r = await fetch('/healthz', { cache: 'no-store' });
+          if (!r.ok) throw new Error(String(r.status));
+          times.push(performance.now() - t0);
+        } catch {
+          mark(net, false, 'the clinic’s server cannot be reached; check your connection');
+          return;
+        }
+      }
+      const ms = Math.round(times.sort((x, y) => x - y)[1]!);
+      mark(net, ms < 300, ms < 300 ? `good (${ms} ms to the clinic’s server)` : `slow (${ms} ms): video may stutter`);
+    }
+
+    retry.addEventListener('click', () => {
+      stopMeter();
+      for (const t of stream?.getTracks() ?? []) t.stop();
+      void startDevices();
+    });
+    join.addEventListener('click', () => {
+      stopMeter();
+      resolve({ stream });
+    });
+
+    show(
+      h('h2', {}, 'Before you join'),
+      intro,
+      h(
+        'div',
+        { class: 'check' },
+        preview,
+        h(
+          'ul',
+          { class: 'checks', 'aria-live': 'polite' },
+          h('li', {}, h('strong', {}, 'Camera: '), camera),
+          h('li', {}, h('label', { for: 'mic-level' }, h('strong', {}, 'Microphone: ')), mic, h('br'), meter),
+          h('li', {}, h('strong', {}, 'Network: '), net),
+        ),
+      ),
+      h('p', { class: 'actions' }, join, ' ', retry),
+    );
+    void startDevices();
+    void checkNetwork();
+  });
+}
+
+/** Calls `onLevel` (0..1, RMS of the microphone) about ten times a second; returns the stop function. */
+function levelMeter(stream: MediaStream, onLevel: (v: number) => void): () => void {
+  const ctx = new AudioContext();
+  const src = ctx.createMediaStreamSource(stream);
+  const an = ctx.createAnalyser();
+  an.fftSize = 1024;
+  src.connect(an);
+  const buf = new Float32Array(an.fftSize);
+  const timer = window.setInterval(() => {
+    an.getFloatTimeDomainData(buf);
+    let sum = 0;
+    for (const x of buf) sum += x * x;
+    onLevel(Math.min(1, Math.sqrt(sum / buf.length) * 4));
+  }, 100);
+  return () => {
+    clearInterval(timer);
+    src.disconnect();
+    void ctx.close();
+  };
+}

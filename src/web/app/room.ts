@@ -1,0 +1,260 @@
+// The consultation room: waiting room (clinician: who waits, Admit; patient: a
+// waiting message), then the call (videos, toggles, chat, documents, vitals, end).
+import { api, displayName, timeOf, type Me } from './api.ts';
+import { Call, type ChatMessage, type LobbyEntry, type Phase, type SharedDocument } from './call.ts';
+import { refusal } from './reasons.ts';
+import { announce, errorBox, h, show } from './ui.ts';
+
+export interface RoomOptions {
+  appointmentId: string;
+  me: Me;
+  clinician: boolean;
+  /** Who the other person is (a display name) and when, for the heading. */
+  title: string;
+  patientRef: string | undefined;
+  /** The stream from the device check, if the patient made one. */
+  stream: MediaStream | null;
+  signalingPath: string;
+}
+
+declare global {
+  interface Window {
+    /** For tests and support: the running call (its RTCPeerConnection, phase, last stats). */
+    __telemed?: { call: Call; readonly pc: RTCPeerConnection | undefined; readonly phase: Phase; readonly localStream: MediaStream | null };
+  }
+}
+
+export function roomView(o: RoomOptions): Call {
+  const remoteVideo = h('video', { class: 'remote-video', autoplay: true, playsInline: true, 'data-testid': 'remote-video', 'aria-label': 'The other person’s video' });
+  const remoteNote = h('p', { class: 'placeholder' }, o.clinician ? 'Nobody is in the call yet. Admit the patient from the waiting room.' : 'Connecting…');
+  const localVideo = h('video', { class: 'local-video', autoplay: true, muted: true, playsInline: true, 'aria-label': 'Your own video' });
+  const micBtn = h('button', { type: 'button', 'aria-pressed': 'false', disabled: true }, 'Mute microphone');
+  const camBtn = h('button', { type: 'button', 'aria-pressed': 'false', disabled: true }, 'Turn camera off');
+  const endBtn = h('button', { type: 'button', class: 'danger' }, o.clinician ? 'End consultation' : 'Leave');
+  const lobbyList = h('ul', { class: 'plain lobby', 'data-testid': 'lobby' });
+  const lobbyEmpty = h('p', { class: 'muted' }, 'Nobody is waiting.');
+  const chatLog = h('ol', { class: 'plain chat-log', 'aria-live': 'polite', 'aria-label': 'Chat messages', 'data-testid': 'chat-log' });
+  const chatInput = h('input', { id: 'chat-input', type: 'text', maxLength: 4000, autocomplete: 'off', required: true });
+  const chatForm = h('form', { class: 'inline-form' }, h('label', { for: 'chat-input', class: 'sr-only' }, 'Message'), chatInput, h('button', { type: 'submit' }, 'Send'));
+  const docList = h('ul', { class: 'plain docs', 'data-testid': 'documents' });
+  const fileInput = h('input', { id: 'doc-file', type: 'file' });
+  const docForm = h('form', { class: 'inline-form' }, h('label', { for: 'doc-file' }, 'Share a file'), fileInput, h('button', { type: 'submit' }, 'Share'));
+  const docStatus = h('p', { class: 'muted small', 'aria-live': 'polite' });
+  const waitingCard = h('section', { class: 'card waiting', 'data-testid': 'waiting' }, h('h3', {}, 'You are in the waiting room'), h('p', {}, 'Your clinician has been told you are here and will let you in shortly. Keep this page open.'));
+  const notice = h('p', { class: 'notice-line', role: 'status' });
+  const heading = h('h2', {}, o.title);
+
+  const stage = h(
+    'div',
+    { class: 'stage' },
+    h('div', { class: 'videos' }, h('div', { class: 'remote' }, remoteVideo, remoteNote), h('div', { class: 'local' }, localVideo)),
+    h('div', { class: 'controls', role: 'group', 'aria-label': 'Call controls' }, micBtn, camBtn, endBtn),
+    notice,
+  );
+  const lobby = o.clinician ? h('section', { class: 'card', 'aria-labelledby': 'lobby-h' }, h('h3', { id: 'lobby-h' }, 'Waiting room'), lobbyEmpty, lobbyList) : null;
+  const inCall = h(
+    'div',
+    { class: 'in-call-panels', hidden: true },
+    h('section', { class: 'card', 'aria-labelledby': 'chat-h' }, h('h3', { id: 'chat-h' }, 'Chat'), chatLog, chatForm),
+    h('section', { class: 'card', 'aria-labelledby': 'docs-h' }, h('h3', { id: 'docs-h' }, 'Documents'), docList, docForm, docStatus),
+    h('section', { class: 'card vitals', 'aria-labelledby': 'vitals-h', 'data-testid': 'vitals' }, h('h3', { id: 'vitals-h' }, 'Vitals'), h('p', { class: 'muted' }, 'Live vitals appear here when a device in the call streams them.')),
+  );
+  const side = h('aside', { class: 'side' }, lobby, o.clinician ? null : waitingCard, inCall);
+
+  const call = new Call(o.appointmentId, o.me, async () => o.stream ?? (await getMedia()), {
+    phase: (p, detail) => onPhase(p, detail),
+    lobby: (w) => void renderLobby(w),
+    peers: (peers) => {
+      const other = peers.find((p) => p.seat !== call.seat);
+      if (other && !other.connected) remoteNote.textContent = 'The other person lost their connection…';
+    },
+    remote: (_seat, stream) => {
+      remoteVideo.srcObject = stream;
+      remoteNote.hidden = stream !== null;
+      if (!stream) remoteNote.textContent = o.clinician ? 'The patient is not connected.' : 'The clinician is not connected.';
+    },
+    local: (stream) => {
+      localVideo.srcObject = stream;
+      micBtn.disabled = camBtn.disabled = !stream;
+    },
+    chat: (m) => void addChat(m),
+    document: (d) => void addDocument(d),
+    notice: (text) => {
+      notice.textContent = text;
+      announce(text);
+    },
+  });
+  window.__telemed = {
+    call,
+    get pc() { return call.pc; },
+    get phase() { return call.phase; },
+    get localStream() { return call.local; },
+  };
+
+  function onPhase(p: Phase, detail?: string) {
+    const status: Record<Phase, string> = {
+      connecting: 'Connecting to the clinic…',
+      waiting: 'You are in the waiting room.',
+      'in-call': detail === 'resumed' ? 'Reconnected: you are back in the call.' : 'You are in the call.',
+      reconnecting: 'Connection lost: reconnecting…',
+      refused: '',
+      ended: 'The consultation has ended.',
+      left: 'You left the consultation.',
+    };
+    announce(status[p]);
+    document.body.dataset.phase = p;
+    if (p === 'in-call') {
+      waitingCard.hidden = true;
+      inCall.hidden = false;
+      notice.textContent = '';
+      if (location.pathname !== `/call/${o.appointmentId}`) history.replaceState(null, '', `/call/${encodeURIComponent(o.appointmentId)}`);
+      if (!call.pc) remoteNote.textContent = o.clinician ? 'Nobody is in the call yet. Admit the patient from the waiting room.' : 'Connecting to your clinician…';
+    } else if (p === 'waiting') {
+      waitingCard.hidden = false;
+      inCall.hidden = true;
+      remoteNote.textContent = 'Waiting for the clinician to let you in.';
+    } else if (p === 'reconnecting') {
+      notice.textContent = status[p];
+    } else if (p === 'refused') {
+      const r = refusal(detail);
+      show(errorBox(r.title, r.detail, h('p', {}, h('a', { href: '/' }, 'Back to the start page'))));
+      announce(r.title);
+    } else if (p === 'ended' || p === 'left') {
+      const again = p === 'left' ? h('p', {}, h('a', { href: location.pathname.replace('/call/', o.clinician ? '/call/' : '/join/') }, 'Join again')) : null;
+      show(h('section', { class: 'card' }, h('h2', {}, status[p]), h('p', {}, p === 'ended' ? 'Thank you. You can close this page.' : 'Your place in the call was freed.'), again, h('p', {}, h('a', { href: '/' }, 'Back to the start page'))));
+    }
+  }
+
+  async function renderLobby(waiting: LobbyEntry[]) {
+    const rows = await Promise.all(
+      waiting.map(async (w) => {
+        const name = await displayName(w.user);
+        const since = new Date(Date.now() - w.waitingSeconds * 1000);
+        const mins = Math.floor(w.waitingSeconds / 60);
+        return h(
+          'li',
+          { class: 'lobby-row' },
+          h('span', {}, h('strong', {}, name), h('br'), h('span', { class: 'muted small' }, `waiting since ${timeOf(since.toISOString())} (${mins < 1 ? 'under a minute' : `${mins} min`})${w.connected ? '' : ' · connection lost'}`)),
+          h('button', { type: 'button', class: 'primary', 'data-testid': 'admit', onclick: () => call.admit(w.seat), 'aria-label': `Admit ${name}` }, 'Admit'),
+        );
+      }),
+    );
+    lobbyList.replaceChildren(...rows);
+    lobbyEmpty.hidden = rows.length > 0;
+    if (rows.length) announce(`${rows.length} waiting: ${waiting.length === 1 ? 'admit when ready' : 'admit in turn'}.`);
+  }
+
+  async function addChat(m: ChatMessage) {
+    const who = m.mine ? 'You' : await displayName(m.user);
+    chatLog.append(h('li', { class: m.mine ? 'mine' : 'theirs' }, h('span', { class: 'meta' }, `${who} · ${timeOf(m.sent)}`), h('span', { class: 'text' }, m.text)));
+    chatLog.scrollTop = chatLog.scrollHeight;
+  }
+
+  async function addDocument(d: SharedDocument) {
+    const who = d.mine ? 'you' : await displayName((call.peers.get(d.from)?.user) ?? 'Participant/x');
+    const title = d.title || 'Document';
+    const link = h('a', { href: `/fhir/DocumentReference/${encodeURIComponent(d.id)}`, onclick: (e: Event) => { e.preventDefault(); void openDocument(d.id, title); } }, title);
+    docList.append(h('li', {}, link, h('span', { class: 'muted small' }, ` shared by ${who}`)));
+  }
+
+  chatForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = chatInput.value.trim();
+    if (!text) return;
+    if (call.sendChat(text)) chatInput.value = '';
+    else announce('Not connected: the message was not sent.');
+  });
+
+  docForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const file = fileInput.files?.[0];
+    if (!file) return void (docStatus.textContent = 'Choose a file first.');
+    void shareFile(file);
+  });
+
+  async function shareFile(file: File) {
+    if (!o.patientRef) return void (docStatus.textContent = 'This consultation has no patient to file the document under.');
+    if (file.size > 3 * 1024 * 1024) return void (docStatus.textContent = 'That file is too large to share here (the limit is 3 MB).');
+    docStatus.textContent = `Uploading ${file.name}…`;
+    try {
+      const data = await base64Of(file);
+      const doc = await api<any>('/fhir/DocumentReference', {
+        method: 'POST',
+        body: {
+          resourceType: 'DocumentReference',
+          status: 'current',
+          subject: { reference: o.patientRef },
+          date: new Date().toISOString(),
+          author: [{ reference: o.me.id }],
+          description: file.name,
+          content: [{ attachment: { contentType: file.type || 'application/octet-stream', title: file.name, size: file.size, data, creation: new Date().toISOString() } }],
+          ...(call.encounter ? { context: { encounter: [{ reference: call.encounter.includes('/') ? call.encounter : `Encounter/${call.encounter}` }] } } : {}),
+        },
+      });
+      call.shareDocument(doc.id);
+      docStatus.textContent = `${file.name} shared.`;
+      fileInput.value = '';
+    } catch (err) {
+      docStatus.textContent = `Could not share ${file.name}: ${(err as Error).message}`;
+    }
+  }
+
+  micBtn.addEventListener('click', () => {
+    const muted = micBtn.getAttribute('aria-pressed') !== 'true';
+    call.setMicrophone(!muted);
+    micBtn.setAttribute('aria-pressed', String(muted));
+    micBtn.textContent = muted ? 'Unmute microphone' : 'Mute microphone';
+    announce(muted ? 'Microphone muted.' : 'Microphone on.');
+  });
+  camBtn.addEventListener('click', () => {
+    const off = camBtn.getAttribute('aria-pressed') !== 'true';
+    call.setCamera(!off);
+    camBtn.setAttribute('aria-pressed', String(off));
+    camBtn.textContent = off ? 'Turn camera on' : 'Turn camera off';
+    announce(off ? 'Camera off.' : 'Camera on.');
+  });
+  endBtn.addEventListener('click', () => {
+    if (o.clinician) call.end();
+    else call.leave();
+  });
+
+  show(h('section', { class: 'room' }, heading, h('div', { class: 'layout' }, stage, side)));
+  call.start(o.signalingPath);
+  return call;
+}
+
+/** Camera and microphone for the call; falls back to the microphone alone, then to receive-only. */
+async function getMedia(): Promise<MediaStream | null> {
+  try {
+    return await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  } catch {
+    return navigator.mediaDevices.getUserMedia({ audio: true }).catch(() => null);
+  }
+}
+
+function base64Of(file: Blob): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result).replace(/^data:[^,]*,/, ''));
+    r.onerror = () => reject(r.error ?? new Error('the file could not be read'));
+    r.readAsDataURL(file);
+  });
+}
+
+/** Reads a shared DocumentReference over FHIR and hands its attachment to the browser as a download. */
+async function openDocument(id: string, title: string): Promise<void> {
+  try {
+    const doc = await api<any>(`/fhir/DocumentReference/${encodeURIComponent(id)}`);
+    const att = doc.content?.[0]?.attachment ?? {};
+    if (!att.data) throw new Error('the document has no content on this node');
+    const bytes = Uint8Array.from(atob(att.data), (c) => c.charCodeAt(0));
+    const url = URL.createObjectURL(new Blob([bytes], { type: att.contentType ?? 'application/octet-stream' }));
+    const a = h('a', { href: url, download: att.title ?? title });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (err) {
+    announce(`Could not open ${title}: ${(err as Error).message}`);
+  }
+}
