@@ -144,14 +144,9 @@ function closeAll(pairs: Pair[]): void {
 async function server(): Promise<void> {
   const { loadConfig } = await import('../src/config/index.ts');
   const { startNode } = await import('../src/node/index.ts');
-  const { createConsultService } = await import('../src/consult/index.ts');
-  const { createBuiltinPolicy } = await import('../src/policy/index.ts');
-  const { Registry } = await import('prom-client');
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-signaling-'));
   const node = await startNode(loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1', TELEMED_DATA_DIR: dir, LOG_LEVEL: 'warn', TELEMED_DB_SYNC: 'normal', TELEMED_DEMO: 'false' }), { port: 0 });
-  const policy = createBuiltinPolicy();
-  const consult = createConsultService({ fhir: node.fhir, auth: node.auth, policy: () => policy, logger: node.logger, registry: new Registry(), limits: { burst: 60, perSecond: Math.max(30, RATE * 3) } });
-  consult.attach(node.app.server);
+  // The node's own consultation service as src/node wires it: /ws/consult, the policy in force, the default rate limit (30 frames/s a socket).
   const gc = (globalThis as { gc?: () => void }).gc;
   process.on('message', async (m: { cmd: string; rooms?: number }) => {
     if (m.cmd === 'seed') {
@@ -170,7 +165,6 @@ async function server(): Promise<void> {
       gc?.();
       process.send!({ heap: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss });
     } else if (m.cmd === 'stop') {
-      await consult.close();
       await node.close();
       rmSync(dir, { recursive: true, force: true });
       process.exit(0);

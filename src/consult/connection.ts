@@ -57,7 +57,11 @@ export class Connection implements SeatLink {
   /** Settles when the socket has closed. */
   readonly done = new Promise<void>((r) => { this.#resolveDone = r; });
 
-  constructor(ws: WebSocket, deps: ConnectionDeps) {
+  /** Which heartbeat tick pings this socket (fixed, so it is pinged once per period). */
+  readonly phase: number;
+
+  constructor(ws: WebSocket, phases: number, deps: ConnectionDeps) {
+    this.phase = Math.floor(Math.random() * phases);
     this.#ws = ws;
     this.#d = deps;
     this.#tokens = deps.limits.burst;

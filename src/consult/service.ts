@@ -66,6 +66,8 @@ export interface JoinInfo {
 
 export type JoinInfoResult = { status: 200; body: JoinInfo } | { status: 404; body: { error: { code: string; message: string } } };
 
+const HEARTBEAT_PHASES = 8;
+
 /** Frames larger than this close the socket (1009) before they are even read; up to `maxFrameBytes` they get an error frame. */
 const HARD_PAYLOAD_CAP = 1024 * 1024;
 
@@ -106,9 +108,13 @@ export class ConsultService {
       events: this.#events,
     });
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(HARD_PAYLOAD_CAP, this.#limits.maxFrameBytes * 2), perMessageDeflate: false, clientTracking: false });
+    // Each socket has a fixed phase: a tick pings one eighth of them, so thousands of
+    // sockets never get their pings (and pongs) in one burst, and each is pinged once a period.
+    let tick = 0;
     this.#heartbeat = setInterval(() => {
-      for (const c of this.#conns) c.heartbeat();
-    }, this.#heartbeatMs);
+      const phase = tick++ % HEARTBEAT_PHASES;
+      for (const c of this.#conns) if (c.phase === phase) c.heartbeat();
+    }, this.#heartbeatMs / HEARTBEAT_PHASES);
     this.#heartbeat.unref();
   }
 
@@ -207,7 +213,7 @@ export class ConsultService {
   }
 
   #onSocket(ws: WebSocket): void {
-    const conn: Connection = new Connection(ws, {
+    const conn: Connection = new Connection(ws, HEARTBEAT_PHASES, {
       limits: this.#limits,
       metrics: this.#metrics,
       logger: this.#log,
