@@ -55,9 +55,10 @@ export class Compiler {
   readonly builtins: BuiltinArity;
   meta: MetadataIndex = { packages: new Map(), subpackages: new Map(), documents: new Map() };
 
-  constructor(builtins: BuiltinArity) {
+  /** `program`: an already compiled rule tree, to compile queries against it. */
+  constructor(builtins: BuiltinArity, program?: Program) {
     this.builtins = builtins;
-    this.program = { root: newNode([]), funcs: new Map() };
+    this.program = program ?? { root: newNode([]), funcs: new Map() };
   }
 
   /** Compiles modules into the rule tree. Collects all errors, then throws a {@link RegoErrors}. */

@@ -45,8 +45,7 @@ export class CompiledPolicy {
     let q = this.#queries.get(query);
     if (!q) {
       const body = parseQuery(query, 'query', opts);
-      const c = new Compiler(builtinArity);
-      (c as { program: Program }).program = this.program;
+      const c = new Compiler(builtinArity, this.program);
       q = c.compileQuery(body);
       if (c.errors.length) throw new RegoErrors(c.errors);
       this.#queries.set(query, q);
@@ -73,8 +72,7 @@ export class CompiledPolicy {
       captured.push(undefined);
       return e;
     });
-    const c = new Compiler(builtinArity);
-    (c as { program: Program }).program = this.program;
+    const c = new Compiler(builtinArity, this.program);
     const q = c.compileQuery(rewritten);
     const rows = guardStack(() => new Evaluator(this.program, implementations, opts).query(q.body, q.vars, q.nslots));
     return rows.map((row) => {
