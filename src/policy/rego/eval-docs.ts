@@ -97,8 +97,21 @@ export abstract class DocEvaluator {
   }
 
   /** {@link dataRef} for a path without unbound variables, in direct style; NONE to fall back. */
-  dataDirect(path: CTerm[], f: Frame): Value | undefined | typeof NONE {
+  dataDirect(t: CTerm & { k: 'data' }, f: Frame): Value | undefined | typeof NONE {
     if (this.st.overrides.length > 0) return NONE;
+    const path = t.path;
+    if (t.target === undefined) t.target = resolveTarget(this.prog.root, path);
+    if (t.target !== null) {
+      // a constant path onto a rule: jump straight to its value
+      let v = this.nodeValue(t.target.node, undefined, []);
+      for (let j = t.target.next; j < path.length && v !== undefined; j++) {
+        const key = this.direct(path[j]!, f);
+        if (key === NONE) return NONE;
+        if (key === undefined) return undefined;
+        v = lookup(v, key);
+      }
+      return v;
+    }
     let node: RuleNode | undefined = this.prog.root;
     let base: Value | undefined = this.data;
     for (let i = 0; i < path.length; i++) {
@@ -284,4 +297,18 @@ export abstract class DocEvaluator {
   }
 
   // ---- calls ----
+}
+
+/** The rule node a path's constant string prefix lands on (the rule tree is fixed once compiled), or null. */
+function resolveTarget(root: RuleNode, path: CTerm[]): { node: RuleNode; next: number } | null {
+  let node = root;
+  for (let i = 0; i < path.length; i++) {
+    if (hasRules(node)) return { node, next: i };
+    const p = path[i]!;
+    if (p.k !== 'val' || typeof p.v !== 'string') return null;
+    const c = node.children.get(p.v);
+    if (!c) return null;
+    node = c;
+  }
+  return hasRules(node) ? { node, next: path.length } : null;
 }

@@ -209,7 +209,7 @@ export class Evaluator extends DocEvaluator {
         return v;
       }
       case 'data':
-        return this.dataDirect(t.path, f);
+        return this.dataDirect(t, f);
       case 'call': {
         if (t.name === 'print' || relations.has(t.name)) return NONE;
         const args: Value[] = new Array(t.args.length);

@@ -10,7 +10,7 @@ export type CTerm =
   | { k: 'var'; slot: number; name: string }
   | { k: 'input' }
   /** `data.<path>`: resolved against the rule tree and the base document. */
-  | { k: 'data'; path: CTerm[]; loc: Loc }
+  | { k: 'data'; path: CTerm[]; loc: Loc; target?: { node: RuleNode; next: number } | null }
   /** Dereference of any other head (a local, input, a literal, a call result). */
   | { k: 'ref'; head: CTerm; path: CTerm[]; loc: Loc }
   | { k: 'array'; items: CTerm[] }
