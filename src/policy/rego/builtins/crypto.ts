@@ -87,12 +87,6 @@ export const impls: Record<string, BuiltinImpl> = {
     const y = Buffer.from(str('crypto.hmac.equal', b, 2), 'utf8');
     return x.length === y.length && timingSafeEqual(x, y);
   },
-  'crypto.x509.parse_certificates': ([a]) => {
-    throw builtinErr('crypto.x509.parse_certificates', `not supported (${typeof a})`);
-  },
-  'crypto.x509.parse_and_verify_certificates': () => {
-    throw builtinErr('crypto.x509.parse_and_verify_certificates', 'not supported');
-  },
   ...x509Impls,
   'crypto.parse_private_keys': () => {
     throw builtinErr('crypto.parse_private_keys', 'not supported');

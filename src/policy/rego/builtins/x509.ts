@@ -79,7 +79,77 @@ function pemBlocks(pem: string, type: string): Buffer[] {
   return [...pem.matchAll(re)].map((m) => Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
 }
 
+const DN_FIELDS: Record<string, string> = { CN: 'CommonName', O: 'Organization', OU: 'OrganizationalUnit', C: 'Country', L: 'Locality', ST: 'Province', street: 'StreetAddress', postalCode: 'PostalCode', serialNumber: 'SerialNumber' };
+
+/** A distinguished name as Go's pkix.Name fields. */
+function pkixName(dn: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { CommonName: '', SerialNumber: '', Country: [], Organization: [], OrganizationalUnit: [], Locality: [], Province: [], StreetAddress: [], PostalCode: [] };
+  for (const line of dn.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq < 0) continue;
+    const field = DN_FIELDS[line.slice(0, eq)];
+    if (!field) continue;
+    const v = line.slice(eq + 1);
+    if (field === 'CommonName' || field === 'SerialNumber') out[field] = v;
+    else (out[field] as string[]).push(v);
+  }
+  return out;
+}
+
+/** The fields of Go's x509.Certificate that policies use (subject, issuer, validity, SANs). */
+function certJSON(c: X509Certificate): Record<string, unknown> {
+  const sans = (c.subjectAltName ?? '').split(', ').filter(Boolean);
+  const san = (prefix: string): string[] => sans.filter((x) => x.startsWith(prefix)).map((x) => x.slice(prefix.length));
+  return {
+    Version: 3,
+    SerialNumber: BigInt('0x' + c.serialNumber),
+    Subject: pkixName(c.subject),
+    Issuer: pkixName(c.issuer),
+    NotBefore: new Date(c.validFrom).toISOString().replace('.000Z', 'Z'),
+    NotAfter: new Date(c.validTo).toISOString().replace('.000Z', 'Z'),
+    IsCA: c.ca,
+    DNSNames: san('DNS:'),
+    EmailAddresses: san('email:'),
+    IPAddresses: san('IP Address:'),
+    URIStrings: san('URI:'),
+    Raw: c.raw.toString('base64'),
+  };
+}
+
+function certificates(fn: string, s: string): X509Certificate[] {
+  const { pem, der } = pemOrDer(fn, s);
+  const blobs = pem ? pemBlocks(pem, 'CERTIFICATE') : der ? [der] : [];
+  if (blobs.length === 0) throw builtinErr(fn, 'failed to parse a PEM certificate');
+  try {
+    return blobs.map((b) => new X509Certificate(b));
+  } catch (e) {
+    throw builtinErr(fn, (e as Error).message);
+  }
+}
+
 export const x509Impls = {
+  'crypto.x509.parse_certificates': ([a]: Value[]): Value => {
+    const fn = 'crypto.x509.parse_certificates';
+    return fromJS(certificates(fn, str(fn, a, 1)).map(certJSON));
+  },
+  'crypto.x509.parse_and_verify_certificates': ([a]: Value[]): Value => {
+    const fn = 'crypto.x509.parse_and_verify_certificates';
+    let certs: X509Certificate[];
+    try {
+      certs = certificates(fn, str(fn, a, 1));
+    } catch {
+      return [false, []];
+    }
+    // order: root first, leaf last (OPA's convention); each must be issued and signed by the one before
+    const now = Date.now();
+    for (let i = 0; i < certs.length; i++) {
+      const c = certs[i]!;
+      const issuer = i === 0 ? c : certs[i - 1]!;
+      const inDate = Date.parse(c.validFrom) <= now && now <= Date.parse(c.validTo);
+      if (!inDate || !c.checkIssued(issuer) || !c.verify(issuer.publicKey)) return [false, []];
+    }
+    return [true, fromJS(certs.map(certJSON))];
+  },
   'crypto.x509.parse_certificate_request': ([a]: Value[]): Value => {
     const fn = 'crypto.x509.parse_certificate_request';
     const { pem, der } = pemOrDer(fn, str(fn, a, 1));
