@@ -245,6 +245,33 @@ describe('consultation signaling', () => {
     assert.equal(pat.pending('admitted').length, 0);
   });
 
+  test('consent withdrawn during the call: the next recheck ends the call and finishes the Encounter', async () => {
+    const { service, url } = h.extraService('consult-recheck', { recheckMs: 50 });
+    const ended = new Promise<{ reason: string }>((resolve) => service.on('call-ended', resolve));
+    const a = await h.book();
+    const { doc, pat, patAdmitted } = await h.enterCall(a, url);
+    await h.consentFor(a.patient, 'inactive');
+    assert.equal((await pat.next('ended')).reason, 'no_consent');
+    assert.equal((await doc.next('ended')).reason, 'no_consent');
+    assert.equal((await ended).reason, 'no_consent');
+    assert.equal((h.node.fhir.repo.current('Encounter', patAdmitted.encounter)?.resource as Any).status, 'finished');
+  });
+
+  test('a clinician taken off the appointment during the call loses the seat at the next recheck; the patient stays', async () => {
+    const { url } = h.extraService('consult-recheck-one', { recheckMs: 50 });
+    const a = await h.book();
+    const { doc, pat, docSeat } = await h.enterCall(a, url);
+    const { meta: _meta, ...appt } = h.node.fhir.repo.current('Appointment', a.id)!.resource as Any;
+    await h.node.fhir.putAsSystem({ ...appt, resourceType: 'Appointment', participant: appt.participant.filter((p: Any) => p.actor.reference !== a.clinician) });
+    const err = await doc.next('error');
+    assert.deepEqual([err.code, err.reason], ['join_refused', 'not_a_participant']);
+    assert.equal((await doc.next('left')).reason, 'refused');
+    const gone = await pat.next('peer-left');
+    assert.deepEqual([gone.seat, gone.reason], [docSeat, 'refused']);
+    await pat.roundTrip();
+    assert.equal(pat.pending('ended').length, 0);
+  });
+
   test('a participant who drops resumes the same seat with the resume token; the peer is told to restart ICE', async () => {
     const a = await h.book();
     const { doc, pat, patSeat, patAdmitted } = await h.enterCall(a);

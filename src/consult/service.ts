@@ -35,6 +35,8 @@ export interface ConsultServiceOptions {
   graceMs?: number;
   /** How long a started call may stand empty (everyone left or timed out) before it is ended as `abandoned`, ms (default 15 min). */
   abandonAfterMs?: number;
+  /** How often every seat is decided again, as at its join (a withdrawn consent ends a patient's seat), ms (default 60 000). */
+  recheckMs?: number;
   /** Server ping interval, ms; a socket that misses one ping is dropped (default 15 000). */
   heartbeatMs?: number;
   /** Time allowed for the `hello` frame, ms (default 10 000). */
@@ -104,6 +106,7 @@ export class ConsultService {
       logger: this.#log,
       graceMs: this.#graceMs,
       abandonAfterMs: o.abandonAfterMs ?? 15 * 60_000,
+      recheckMs: o.recheckMs ?? 60_000,
       ...(o.onDecision ? { onDecision: o.onDecision } : {}),
       events: this.#events,
     });

@@ -26,6 +26,8 @@ export interface SignalingDeps {
   graceMs: number;
   /** How long a started call may stand empty before it is ended as `abandoned`, in ms. */
   abandonAfterMs: number;
+  /** How often the seats of every room are decided again (a withdrawn consent, a new policy bundle), in ms. */
+  recheckMs: number;
   /** Called for every policy decision (the node counts them). */
   onDecision?: (action: string, allow: boolean) => void;
   events: ConsultEmitter;
@@ -50,8 +52,40 @@ export class Signaling {
   /** Started calls that everyone left: ended as `abandoned` unless someone comes back in time. */
   readonly #abandoned = new Map<Room, NodeJS.Timeout>();
 
+  readonly #recheck: NodeJS.Timeout;
+
   constructor(deps: SignalingDeps) {
     this.#d = deps;
+    this.#recheck = setInterval(() => this.recheck(), deps.recheckMs);
+    this.#recheck.unref();
+  }
+
+  /**
+   * Decides every seat again, as at its join: a seat the policy now refuses
+   * (the consent was withdrawn, a new bundle says no) is told `join_refused`
+   * and freed; the others see it leave with reason `refused`.
+   */
+  recheck(): void {
+    for (const room of [...this.#rooms.values()]) {
+      if (this.#ending.has(room)) continue;
+      const refused = room.seats().map((p) => {
+        const a = this.admission({ id: p.user, role: p.role === 'clinician' ? Roles.clinician : Roles.patient }, room.appointmentId);
+        return { p, reason: a.ok ? undefined : a.reason };
+      }).filter((r): r is { p: Participant; reason: string } => r.reason !== undefined);
+      if (refused.length === 0) continue;
+      this.#d.logger.info({ event: 'seats_refused', reasons: [...new Set(refused.map((r) => r.reason))], call: room.id }, 'seats refused on a recheck');
+      for (const r of refused) this.#d.metrics.refused(r.p.role, r.reason);
+      if (refused.length === room.size && room.encounter) {
+        // Nobody may stay (a withdrawn consent refuses everyone): the call ends, its Encounter finished.
+        this.endCall(room, refused[0]!.reason).catch(() => {});
+        continue;
+      }
+      for (const { p, reason } of refused) {
+        p.send({ type: 'error', code: ErrorCodes.joinRefused, message: `the call is no longer allowed: ${reason}`, reason, appointmentId: room.appointmentId });
+        p.send({ type: 'left', appointmentId: room.appointmentId, reason: 'refused' });
+        this.#vacate(p, 'refused');
+      }
+    }
   }
 
   room(appointmentId: string): Room | undefined {
@@ -129,6 +163,7 @@ export class Signaling {
    * rejoins after a restart stays in progress until ended).
    */
   close(): void {
+    clearInterval(this.#recheck);
     for (const room of [...this.#rooms.values()]) {
       for (const p of room.seats()) this.#free(p, 'shutdown');
       room.close();
