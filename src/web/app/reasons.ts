@@ -10,7 +10,7 @@ const REASONS: Record<string, { title: string; detail: string }> = {
     detail: 'You are signed in as someone who is not booked for this consultation. Check that you opened your own link, or sign in with the right account.',
   },
   appointment_not_found: {
-    title: 'Consultation not found',
+    title: 'This consultation is not available to you',
     detail: 'There is no consultation at this link for your account. Check that you opened your own link, or ask the clinic for a new one.',
   },
   role_not_allowed: {

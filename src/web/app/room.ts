@@ -33,12 +33,12 @@ export function roomView(o: RoomOptions): Call {
   const endBtn = h('button', { type: 'button', class: 'danger' }, o.clinician ? 'End consultation' : 'Leave');
   const lobbyList = h('ul', { class: 'plain lobby', 'data-testid': 'lobby' });
   const lobbyEmpty = h('p', { class: 'muted' }, 'Nobody is waiting.');
-  const chatLog = h('ol', { class: 'plain chat-log', 'aria-live': 'polite', 'aria-label': 'Chat messages', 'data-testid': 'chat-log' });
+  const chatLog = h('ol', { class: 'plain chat-log', 'aria-live': 'polite', 'aria-label': 'Chat history', 'data-testid': 'chat-log' });
   const chatInput = h('input', { id: 'chat-input', type: 'text', maxLength: 4000, autocomplete: 'off', required: true });
   const chatForm = h('form', { class: 'inline-form' }, h('label', { for: 'chat-input', class: 'sr-only' }, 'Message'), chatInput, h('button', { type: 'submit' }, 'Send'));
   const docList = h('ul', { class: 'plain docs', 'data-testid': 'documents' });
   const fileInput = h('input', { id: 'doc-file', type: 'file' });
-  const docForm = h('form', { class: 'inline-form' }, h('label', { for: 'doc-file' }, 'Share a file'), fileInput, h('button', { type: 'submit' }, 'Share'));
+  const docForm = h('form', { class: 'inline-form' }, h('label', { for: 'doc-file' }, 'File to share'), fileInput, h('button', { type: 'submit' }, 'Share in the call'));
   const docStatus = h('p', { class: 'muted small', 'aria-live': 'polite' });
   const waitingCard = h('section', { class: 'card waiting', 'data-testid': 'waiting' }, h('h3', {}, 'You are in the waiting room'), h('p', {}, 'Your clinician has been told you are here and will let you in shortly. Keep this page open.'));
   const notice = h('p', { class: 'notice-line', role: 'status' });
