@@ -53,10 +53,11 @@ export class Signaling {
   readonly #abandoned = new Map<Room, NodeJS.Timeout>();
 
   readonly #recheck: NodeJS.Timeout;
+  #rechecking = false;
 
   constructor(deps: SignalingDeps) {
     this.#d = deps;
-    this.#recheck = setInterval(() => this.recheck(), deps.recheckMs);
+    this.#recheck = setInterval(() => void this.recheck(), deps.recheckMs);
     this.#recheck.unref();
   }
 
@@ -65,26 +66,39 @@ export class Signaling {
    * (the consent was withdrawn, a new bundle says no) is told `join_refused`
    * and freed; the others see it leave with reason `refused`.
    */
-  recheck(): void {
-    for (const room of [...this.#rooms.values()]) {
-      if (this.#ending.has(room)) continue;
-      const refused = room.seats().map((p) => {
-        const a = this.admission({ id: p.user, role: p.role === 'clinician' ? Roles.clinician : Roles.patient }, room.appointmentId);
-        return { p, reason: a.ok ? undefined : a.reason };
-      }).filter((r): r is { p: Participant; reason: string } => r.reason !== undefined);
-      if (refused.length === 0) continue;
-      this.#d.logger.info({ event: 'seats_refused', reasons: [...new Set(refused.map((r) => r.reason))], call: room.id }, 'seats refused on a recheck');
-      for (const r of refused) this.#d.metrics.refused(r.p.role, r.reason);
-      if (refused.length === room.size && room.encounter) {
-        // Nobody may stay (a withdrawn consent refuses everyone): the call ends, its Encounter finished.
-        this.endCall(room, refused[0]!.reason).catch(() => {});
-        continue;
+  async recheck(): Promise<void> {
+    if (this.#rechecking) return;
+    this.#rechecking = true;
+    try {
+      let n = 0;
+      for (const room of [...this.#rooms.values()]) {
+        // A few rooms at a time: each decision reads the record, and signaling must not wait behind a thousand of them.
+        if (++n % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
+        if (!room.closed) this.#recheckRoom(room);
       }
-      for (const { p, reason } of refused) {
-        p.send({ type: 'error', code: ErrorCodes.joinRefused, message: `the call is no longer allowed: ${reason}`, reason, appointmentId: room.appointmentId });
-        p.send({ type: 'left', appointmentId: room.appointmentId, reason: 'refused' });
-        this.#vacate(p, 'refused');
-      }
+    } finally {
+      this.#rechecking = false;
+    }
+  }
+
+  #recheckRoom(room: Room): void {
+    if (this.#ending.has(room)) return;
+    const refused = room.seats().map((p) => {
+      const a = this.admission({ id: p.user, role: p.role === 'clinician' ? Roles.clinician : Roles.patient }, room.appointmentId);
+      return { p, reason: a.ok ? undefined : a.reason };
+    }).filter((r): r is { p: Participant; reason: string } => r.reason !== undefined);
+    if (refused.length === 0) return;
+    this.#d.logger.info({ event: 'seats_refused', reasons: [...new Set(refused.map((r) => r.reason))], call: room.id }, 'seats refused on a recheck');
+    for (const r of refused) this.#d.metrics.refused(r.p.role, r.reason);
+    if (refused.length === room.size && room.encounter) {
+      // Nobody may stay (a withdrawn consent refuses everyone): the call ends, its Encounter finished.
+      this.endCall(room, refused[0]!.reason).catch(() => {});
+      return;
+    }
+    for (const { p, reason } of refused) {
+      p.send({ type: 'error', code: ErrorCodes.joinRefused, message: `the call is no longer allowed: ${reason}`, reason, appointmentId: room.appointmentId });
+      p.send({ type: 'left', appointmentId: room.appointmentId, reason: 'refused' });
+      this.#vacate(p, 'refused');
     }
   }
 
