@@ -5,7 +5,6 @@
 import { loadBundle, type Bundle } from './bundle.ts';
 import type { Decision, PolicyEngine, PolicyInput } from './index.ts';
 import { describeError, RegoPolicy, type RegoPolicyOptions } from './rego-policy.ts';
-import { fromJS } from './rego/value.ts';
 import { runBundleTests } from './testing.ts';
 
 /** A {@link PolicyEngine} that also answers OPA's data API. */
@@ -29,7 +28,7 @@ export function createRegoPolicy(bundle: Bundle | string, opts: RegoPolicyOption
     rego,
     decide(input: PolicyInput): Decision {
       try {
-        return rego.decideRaw(fromJS(input));
+        return rego.decide(input);
       } catch {
         return { allow: false, reason: 'policy_error' };
       }

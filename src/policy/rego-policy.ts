@@ -6,7 +6,8 @@
 import type { Bundle } from './bundle.ts';
 import { compile, type CompiledPolicy, type PreparedQuery } from './rego/index.ts';
 import { RegoError, RegoErrors } from './rego/errors.ts';
-import { fromJS, toJS, type Value } from './rego/value.ts';
+import { fastNode, UNSUPPORTED } from './rego/fastpath.ts';
+import { fromJS, RObject, toJS, type Value } from './rego/value.ts';
 
 export interface RegoDecision {
   allow: boolean;
@@ -35,6 +36,7 @@ export class RegoPolicy {
   readonly #print: (msg: string) => void;
   readonly #queries: PreparedQuery[];
   readonly #timeoutMs: number;
+  readonly #fast: [(input: unknown) => Value | undefined, (input: unknown) => Value | undefined] | undefined;
 
   constructor(bundle: Bundle, opts: RegoPolicyOptions = {}) {
     const pkg = opts.package ?? 'healthcare.telemedicine';
@@ -46,6 +48,10 @@ export class RegoPolicy {
     this.#deny = this.policy.prepare(`__result__ = data.${pkg}.deny`);
     const pkgNode = pkg.split('.').reduce((n, s) => n?.children.get(s), this.policy.program.root as typeof this.policy.program.root | undefined);
     this.#reason = pkgNode?.children.has('reason') ? this.policy.prepare(`__result__ = data.${pkg}.reason`) : undefined;
+    const fa = fastNode(pkgNode?.children.get('allow'));
+    const fd = fastNode(pkgNode?.children.get('deny'));
+    const dataFree = !(this.data instanceof RObject) || this.data.size === 0;
+    this.#fast = fa && fd && !this.#reason && dataFree ? [fa, fd] : undefined;
     this.#print = opts.print ?? (() => {});
     this.#timeoutMs = opts.timeoutMs ?? 250;
     this.#queries = this.#reason ? [this.#allow, this.#deny, this.#reason] : [this.#allow, this.#deny];
@@ -58,14 +64,34 @@ export class RegoPolicy {
     return v === undefined ? undefined : toJS(v);
   }
 
+  /**
+   * Decides one action for plain JSON-like input. Simple rule sets (the seed's)
+   * are answered by a compiled fast path; everything else by the evaluator.
+   */
+  decide(input: unknown): RegoDecision {
+    if (this.#fast) {
+      try {
+        const [allow, deny] = this.#fast;
+        return verdict(allow(input), deny(input), undefined);
+      } catch (e) {
+        if (e !== UNSUPPORTED) throw e;
+      }
+    }
+    return this.decideRaw(fromJS(input));
+  }
+
   /** Decides one action: allow only when `allow` is true and `deny` is not. Throws on evaluation errors. */
   decideRaw(input: Value): RegoDecision {
     const [allow, deny, r] = this.policy.evaluateFirst(this.#queries, '__result__', { input, data: this.data, print: this.#print, timeoutMs: this.#timeoutMs });
-    const reason = typeof r === 'string' ? r : undefined;
-    if (deny === true) return { allow: false, reason: reason ?? 'policy_deny' };
-    if (allow === true) return { allow: true, reason: reason ?? 'policy_allow' };
-    return { allow: false, reason: reason ?? 'policy_default_deny' };
+    return verdict(allow, deny, r);
   }
+}
+
+function verdict(allow: Value | undefined, deny: Value | undefined, r: Value | undefined): RegoDecision {
+  const reason = typeof r === 'string' ? r : undefined;
+  if (deny === true) return { allow: false, reason: reason ?? 'policy_deny' };
+  if (allow === true) return { allow: true, reason: reason ?? 'policy_allow' };
+  return { allow: false, reason: reason ?? 'policy_default_deny' };
 }
 
 function pathRef(path: string[]): string {

@@ -275,7 +275,10 @@ export function fromJS(x: unknown, depth = 0): Value {
         return o;
       }
       const o = new RObject();
-      for (const k of Object.keys(x)) o.set(k, fromJS((x as Record<string, unknown>)[k], depth + 1));
+      for (const k of Object.keys(x)) {
+        const v = (x as Record<string, unknown>)[k];
+        if (v !== undefined) o.set(k, fromJS(v, depth + 1)); // as in JSON, an undefined member is absent
+      }
       return o;
     }
   }
