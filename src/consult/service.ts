@@ -16,7 +16,8 @@ import { CloseCodes, ErrorCodes, PROTOCOL_VERSION, RefusalReasons, type ClientFr
 import { ConsultEmitter, type ConsultEventName, type Listener } from './events.ts';
 import { ConsultMetrics } from './quality.ts';
 import { ConsultRecords } from './records.ts';
-import { Signaling, seatRoleOf } from './signaling.ts';
+import { seatRoleOf } from './admission.ts';
+import { Signaling } from './signaling.ts';
 import { IceServerMinter, type TurnOptions } from './turn.ts';
 
 export interface ConsultServiceOptions {

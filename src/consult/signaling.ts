@@ -1,19 +1,22 @@
 /**
- * What each signaling frame does to the rooms: admission (membership,
- * consent, the policy's `video_call` decision), the waiting room, relaying
- * offer/answer/candidate between the admitted seats of one room, chat kept as
- * Communication, call-quality reports, leave, end, and resume after a drop.
- * Transport-free: it sees {@link Connection}s, never sockets.
+ * What each signaling frame does to the rooms: the waiting room (and the
+ * dashboards that watch it), relaying offer/answer/candidate between the
+ * admitted seats of one room, chat kept as Communication, document share,
+ * call-quality reports, leave, end, resume after a drop, and the call's
+ * lifecycle (Encounter started at the first admit, finished at the end or
+ * when abandoned). Every seat is decided by admission.ts, at join and again
+ * every `recheckMs`. Transport-free: it sees {@link Connection}s, never sockets.
  */
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/index.ts';
-import { Actions, Roles, type PolicyEngine, type PolicyInput } from '../policy/index.ts';
+import type { PolicyEngine } from '../policy/index.ts';
+import { Admissions, principalOfSeat, seatRoleOf, type Admission } from './admission.ts';
 import { SignalingError, type Connection } from './connection.ts';
-import { ErrorCodes, RefusalReasons, type ClientFrame, type FrameOf, type ServerFrame } from './protocol.ts';
+import { ErrorCodes, type ClientFrame, type FrameOf, type ServerFrame } from './protocol.ts';
 import type { ConsultEmitter } from './events.ts';
 import type { ConsultMetrics } from './quality.ts';
 import type { AppointmentFacts, ConsultRecords } from './records.ts';
-import { Room, type Participant, type SeatRole } from './room.ts';
+import { Room, type Participant } from './room.ts';
 import type { IceServerMinter } from './turn.ts';
 
 export interface SignalingDeps {
@@ -33,15 +36,6 @@ export interface SignalingDeps {
   events: ConsultEmitter;
 }
 
-export type Admission =
-  | { ok: true; facts: AppointmentFacts & { patient: string }; role: SeatRole }
-  | { ok: false; reason: string; member: boolean; facts?: AppointmentFacts };
-
-/** The seat role a principal can take, if any. */
-export function seatRoleOf(p: Principal): SeatRole | undefined {
-  return p.role === Roles.clinician ? 'clinician' : p.role === Roles.patient ? 'patient' : undefined;
-}
-
 export class Signaling {
   readonly #d: SignalingDeps;
   readonly #rooms = new Map<string, Room>();
@@ -55,8 +49,16 @@ export class Signaling {
   readonly #recheck: NodeJS.Timeout;
   #rechecking = false;
 
+  readonly #admissions: Admissions;
+
   constructor(deps: SignalingDeps) {
     this.#d = deps;
+    this.#admissions = new Admissions({
+      records: deps.records,
+      policy: deps.policy,
+      ending: (id) => this.#rooms.get(id)?.ended === true,
+      ...(deps.onDecision ? { onDecision: deps.onDecision } : {}),
+    });
     this.#recheck = setInterval(() => void this.recheck(), deps.recheckMs);
     this.#recheck.unref();
   }
@@ -84,7 +86,7 @@ export class Signaling {
   #recheckRoom(room: Room): void {
     if (this.#ending.has(room)) return;
     const refused = room.seats().map((p) => {
-      const a = this.admission({ id: p.user, role: p.role === 'clinician' ? Roles.clinician : Roles.patient }, room.appointmentId);
+      const a = this.admission(principalOfSeat(p), room.appointmentId);
       return { p, reason: a.ok ? undefined : a.reason };
     }).filter((r): r is { p: Participant; reason: string } => r.reason !== undefined);
     if (refused.length === 0) return;
@@ -110,33 +112,9 @@ export class Signaling {
     return this.#rooms.size;
   }
 
-  /**
-   * Decides whether `principal` may join the call of an Appointment. A
-   * non-participant is refused before the policy is asked (membership is a
-   * fact of the Appointment); for participants the policy decides, with the
-   * input of ARCHITECTURE.md. Synchronous: reads only.
-   */
+  /** Decides whether `principal` may be in the call of an Appointment (see admission.ts). */
   admission(principal: Principal, appointmentId: string, now = Date.now()): Admission {
-    const facts = this.#d.records.appointment(appointmentId);
-    if (!facts) return { ok: false, reason: RefusalReasons.appointmentNotFound, member: false };
-    const role = seatRoleOf(principal);
-    const member = role === 'patient' ? principal.id === facts.patient : role === 'clinician' && facts.clinicians.includes(principal.id);
-    if (!member || !role) return { ok: false, reason: RefusalReasons.notAParticipant, member: false, facts };
-    if (facts.status === 'fulfilled' || this.#rooms.get(appointmentId)?.ended) return { ok: false, reason: RefusalReasons.callEnded, member, facts };
-    if (!facts.joinable) return { ok: false, reason: RefusalReasons.appointmentNotActive, member, facts };
-    if (!facts.patient) return { ok: false, reason: RefusalReasons.noPatient, member, facts };
-    const input: PolicyInput = {
-      action: Actions.videoCall,
-      user: { id: principal.id, role: principal.role },
-      patient: { id: facts.patient, consent: this.#d.records.hasConsent(facts.patient, now) },
-      data_stays_local: true,
-      destination: 'local',
-      resource: { type: 'Appointment', id: appointmentId },
-    };
-    const decision = this.#d.policy().decide(input);
-    this.#d.onDecision?.(Actions.videoCall, decision.allow);
-    if (!decision.allow) return { ok: false, reason: decision.reason || 'policy_default_deny', member, facts };
-    return { ok: true, facts: { ...facts, patient: facts.patient }, role };
+    return this.#admissions.decide(principal, appointmentId, now);
   }
 
   /** Handles one frame of an authenticated connection; throws {@link SignalingError} to answer with an error frame. */
@@ -349,7 +327,7 @@ export class Signaling {
       throw new SignalingError(ErrorCodes.unknownParticipant, 'no one with that seat waits in this room', undefined, f.appointmentId);
     }
     // Consent may have been withdrawn while the patient waited: ask again.
-    const again = this.admission({ id: target.user, role: target.role === 'clinician' ? Roles.clinician : Roles.patient }, room.appointmentId);
+    const again = this.admission(principalOfSeat(target), room.appointmentId);
     if (!again.ok) {
       target.send({ type: 'error', code: ErrorCodes.joinRefused, message: `the join was refused: ${again.reason}`, reason: again.reason, appointmentId: room.appointmentId });
       this.#vacate(target, 'refused');
@@ -431,15 +409,7 @@ export class Signaling {
     const patient = room.facts.patient!;
     const doc = this.#d.records.document(f.documentReference, patient);
     if (!doc) throw new SignalingError(ErrorCodes.unknownDocument, "no such DocumentReference of this call's patient", undefined, f.appointmentId);
-    const decision = this.#d.policy().decide({
-      action: Actions.shareDocument,
-      user: { id: p.user, role: p.role === 'clinician' ? Roles.clinician : Roles.patient },
-      patient: { id: patient, consent: this.#d.records.hasConsent(patient) },
-      data_stays_local: true,
-      destination: 'local',
-      resource: { type: 'DocumentReference', id: doc.id, classification: 'phi' },
-    });
-    this.#d.onDecision?.(Actions.shareDocument, decision.allow);
+    const decision = this.#admissions.share(principalOfSeat(p), patient, doc.id);
     if (!decision.allow) throw new SignalingError(ErrorCodes.forbidden, `sharing was refused: ${decision.reason}`, decision.reason, f.appointmentId);
     const frame = { type: 'document', appointmentId: room.appointmentId, from: p.seat, ...doc } as const;
     for (const x of room.admitted()) x.send(x === p && f.ref ? { ...frame, ref: f.ref } : frame);
