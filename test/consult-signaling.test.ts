@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { turnCredential, type CallSummary } from '../src/consult/index.ts';
+import { createBuiltinPolicy, type PolicyEngine, type PolicyInput } from '../src/policy/index.ts';
 import { ConsultHarness, type Any } from './consult-harness.ts';
 
 const TURN_SECRET = 'test-turn-secret-0123456789';
@@ -110,6 +111,25 @@ describe('consultation signaling', () => {
     await other.next('waiting');
     await stranger.roundTrip();
     assert.equal(stranger.pending('lobby').length, 0);
+  });
+
+  test('every join asks the policy video_call with exactly the input of ARCHITECTURE.md', async () => {
+    const inputs: PolicyInput[] = [];
+    const builtin = createBuiltinPolicy();
+    const spy: PolicyEngine = { revision: 'spy', decide: (input) => { inputs.push(structuredClone(input)); return builtin.decide(input); } };
+    const { url } = h.extraService('consult-spy', { policy: () => spy });
+    const a = await h.book();
+    const noConsent = await h.book({ consent: false });
+    const appt = (id: string) => ({ type: 'Appointment', id });
+    await h.enterCall(a, url);
+    await h.refusal(await h.connect(noConsent.patient, url), noConsent.id);
+    assert.deepEqual(inputs, [
+      { action: 'video_call', user: { id: a.clinician, role: 'authorized_medical_staff' }, patient: { id: a.patient, consent: true }, data_stays_local: true, destination: 'local', resource: appt(a.id) },
+      { action: 'video_call', user: { id: a.patient, role: 'patient' }, patient: { id: a.patient, consent: true }, data_stays_local: true, destination: 'local', resource: appt(a.id) },
+      // The admit decides for the waiting patient again.
+      { action: 'video_call', user: { id: a.patient, role: 'patient' }, patient: { id: a.patient, consent: true }, data_stays_local: true, destination: 'local', resource: appt(a.id) },
+      { action: 'video_call', user: { id: noConsent.patient, role: 'patient' }, patient: { id: noConsent.patient, consent: false }, data_stays_local: true, destination: 'local', resource: appt(noConsent.id) },
+    ]);
   });
 
   test('each participant gets STUN and TURN with coturn REST credentials bound to its seat', async () => {
