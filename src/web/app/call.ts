@@ -51,7 +51,10 @@ export class Call {
     /** Gets the camera and microphone; called once, on admission (never before: a refused join starts no media). */
     private readonly media: () => Promise<MediaStream | null>,
     private readonly on: CallEvents,
+    /** Media already in hand (the patient's device check), shown in the waiting room. */
+    initial: MediaStream | null = null,
   ) {
+    this.local = initial;
     // A resume token in this tab means a reload during the call: our RTCPeerConnection is gone (fresh: true).
     this.#freshStart = sessionStorage.getItem(resumeKey(appointmentId)) !== null;
     this.#mediaReady = new Promise((resolve) => (this.#mediaResolve = resolve));

@@ -40,7 +40,7 @@ export function deviceCheck(intro: HTMLElement): Promise<DeviceCheckResult> {
         mark(mic, null, 'speak to see the level move');
         stopMeter = levelMeter(stream!, (level) => {
           meter.value = level;
-          if (level > 0.02 && !mic.classList.contains('good')) mark(mic, true, `we hear you (${a.label || 'microphone'})`);
+          if (level > 0.25 && !mic.classList.contains('good')) mark(mic, true, `we hear you (${a.label || 'microphone'})`);
         });
       } else mark(mic, false, 'no microphone: the clinician will not hear you');
       join.disabled = false;
@@ -98,18 +98,29 @@ export function deviceCheck(intro: HTMLElement): Promise<DeviceCheckResult> {
 /** Calls `onLevel` (0..1, RMS of the microphone) about ten times a second; returns the stop function. */
 function levelMeter(stream: MediaStream, onLevel: (v: number) => void): () => void {
   const ctx = new AudioContext();
+  // Browsers may hold an AudioContext suspended until the user interacts with the page.
+  const wake = () => void ctx.resume().catch(() => {});
+  wake();
+  addEventListener('pointerdown', wake, { once: true });
+  addEventListener('keydown', wake, { once: true });
   const src = ctx.createMediaStreamSource(stream);
   const an = ctx.createAnalyser();
   an.fftSize = 1024;
   src.connect(an);
   const buf = new Float32Array(an.fftSize);
+  let shown = 0;
   const timer = window.setInterval(() => {
     an.getFloatTimeDomainData(buf);
     let sum = 0;
     for (const x of buf) sum += x * x;
-    onLevel(Math.min(1, Math.sqrt(sum / buf.length) * 4));
+    // Decibels make quiet speech visible; the bar falls back slowly so short sounds can be seen.
+    const db = 20 * Math.log10(Math.sqrt(sum / buf.length) || 1e-9);
+    shown = Math.max(Math.min(1, Math.max(0, (db + 70) / 60)), shown * 0.85);
+    onLevel(shown);
   }, 100);
   return () => {
+    removeEventListener('pointerdown', wake);
+    removeEventListener('keydown', wake);
     clearInterval(timer);
     src.disconnect();
     void ctx.close();

@@ -28,6 +28,7 @@ export function roomView(o: RoomOptions): Call {
   const remoteVideo = h('video', { class: 'remote-video', autoplay: true, playsInline: true, 'data-testid': 'remote-video', 'aria-label': 'The other person’s video' });
   const remoteNote = h('p', { class: 'placeholder' }, o.clinician ? 'Nobody is in the call yet. Admit the patient from the waiting room.' : 'Connecting…');
   const localVideo = h('video', { class: 'local-video', autoplay: true, muted: true, playsInline: true, 'aria-label': 'Your own video' });
+  const localTile = h('div', { class: 'local' }, localVideo);
   const micBtn = h('button', { type: 'button', 'aria-pressed': 'false', disabled: true }, 'Mute microphone');
   const camBtn = h('button', { type: 'button', 'aria-pressed': 'false', disabled: true }, 'Turn camera off');
   const endBtn = h('button', { type: 'button', class: 'danger' }, o.clinician ? 'End consultation' : 'Leave');
@@ -41,13 +42,13 @@ export function roomView(o: RoomOptions): Call {
   const docForm = h('form', { class: 'inline-form' }, h('label', { for: 'doc-file' }, 'File to share'), fileInput, h('button', { type: 'submit' }, 'Share in the call'));
   const docStatus = h('p', { class: 'muted small', 'aria-live': 'polite' });
   const waitingCard = h('section', { class: 'card waiting', 'data-testid': 'waiting' }, h('h3', {}, 'You are in the waiting room'), h('p', {}, 'Your clinician has been told you are here and will let you in shortly. Keep this page open.'));
-  const notice = h('p', { class: 'notice-line', role: 'status' });
+  const notice = h('p', { class: 'notice-line' });
   const heading = h('h2', {}, o.title);
 
   const stage = h(
     'div',
     { class: 'stage' },
-    h('div', { class: 'videos' }, h('div', { class: 'remote' }, remoteVideo, remoteNote), h('div', { class: 'local' }, localVideo)),
+    h('div', { class: 'videos' }, h('div', { class: 'remote' }, remoteVideo, remoteNote), localTile),
     h('div', { class: 'controls', role: 'group', 'aria-label': 'Call controls' }, micBtn, camBtn, endBtn),
     notice,
   );
@@ -83,7 +84,9 @@ export function roomView(o: RoomOptions): Call {
       notice.textContent = text;
       announce(text);
     },
-  });
+  }, o.stream);
+  localVideo.srcObject = o.stream;
+  micBtn.disabled = camBtn.disabled = !o.stream;
   window.__telemed = {
     call,
     get pc() { return call.pc; },
@@ -209,6 +212,7 @@ export function roomView(o: RoomOptions): Call {
   camBtn.addEventListener('click', () => {
     const off = camBtn.getAttribute('aria-pressed') !== 'true';
     call.setCamera(!off);
+    localTile.classList.toggle('off', off);
     camBtn.setAttribute('aria-pressed', String(off));
     camBtn.textContent = off ? 'Turn camera on' : 'Turn camera off';
     announce(off ? 'Camera off.' : 'Camera on.');
