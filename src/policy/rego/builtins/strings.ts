@@ -3,7 +3,7 @@
  * Unicode code points, like Go's runes.
  */
 import { BuiltinError, ErrorCodes } from '../errors.ts';
-import { isNumber, num, RSet, typeName, type Value } from '../value.ts';
+import { isNumber, num, RObject, RSet, typeName, type Value } from '../value.ts';
 import { sprintf } from './sprintf.ts';
 import { arr, builtinErr, collection, decl, numArg, obj, operandErr, smallInt, str, type BuiltinImpl, type Family } from './types.ts';
 
@@ -14,7 +14,7 @@ export const decls = [
   decl('sprintf', 2), decl('substring', 3), decl('trim', 2), decl('trim_left', 2), decl('trim_right', 2),
   decl('trim_prefix', 2), decl('trim_suffix', 2), decl('trim_space', 1), decl('format_int', 2),
   decl('strings.reverse', 1), decl('strings.count', 2), decl('strings.any_prefix_match', 2),
-  decl('strings.any_suffix_match', 2), decl('to_number', 1),
+  decl('strings.any_suffix_match', 2), decl('to_number', 1), decl('strings.render_template', 2),
 ];
 
 const runes = (s: string): string[] => [...s];
@@ -172,6 +172,17 @@ export const impls: Record<string, BuiltinImpl> = {
     const ss = strs('strings.any_suffix_match', a, 1);
     const ps = strs('strings.any_suffix_match', b, 2);
     return ss.some((s) => ps.some((p) => s.endsWith(p)));
+  },
+  // Go text/template, the subset policies use: {{.name}} and {{.a.b}} substitutions
+  'strings.render_template': ([t, v]) => {
+    const tpl = str('strings.render_template', t, 1);
+    const vars = obj('strings.render_template', v, 2);
+    return tpl.replace(/\{\{-?\s*\.([A-Za-z0-9_.]+)\s*-?\}\}/g, (_, path: string) => {
+      let cur: Value | undefined = vars;
+      for (const seg of path.split('.')) cur = cur instanceof RObject ? cur.get(seg) : undefined;
+      if (cur === undefined) return '<no value>';
+      return typeof cur === 'string' ? cur : sprintf('%v', [cur]);
+    });
   },
   to_number: ([a]) => {
     if (a === null) return 0;
