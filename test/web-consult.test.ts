@@ -186,6 +186,61 @@ test('patient waits, clinician admits: video both ways, chat and a document arri
   assert.equal(await patient.evaluate(() => (globalThis as any).__telemed.pc ?? null), null, 'no connection left after the end');
 });
 
+/** A booking of the demo clinician with a new patient (with a telehealth Consent unless `consent: false`). */
+async function book(tag: string, opts: { consent?: boolean } = {}): Promise<{ id: string; patient: string }> {
+  const patient = `Patient/${tag}`;
+  await node.fhir.putAsSystem({ resourceType: 'Patient', id: tag, active: true, name: [{ given: ['Sam'], family: `Test-${tag}` }] });
+  if (opts.consent !== false) {
+    await node.fhir.putAsSystem({
+      resourceType: 'Consent', id: `consent-${tag}`, status: 'active',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ text: 'telehealth' }], patient: { reference: patient },
+    });
+  }
+  const id = `appt-${tag}`;
+  await node.fhir.putAsSystem({
+    resourceType: 'Appointment', id, status: 'booked', start: new Date().toISOString(),
+    participant: [{ actor: { reference: DEMO.clinician }, status: 'accepted' }, { actor: { reference: patient }, status: 'accepted' }],
+  });
+  return { id, patient };
+}
+
+/** Both pages in the call with video flowing (the patient through the device check, the clinician admits). */
+async function enterCall(a: { id: string; patient: string }): Promise<{ doctor: Page; patient: Page }> {
+  const patient = await openPage({ width: 390, height: 844 });
+  await patient.goto(`${node.url}/join/${a.id}#token=${await node.auth.mint(a.patient, 'patient')}`);
+  await patient.getByRole('button', { name: 'Join the waiting room' }).click();
+  await patient.getByTestId('waiting').waitFor();
+  const doctor = await openPage();
+  await doctor.goto(`${node.url}/call/${a.id}#token=${await node.auth.mint(DEMO.clinician, 'authorized_medical_staff')}`);
+  await doctor.getByTestId('admit').click();
+  await Promise.all([videoFlows(doctor, 'clinician'), videoFlows(patient, 'patient')]);
+  return { doctor, patient };
+}
+
+const phaseOf = (page: Page) => page.evaluate(() => (globalThis as any).__telemed?.phase as string | undefined);
+
+test("the patient's network drops and returns, then the page reloads: the same call resumes each time", { skip, timeout: 300_000 }, async () => {
+  const a = await book('reconnects');
+  const { doctor, patient } = await enterCall(a);
+
+  await patient.context().setOffline(true);
+  await until('patient sees it is reconnecting', () => phaseOf(patient), (p) => p === 'reconnecting');
+  await patient.getByText('Connection lost: reconnecting…').first().waitFor();
+  await patient.context().setOffline(false);
+  await until('patient back in the call', () => phaseOf(patient), (p) => p === 'in-call');
+  await Promise.all([videoFlows(doctor, 'clinician after the drop'), videoFlows(patient, 'patient after the drop')]);
+
+  await patient.reload();
+  await until('patient back in the call after a reload', () => phaseOf(patient), (p) => p === 'in-call');
+  await Promise.all([videoFlows(doctor, 'clinician after the reload'), videoFlows(patient, 'patient after the reload')]);
+  assert.equal(await patient.getByTestId('waiting').isVisible(), false, 'no second trip through the waiting room');
+
+  await patient.getByRole('textbox', { name: 'Message' }).fill('Back again');
+  await patient.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await doctor.getByTestId('chat-log').filter({ hasText: 'Back again' }).waitFor();
+});
+
 test('a patient signed in as someone else sees why and never starts media', { skip, timeout: 120_000 }, async () => {
   const page = await openPage({ width: 390, height: 844 });
   const stranger = await node.auth.mint('Patient/someone-else', 'patient');

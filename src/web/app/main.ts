@@ -22,7 +22,7 @@ async function boot(): Promise<void> {
   }
   const clinician = isClinician(me);
   who.replaceChildren(
-    h('span', {}, `${await displayName(me.id)} · ${clinician ? 'clinician' : me.role === 'patient' ? 'patient' : me.role}`),
+    h('span', {}, `${await nameOrNothing(me.id)}${clinician ? 'clinician' : me.role === 'patient' ? 'patient' : me.role.replaceAll('_', ' ')}`),
     ' ',
     h('button', { type: 'button', class: 'link', onclick: () => { sessionStorage.clear(); location.href = '/'; } }, 'Sign out'),
   );
@@ -65,6 +65,12 @@ async function enterRoom(appointmentId: string, me: Me): Promise<void> {
   const intro = h('p', {}, `Your video consultation${other ? ` with ${other}` : ''}${when ? ` at ${when}` : ''}. Check that your camera, microphone and connection work, then join the waiting room.`);
   const { stream } = await deviceCheck(intro);
   roomView({ ...base, stream });
+}
+
+/** "Name · " from the person's record, or nothing when the record has no name. */
+async function nameOrNothing(ref: string): Promise<string> {
+  const name = await displayName(ref);
+  return ['Clinician', 'Patient', 'Participant'].includes(name) ? 'Signed in as ' : `${name} · `;
 }
 
 function refused(reason: string | undefined): void {

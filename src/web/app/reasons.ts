@@ -3,7 +3,7 @@
 const REASONS: Record<string, { title: string; detail: string }> = {
   no_consent: {
     title: 'Consent for video consultations is missing',
-    detail: 'This clinic has no active consent from the patient for telehealth. Please contact the clinic to give consent; the call cannot start without it.',
+    detail: 'No active consent to video consultations (telehealth) is on record for this patient. The call cannot start without it: please contact the clinic to give or renew consent.',
   },
   not_a_participant: {
     title: 'This consultation is not yours',

@@ -29,6 +29,7 @@ export class Signal {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     this.#url = `${scheme}//${location.host}${path}`;
     addEventListener('online', this.#onOnline);
+    addEventListener('offline', this.#onOffline);
     this.#open();
   }
 
@@ -46,10 +47,16 @@ export class Signal {
   close(): void {
     this.#closed = true;
     removeEventListener('online', this.#onOnline);
+    removeEventListener('offline', this.#onOffline);
     clearInterval(this.#pingTimer);
     clearTimeout(this.#retryTimer);
     this.#ws?.close(1000);
   }
+
+  /** The browser says the network is gone: the socket is dead (or soon will be), so reconnect when it returns. */
+  #onOffline = () => {
+    if (this.#ws) this.#drop(this.#ws);
+  };
 
   #onOnline = () => {
     // The network came back: try now instead of waiting for the backoff.
