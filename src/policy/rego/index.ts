@@ -48,6 +48,8 @@ export class CompiledPolicy {
       const c = new Compiler(builtinArity, this.program);
       q = c.compileQuery(body);
       if (c.errors.length) throw new RegoErrors(c.errors);
+      // queries can come from outside (the data API): keep the cache bounded
+      if (this.#queries.size >= MAX_CACHED_QUERIES) this.#queries.clear();
       this.#queries.set(query, q);
     }
     return q;
@@ -137,6 +139,8 @@ function splitQueryText(text: string, n: number): string[] {
   if (cur.trim()) out.push(cur.trim());
   return out;
 }
+
+const MAX_CACHED_QUERIES = 1000;
 
 /** A module larger than this is refused at parse time (policies are code; data belongs in data.json). */
 export const MAX_MODULE_CHARS = 8 * 1024 * 1024;
