@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
-import { ErrorCodes, IceServerMinter, RefusalReasons, isTelehealthConsent, parseFrame, turnCredential } from '../src/consult/index.ts';
-import { ConsultMetrics, CallQuality } from '../src/consult/quality.ts';
+import { CallQuality, ConsultMetrics, ErrorCodes, IceServerMinter, RefusalReasons, isTelehealthConsent, parseFrame, turnCredential } from '../src/consult/index.ts';
 
 describe('frame parser', () => {
   const codeOf = (text: string) => {

@@ -11,7 +11,7 @@ export { ConsultService, createConsultService, type ConsultServiceOptions, type 
 export { ErrorCodes, RefusalReasons, CloseCodes, PROTOCOL_VERSION, CLIENT_FRAME_TYPES, parseFrame, type ErrorCode, type ClientFrame, type ServerFrame, type IceServer, type PeerInfo } from './protocol.ts';
 export { IceServerMinter, turnCredential, type TurnOptions } from './turn.ts';
 export { isTelehealthConsent, VIRTUAL_ENCOUNTER } from './records.ts';
-export type { CallSummary } from './quality.ts';
+export { CallQuality, ConsultMetrics, type CallSummary } from './quality.ts';
 export type { ConsultEvents, ConsultEventName, Listener } from './events.ts';
 export type { ConnectionLimits } from './connection.ts';
 export { SignalingClient, type Received } from './client.ts';
