@@ -15,6 +15,9 @@ export interface Token {
   /** A newline separates this token from the previous one. */
   nl: boolean;
   loc: Loc;
+  /** Where the token ends: the row and the column just after its last character. */
+  endRow: number;
+  endCol: number;
 }
 
 const PUNCT3: string[] = [];
@@ -55,7 +58,7 @@ export function lex(src: string, file: string, comments?: { row: number; text: s
     const start = i;
     if (isIdentStart(c)) {
       while (i < n && isIdentPart(src.charCodeAt(i))) i++;
-      out.push({ kind: 'ident', text: src.slice(start, i), raw: false, nl, loc });
+      out.push({ kind: 'ident', text: src.slice(start, i), raw: false, nl, loc, endRow: 0, endCol: 0 });
     } else if (c >= 48 && c <= 57) {
       while (i < n && isDigit(src.charCodeAt(i))) i++;
       if (src[i] === '.' && isDigit(src.charCodeAt(i + 1))) {
@@ -70,7 +73,7 @@ export function lex(src: string, file: string, comments?: { row: number; text: s
           while (i < n && isDigit(src.charCodeAt(i))) i++;
         }
       }
-      out.push({ kind: 'number', text: src.slice(start, i), raw: false, nl, loc });
+      out.push({ kind: 'number', text: src.slice(start, i), raw: false, nl, loc, endRow: 0, endCol: 0 });
     } else if (c === 34) {
       i++;
       let s = '';
@@ -108,7 +111,7 @@ export function lex(src: string, file: string, comments?: { row: number; text: s
         s += d;
         i++;
       }
-      out.push({ kind: 'string', text: s, raw: false, nl, loc });
+      out.push({ kind: 'string', text: s, raw: false, nl, loc, endRow: 0, endCol: 0 });
     } else if (c === 96) {
       const end = src.indexOf('`', i + 1);
       if (end < 0) err('non-terminated raw string');
@@ -116,7 +119,7 @@ export function lex(src: string, file: string, comments?: { row: number; text: s
       for (const ch of s) if (ch === '\n') row++;
       if (s.includes('\n')) lineStart = start + 1 + s.lastIndexOf('\n') + 1;
       i = end + 1;
-      out.push({ kind: 'string', text: s, raw: true, nl, loc });
+      out.push({ kind: 'string', text: s, raw: true, nl, loc, endRow: 0, endCol: 0 });
     } else {
       const two = src.slice(i, i + 2);
       if (PUNCT3.includes(src.slice(i, i + 3))) {
@@ -128,11 +131,14 @@ export function lex(src: string, file: string, comments?: { row: number; text: s
       } else {
         err(`unexpected character '${src[i]}'`);
       }
-      out.push({ kind: 'punct', text: src.slice(start, i), raw: false, nl, loc });
+      out.push({ kind: 'punct', text: src.slice(start, i), raw: false, nl, loc, endRow: 0, endCol: 0 });
     }
+    const last = out[out.length - 1]!;
+    last.endRow = row;
+    last.endCol = i - lineStart + 1;
     nl = false;
   }
-  out.push({ kind: 'eof', text: '', raw: false, nl: true, loc: { file, row, col: i - lineStart + 1 } });
+  out.push({ kind: 'eof', text: '', raw: false, nl: true, loc: { file, row, col: i - lineStart + 1 }, endRow: row, endCol: i - lineStart + 1 });
   return out;
 }
 

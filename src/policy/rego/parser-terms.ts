@@ -201,7 +201,7 @@ export abstract class TermParser {
       const tk = this.tok;
       if (tk.kind !== 'punct' || tk.nl && this.nlSig[this.nlSig.length - 1]) break;
       const prev = this.toks[this.pos - 1]!;
-      const adjacent = tk.loc.row === prev.loc.row && tk.loc.col === prev.loc.col + rawLen(prev);
+      const adjacent = tk.loc.row === prev.endRow && tk.loc.col === prev.endCol;
       if (tk.text === '.' && adjacent) {
         this.next();
         const n = this.next();
@@ -374,11 +374,6 @@ export abstract class TermParser {
     }
     return term;
   }
-}
-
-function rawLen(t: Token): number {
-  if (t.kind === 'string') return -1; // strings: never adjacent by length (escapes); handled below
-  return t.text.length;
 }
 
 export function appendRef(t: Term, k: Term): Term {
