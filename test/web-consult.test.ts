@@ -239,6 +239,10 @@ test("the patient's network drops and returns, then the page reloads: the same c
   await patient.getByRole('textbox', { name: 'Message' }).fill('Back again');
   await patient.getByRole('textbox', { name: 'Message' }).press('Enter');
   await doctor.getByTestId('chat-log').filter({ hasText: 'Back again' }).waitFor();
+
+  // Each browser reports a getStats summary every 5 s; the node counts the frames they decoded.
+  const decodedAtNode = async () => Number(/^consult_frames_decoded_total (\d+)/m.exec(await node.metrics.registry.getSingleMetricAsString('consult_frames_decoded_total'))?.[1] ?? 0);
+  await until('stats frames reach the node', decodedAtNode, (n) => n > 0);
 });
 
 test('a patient signed in as someone else sees why and never starts media', { skip, timeout: 120_000 }, async () => {
