@@ -135,6 +135,82 @@ async function load(pairs: Pair[]): Promise<{ latencies: number[]; received: num
   return { latencies, received, seconds: (performance.now() - t0) / 1000 };
 }
 
+/** The slice of libwebrtc (@roamhq/wrtc, a dev dependency) the call set-up needs. */
+interface Rtc {
+  RTCPeerConnection: new (c: object) => {
+    onicecandidate: ((e: { candidate: { toJSON(): object } | null }) => void) | null;
+    ondatachannel: ((e: { channel: { readyState: string; onopen: (() => void) | null } }) => void) | null;
+    createDataChannel(label: string): unknown;
+    createOffer(): Promise<{ type: 'offer'; sdp?: string }>;
+    createAnswer(): Promise<{ type: 'answer'; sdp?: string }>;
+    setLocalDescription(d: object): Promise<void>;
+    setRemoteDescription(d: object): Promise<void>;
+    addIceCandidate(c: object): Promise<void>;
+    close(): void;
+  };
+}
+
+/**
+ * Call set-up with real WebRTC peers (headless libwebrtc on loopback, a data
+ * channel standing in for media): from the patient's `join` to the channel
+ * open, through waiting room, admit, offer/answer and candidates, while the
+ * other rooms stay connected. One room at a time.
+ */
+async function callSetup(url: string, tokens: Array<{ appointmentId: string; doc: string; pat: string }>): Promise<number[] | undefined> {
+  const rtc = await import('@roamhq/wrtc').then((m) => (m.default ?? m) as unknown as Rtc, () => undefined);
+  if (!rtc) return undefined;
+  const times: number[] = [];
+  for (const t of tokens) {
+    const id = t.appointmentId;
+    const [doc, pat] = await Promise.all([Peer.connect(url), Peer.connect(url)]);
+    for (const [peer, token] of [[doc, t.doc], [pat, t.pat]] as const) {
+      const welcome = peer.once('welcome');
+      peer.send({ type: 'hello', token });
+      await welcome;
+    }
+    const docIn = doc.once('admitted');
+    doc.send({ type: 'join', appointmentId: id });
+    await docIn;
+    const docPc = new rtc.RTCPeerConnection({ iceServers: [] });
+    const patPc = new rtc.RTCPeerConnection({ iceServers: [] });
+    for (const [peer, pc] of [[doc, docPc], [pat, patPc]] as const) {
+      pc.onicecandidate = (e) => peer.send({ type: 'candidate', appointmentId: id, candidate: e.candidate ? e.candidate.toJSON() : null });
+      peer.on('candidate', (f) => { if (f.candidate) pc.addIceCandidate(f.candidate).catch(() => {}); });
+    }
+    doc.on('lobby', (f) => { for (const w of f.waiting) doc.send({ type: 'admit', appointmentId: id, seat: w.seat }); });
+    doc.on('peer-joined', async () => {
+      docPc.createDataChannel('consult');
+      const offer = await docPc.createOffer();
+      await docPc.setLocalDescription(offer);
+      doc.send({ type: 'offer', appointmentId: id, sdp: offer.sdp });
+    });
+    pat.on('offer', async (f) => {
+      await patPc.setRemoteDescription({ type: 'offer', sdp: f.sdp });
+      const answer = await patPc.createAnswer();
+      await patPc.setLocalDescription(answer);
+      pat.send({ type: 'answer', appointmentId: id, sdp: answer.sdp });
+    });
+    doc.on('answer', (f) => { docPc.setRemoteDescription({ type: 'answer', sdp: f.sdp }).catch(() => {}); });
+    const open = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no data channel within 30 s')), 30_000);
+      patPc.ondatachannel = (e) => {
+        const done = () => { clearTimeout(timer); resolve(); };
+        if (e.channel.readyState === 'open') done();
+        else e.channel.onopen = done;
+      };
+    });
+    const t0 = performance.now();
+    pat.send({ type: 'join', appointmentId: id });
+    await open;
+    times.push(performance.now() - t0);
+    docPc.close();
+    patPc.close();
+    doc.ws.terminate();
+    pat.ws.terminate();
+  }
+  return times;
+}
+
 function closeAll(pairs: Pair[]): void {
   for (const p of pairs) { p.doc.ws.terminate(); p.pat.ws.terminate(); }
 }
@@ -206,7 +282,9 @@ export async function run(): Promise<void> {
   // ---- the node ----
   const node = fork(self, [], { execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [])], env: { ...process.env, BENCH_SIGNALING_ROLE: 'server' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const { url } = await ask<{ url: string }>(node);
-  const { tokens } = await ask<{ tokens: Array<{ appointmentId: string; doc: string; pat: string }> }>(node, { cmd: 'seed', rooms: ROOMS });
+  const SETUPS = 10;
+  const { tokens: seeded } = await ask<{ tokens: Array<{ appointmentId: string; doc: string; pat: string }> }>(node, { cmd: 'seed', rooms: ROOMS + SETUPS });
+  const tokens = seeded.slice(0, ROOMS);
   const before = await ask<{ heap: number }>(node, { cmd: 'mem' });
   const joins: number[] = [];
   const SEQUENTIAL = Math.min(20, tokens.length);
@@ -239,6 +317,7 @@ export async function run(): Promise<void> {
   const cpu0 = await ask<{ cpu: number }>(node, { cmd: 'cpu' });
   const loaded = await load(pairs);
   const cpu1 = await ask<{ cpu: number }>(node, { cmd: 'cpu' });
+  const setups = await callSetup(url, seeded.slice(ROOMS));
   closeAll(pairs);
   await new Promise((resolve) => {
     node.once('exit', resolve);
@@ -279,6 +358,7 @@ export async function run(): Promise<void> {
     `frames/s relayed: node ${fps.toFixed(0)}, baseline ${baseFps.toFixed(0)} (offered ${offered}/s); node p50 latency ${ratio(pct(loaded.latencies, 50), pct(baseLoaded.latencies, 50))} of the baseline`,
     `server CPU per relayed frame: node ${((cpu1.cpu - cpu0.cpu) / loaded.received).toFixed(1)} µs, baseline ${((baseCpu1.cpu - baseCpu0.cpu) / baseLoaded.received).toFixed(1)} µs (${ratio((cpu1.cpu - cpu0.cpu) / loaded.received, (baseCpu1.cpu - baseCpu0.cpu) / baseLoaded.received)})`,
     `memory per room (2 sockets, heap after GC): ${((afterMem.heap - before.heap) / ROOMS / 1024).toFixed(1)} KiB`,
+    setups ? line(`call set-up, libwebrtc (${ROOMS} rooms open)`, setups) + '  join → data channel open' : 'call set-up: @roamhq/wrtc is not installed',
     'call set-up in Chromium (join → first decoded frame): measured by the browser tests (not yet)',
     '',
   ].join('\n'));
