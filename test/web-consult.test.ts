@@ -181,6 +181,7 @@ test('patient waits, clinician admits: video both ways, chat and a document arri
   await shot(patient, 'patient-call-desktop');
 
   await doctor.getByRole('button', { name: 'End consultation' }).click();
+  await doctor.getByRole('button', { name: 'Confirm: end for everyone' }).click();
   await patient.getByRole('heading', { name: 'The consultation has ended.' }).waitFor();
   await doctor.getByRole('heading', { name: 'The consultation has ended.' }).waitFor();
   assert.equal(await patient.evaluate(() => (globalThis as any).__telemed.pc ?? null), null, 'no connection left after the end');

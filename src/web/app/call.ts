@@ -149,6 +149,7 @@ export class Call {
         return;
       }
       case 'ice-restart':
+        this.on.notice('The other person is back: reconnecting the video…');
         this.#offer(f.seat, { fresh: Boolean(f.fresh) || !this.pcs.has(f.seat), restart: true });
         return;
       case 'peer-disconnected': {
@@ -263,6 +264,7 @@ export class Call {
     };
     pc.onconnectionstatechange = () => {
       if (this.pcs.get(seat) !== pc) return;
+      if (pc.connectionState === 'connected') this.on.notice('');
       if (pc.connectionState === 'failed') this.#offer(seat, { fresh: false, restart: true });
     };
     this.pcs.set(seat, pc);

@@ -81,8 +81,9 @@ export function roomView(o: RoomOptions): Call {
     chat: (m) => void addChat(m),
     document: (d) => void addDocument(d),
     notice: (text) => {
+      if (!text && !notice.textContent) return;
       notice.textContent = text;
-      announce(text);
+      announce(text || 'Video connected.');
     },
   }, o.stream);
   localVideo.srcObject = o.stream;
@@ -128,7 +129,18 @@ export function roomView(o: RoomOptions): Call {
     }
   }
 
-  async function renderLobby(waiting: LobbyEntry[]) {
+  // The lobby's "waiting since" stays current between lobby frames.
+  let lastLobby: { at: number; waiting: LobbyEntry[] } | undefined;
+  const lobbyTicker = window.setInterval(() => {
+    if (!document.contains(lobbyList)) return clearInterval(lobbyTicker);
+    if (lastLobby?.waiting.length) {
+      const dt = Math.round((Date.now() - lastLobby.at) / 1000);
+      void renderLobby(lastLobby.waiting.map((w) => ({ ...w, waitingSeconds: w.waitingSeconds + dt })), false);
+    }
+  }, 30_000);
+
+  async function renderLobby(waiting: LobbyEntry[], fresh = true) {
+    if (fresh) lastLobby = { at: Date.now(), waiting };
     const rows = await Promise.all(
       waiting.map(async (w) => {
         const name = await displayName(w.user);
@@ -144,7 +156,7 @@ export function roomView(o: RoomOptions): Call {
     );
     lobbyList.replaceChildren(...rows);
     lobbyEmpty.hidden = rows.length > 0;
-    if (rows.length) announce(`${rows.length} waiting: ${waiting.length === 1 ? 'admit when ready' : 'admit in turn'}.`);
+    if (rows.length && fresh) announce(`${rows.length} waiting in the waiting room.`);
   }
 
   async function addChat(m: ChatMessage) {
@@ -217,9 +229,32 @@ export function roomView(o: RoomOptions): Call {
     camBtn.textContent = off ? 'Turn camera on' : 'Turn camera off';
     announce(off ? 'Camera off.' : 'Camera on.');
   });
+  // Ending finishes the Encounter for everyone: the clinician confirms with a second press.
+  const cancelEnd = h('button', { type: 'button', hidden: true }, 'Cancel');
+  endBtn.after(cancelEnd);
+  let confirmTimer: number | undefined;
+  const disarm = () => {
+    clearTimeout(confirmTimer);
+    endBtn.textContent = 'End consultation';
+    endBtn.dataset.armed = '';
+    cancelEnd.hidden = true;
+  };
+  cancelEnd.addEventListener('click', () => {
+    disarm();
+    endBtn.focus();
+  });
   endBtn.addEventListener('click', () => {
-    if (o.clinician) call.end();
-    else call.leave();
+    if (!o.clinician) return call.leave();
+    if (endBtn.dataset.armed !== 'yes') {
+      endBtn.dataset.armed = 'yes';
+      endBtn.textContent = 'Confirm: end for everyone';
+      cancelEnd.hidden = false;
+      announce('Press again to end the consultation for everyone, or Cancel.');
+      confirmTimer = window.setTimeout(disarm, 8000);
+      return;
+    }
+    disarm();
+    call.end();
   });
 
   show(h('section', { class: 'room' }, heading, h('div', { class: 'layout' }, stage, side)));
