@@ -8,7 +8,7 @@ import type { BuiltinContext, BuiltinImpl } from './builtins/types.ts';
 import { conflict, ErrorCodes, RegoError } from './errors.ts';
 import type { CBody, CRule, CTerm, Program, RuleNode } from './ir.ts';
 import {
-  BuiltinCtx, DEFAULT_TIMEOUT_MS, hasRules, NONE, insertMember, insertValue, isPrefix, lookup, MAX_DEPTH, mergeDocs, printToStderr, samePath, upsert,
+  BuiltinCtx, DEFAULT_TIMEOUT_MS, hasRules, NONE, UNDEFINED, insertMember, insertValue, isPrefix, lookup, MAX_DEPTH, mergeDocs, printToStderr, samePath, upsert,
   type EvalOptions, type Frame, type K, type State, type VK,
 } from './eval-state.ts';
 import { equal, RObject, RSet, type Value } from './value.ts';
@@ -22,7 +22,6 @@ export abstract class DocEvaluator {
   builtinError: RegoError | undefined;
   readonly bctx: BuiltinContext;
   readonly printFn: (msg: string) => void;
-  readonly inProgress = new Set<RuleNode>();
   depth = 0;
   readonly maxDepth: number;
   steps = 0;
@@ -181,21 +180,23 @@ export abstract class DocEvaluator {
     return v;
   }
 
+  /**
+   * The value of a rule node, computed once per evaluation state. Recursion is
+   * rejected at compile time (`recursion.ts`); the depth cap is the backstop.
+   */
   nodeValue(node: RuleNode, _base: Value | undefined, segs: string[]): Value | undefined {
     const cache = this.st.cache;
-    if (cache.has(node)) return cache.get(node);
+    const hit = cache.get(node);
+    if (hit !== undefined) return hit === UNDEFINED ? undefined : (hit as Value);
     if (node.isFunc) return undefined;
-    if (this.inProgress.has(node)) throw new RegoError(ErrorCodes.recursion, `rule data.${node.key} is recursive`);
-    this.inProgress.add(node);
     this.enter();
     let v: Value | undefined;
     try {
       v = node.multi.length > 0 ? this.multiValue(node, segs) : this.completeValue(node);
     } finally {
-      this.inProgress.delete(node);
       this.depth--;
     }
-    cache.set(node, v);
+    cache.set(node, v === undefined ? UNDEFINED : v);
     return v;
   }
 

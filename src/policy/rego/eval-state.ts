@@ -21,7 +21,8 @@ export interface State {
   input: Value | undefined;
   overrides: { path: string[]; value: Value }[];
   mocks: Map<string, Mock> | undefined;
-  cache: Map<RuleNode, Value | undefined>;
+  /** Rule values of this state; {@link UNDEFINED} marks a rule known to be undefined. */
+  cache: Map<RuleNode, Value | typeof UNDEFINED>;
 }
 
 export interface EvalOptions {
@@ -38,6 +39,7 @@ export interface EvalOptions {
 }
 
 export const NONE = Symbol('none');
+export const UNDEFINED = Symbol('undefined');
 export const MAX_DEPTH = 400;
 export const DEFAULT_TIMEOUT_MS = 1000;
 
