@@ -27,7 +27,7 @@ const PUNCT1 = '{}[]().,;:=<>+-*/%&|';
 /** Tokenises Rego source; comments (`# …`) go to `comments` when given, with their row. */
 export function lex(src: string, file: string, comments?: { row: number; text: string }[]): Token[] {
   const out: Token[] = [];
-  let i = 0;
+  let i = src.charCodeAt(0) === 0xfeff ? 1 : 0; // a UTF-8 byte order mark is not code
   let row = 1;
   let lineStart = 0;
   let nl = true;
