@@ -137,3 +137,9 @@ test('v0 rule bodies without `if` are refused, as OPA 1.x does', () => {
     (e: unknown) => e instanceof RegoErrors && e.errors[0]!.code === ErrorCodes.parse && /`if` keyword is required/.test(e.errors[0]!.message),
   );
 });
+
+test('p[key] evaluates only the rules that can produce that key', () => {
+  const p = compile([{ file: 'k.rego', text: 'package t\nimport rego.v1\np[k] := 1 if k := "a"\np[k] := 2 if k := "b"\np[k] := 3 if k := "b"\nq := p.a\n' }]);
+  assert.deepEqual(toJS(p.evaluate('x = data.t.q')[0]!.get('x')!), 1);
+  assert.throws(() => p.evaluate('x = data.t.p'), (e: unknown) => e instanceof RegoError && e.code === ErrorCodes.evalConflict);
+});

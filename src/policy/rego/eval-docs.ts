@@ -102,8 +102,18 @@ export abstract class DocEvaluator {
     if (t.target === undefined) t.target = resolveTarget(this.prog.root, path);
     if (t.target !== null) {
       // a constant path onto a rule: jump straight to its value
-      let v = this.nodeValue(t.target.node, undefined, []);
-      for (let j = t.target.next; j < path.length && v !== undefined; j++) {
+      const node = t.target.node;
+      let j = t.target.next;
+      let v: Value | undefined;
+      if (j < path.length && node.multi.length > 0 && node.complete.length === 0 && node.children.size === 0 && node.defaultRule === undefined) {
+        // p[key]: only the rules that can produce this key
+        const key = this.direct(path[j]!, f);
+        if (key === NONE) return NONE;
+        if (key === undefined) return undefined;
+        v = this.multiKeyValue(node, key);
+        j++;
+      } else v = this.nodeValue(node, undefined, []);
+      for (; j < path.length && v !== undefined; j++) {
         const key = this.direct(path[j]!, f);
         if (key === NONE) return NONE;
         if (key === undefined) return undefined;
@@ -225,6 +235,52 @@ export abstract class DocEvaluator {
     return result;
   }
 
+  /**
+   * Adds one partial rule's outputs to `root`. With `key`, only outputs under
+   * that key are produced: the rule's first key term (or a set rule's member)
+   * is matched to it before the body runs, as OPA does for `p[k]` lookups.
+   */
+  multiRule(r: CRule, root: { v: Value }, key: { v: Value } | undefined): void {
+    const f: Frame = new Array(r.nslots);
+    if (key === undefined) this.multiBody(r, root, f);
+    else if (r.suffix.length > 0) this.match(r.suffix[0]!, key.v, f, () => this.multiBody(r, root, f));
+    else if (r.member !== undefined) this.match(r.member, key.v, f, () => this.multiBody(r, root, f));
+  }
+
+  multiBody(r: CRule, root: { v: Value }, f: Frame): boolean {
+    return this.body(r.body, 0, f, () =>
+      this.list(r.suffix, 0, [], f, (keys) => {
+        if (r.member !== undefined) {
+          return this.term(r.member, f, (m) => {
+            insertMember(root, keys, m);
+            return false;
+          });
+        }
+        return this.term(r.value!, f, (v) => {
+          insertValue(root, keys, v, r.loc);
+          return false;
+        });
+      }),
+    );
+  }
+
+  /** `p[key]` for a node made only of partial rules, without computing all of `p`. */
+  multiKeyValue(node: RuleNode, key: Value): Value | undefined {
+    const whole = this.st.cache.get(node);
+    if (whole !== undefined) return whole === UNDEFINED ? undefined : lookup(whole as Value, key);
+    const isSet = node.multi.every((r) => r.suffix.length === 0 && r.member !== undefined);
+    const root: { v: Value } = { v: isSet ? new RSet() : new RObject() };
+    this.enter();
+    try {
+      for (const r of node.multi) this.multiRule(r, root, { v: key });
+    } finally {
+      this.depth--;
+    }
+    return lookup(root.v, key);
+  }
+
+  abstract match(p: CTerm, v: Value, f: Frame, k: K): boolean;
+
   /** Runs a rule (falling through its else chain) and reports each head value. */
   ruleChain(r: CRule, args: Value[] | undefined, k: VK): void {
     for (let cur: CRule | undefined = r; cur; cur = cur.else) {
@@ -268,23 +324,7 @@ export abstract class DocEvaluator {
   multiValue(node: RuleNode, segs: string[]): Value {
     const isSet = node.multi.every((r) => r.suffix.length === 0 && r.member !== undefined);
     const root: { v: Value } = { v: isSet ? new RSet() : new RObject() };
-    for (const r of node.multi) {
-      const f: Frame = new Array(r.nslots);
-      this.body(r.body, 0, f, () =>
-        this.list(r.suffix, 0, [], f, (keys) => {
-          if (r.member !== undefined) {
-            return this.term(r.member, f, (m) => {
-              insertMember(root, keys, m);
-              return false;
-            });
-          }
-          return this.term(r.value!, f, (v) => {
-            insertValue(root, keys, v, r.loc);
-            return false;
-          });
-        }),
-      );
-    }
+    for (const r of node.multi) this.multiRule(r, root, undefined);
     if (node.children.size > 0 && root.v instanceof RObject) {
       for (const [key, child] of node.children) {
         if (child.isFunc) continue;
