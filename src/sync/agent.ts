@@ -1,0 +1,293 @@
+/**
+ * The node's sync agent: de-identifies, asks the policy, keeps the outbox and
+ * drains it to RabbitMQ in order with publisher confirms; sends heartbeats;
+ * reports online/offline and the backlog.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { ConfirmChannel } from 'amqplib';
+import type { Logger } from '../observability/index.ts';
+import { Actions, type Decision, type PolicyEngine, type PolicyInput } from '../policy/index.ts';
+import type { Store } from '../store/index.ts';
+import { deidentifyAggregate, nodeLabel, type Heartbeat } from './deidentify.ts';
+import { AmqpLink } from './link.ts';
+import { Outbox, type OutboxRow } from './outbox.ts';
+import { assertFleet, assertNodeQueue, routingKey, topology } from './topology.ts';
+
+/** Kinds of outbound message. Closed: anything else is refused. */
+export const MessageKinds = { aggregate: 'aggregate', heartbeat: 'heartbeat' } as const;
+export type MessageKind = (typeof MessageKinds)[keyof typeof MessageKinds];
+
+/** The envelope every node → hub message carries (JSON body; AMQP `messageId` = `id`). */
+export interface Envelope {
+  v: 1;
+  id: string;
+  node: string;
+  /** Per-node outbox sequence: increasing, gap-free in enqueue order (0 for heartbeats). */
+  seq: number;
+  kind: MessageKind;
+  body: unknown;
+}
+
+export interface SyncAgentOptions {
+  store: Store;
+  policy: () => PolicyEngine;
+  logger: Logger;
+  registry?: Registry;
+  nodeId: string;
+  city: string;
+  /** Without it the agent runs standalone: the outbox fills, nothing is sent, status says `standalone`. */
+  amqpUrl?: string;
+  version?: string;
+  /** Exchange/queue name prefix (default `telemed`). */
+  prefix?: string;
+  groups?: readonly string[];
+  heartbeatMs?: number;
+  /** Rows published per confirm round. */
+  batch?: number;
+  reconnect?: { minDelayMs?: number; maxDelayMs?: number };
+}
+
+export interface SyncStatus {
+  state: 'online' | 'offline' | 'standalone';
+  backlog: number;
+  /** Set while the policy refuses the head of the outbox (its PHI-free reason). */
+  blocked?: string;
+  lastConfirmAt?: string;
+  lastHeartbeatAt?: string;
+}
+
+export interface EnqueueResult {
+  queued: boolean;
+  /** Why not, when not queued: a policy reason code. */
+  reason?: string;
+  seq?: number;
+}
+
+export interface SyncAgent {
+  start(): void;
+  /** De-identifies `payload`, asks the policy and appends it to the outbox; resolves after the commit. Throws DeidentifyError on a payload it cannot clean. */
+  enqueue(kind: 'aggregate', payload: Record<string, unknown>): Promise<EnqueueResult>;
+  status(): SyncStatus;
+  /** Resolves when the outbox is empty and the link is up (tests, shutdown with a deadline). */
+  drained(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The input of every outbound decision: the seed's shape, destination `hub`, classification `deidentified`. */
+export function transferInput(nodeId: string, kind: string): PolicyInput {
+  return {
+    action: Actions.dataTransfer,
+    user: { id: `Device/${nodeId}`, role: 'admin' },
+    data_stays_local: false,
+    destination: 'hub',
+    resource: { type: kind === 'heartbeat' ? 'Heartbeat' : 'Aggregate', classification: 'deidentified' },
+  };
+}
+
+export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
+  const log = o.logger.child({ part: 'sync' });
+  const nodeId = nodeLabel(o.nodeId, 'nodeId');
+  const city = nodeLabel(o.city, 'city');
+  const version = nodeLabel(o.version ?? '0.1.0', 'version');
+  const t = topology(o.prefix);
+  const outbox = new Outbox(o.store);
+  const batch = o.batch ?? 256;
+  const registers = o.registry ? [o.registry] : [];
+  const published = new Counter({ name: 'sync_messages_confirmed_total', help: 'Outbox messages confirmed by the broker', registers });
+  const refused = new Counter({ name: 'sync_policy_refusals_total', help: 'Outbound messages refused by the data_transfer decision, by kind', labelNames: ['kind'], registers });
+  const backlogGauge = new Gauge({ name: 'sync_outbox_backlog', help: 'Messages in the outbox waiting for a broker confirm', registers, collect() { this.set(outbox.backlog); } });
+  const onlineGauge = new Gauge({ name: 'sync_online', help: '1 while the link to the broker is up', registers });
+  void backlogGauge;
+
+  let closed = false;
+  let draining = false;
+  let blocked: string | undefined;
+  let lastConfirmAt: string | undefined;
+  let lastHeartbeatAt: string | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let waiters: Array<() => void> = [];
+
+  const decide = (kind: string): Decision => {
+    let d: Decision;
+    try {
+      d = o.policy().decide(transferInput(nodeId, kind));
+    } catch {
+      d = { allow: false, reason: 'policy_error' };
+    }
+    if (!d.allow) refused.inc({ kind });
+    return d;
+  };
+
+  const link = o.amqpUrl
+    ? new AmqpLink({
+        url: o.amqpUrl,
+        logger: o.logger,
+        name: `telemed-edge node ${nodeId}`,
+        ...o.reconnect,
+        setup: async (ch) => {
+          await assertFleet(ch, t);
+          await assertNodeQueue(ch, t, nodeId, o.groups);
+        },
+        onUp: () => {
+          onlineGauge.set(1);
+          void heartbeat();
+          kick();
+        },
+        onDown: () => onlineGauge.set(0),
+      })
+    : undefined;
+
+  const settle = () => {
+    if (outbox.backlog === 0 && link?.up) {
+      const w = waiters;
+      waiters = [];
+      for (const f of w) f();
+    }
+  };
+
+  const publishBatch = (ch: ConfirmChannel, rows: OutboxRow[]): Promise<void> =>
+    new Promise((resolve, reject) => {
+      let pending = rows.length;
+      let failed = false;
+      for (const r of rows) {
+        const env: Envelope = { v: 1, id: r.id, node: nodeId, seq: r.seq, kind: r.kind as MessageKind, body: JSON.parse(r.body) as unknown };
+        ch.publish(t.fleet, routingKey(nodeId, r.kind), Buffer.from(JSON.stringify(env)),
+          { persistent: true, messageId: r.id, contentType: 'application/json', type: r.kind },
+          (err) => {
+            if (failed) return;
+            if (err) {
+              failed = true;
+              reject(err instanceof Error ? err : new Error('nacked'));
+            } else if (--pending === 0) resolve();
+          });
+      }
+    });
+
+  /** Drains the outbox head-first; one round in flight at a time so the order holds. */
+  const drain = async (): Promise<void> => {
+    if (draining || closed) return;
+    draining = true;
+    try {
+      for (;;) {
+        const ch = link?.channel;
+        if (!ch || closed) return;
+        const rows = outbox.head(batch);
+        if (rows.length === 0) return;
+        // Every outbound message asks the policy; a refusal holds the queue (order kept) until the policy changes.
+        let allowed = rows.length;
+        for (let i = 0; i < rows.length; i++) {
+          const d = decide(rows[i]!.kind);
+          if (!d.allow) {
+            allowed = i;
+            if (blocked !== d.reason) log.warn({ reason: d.reason, backlog: outbox.backlog }, 'outbox held: data_transfer refused');
+            blocked = d.reason;
+            break;
+          }
+        }
+        if (allowed === 0) {
+          later(5000);
+          return;
+        }
+        blocked = undefined;
+        const send = rows.slice(0, allowed);
+        try {
+          await publishBatch(ch, send);
+        } catch (err) {
+          log.warn({ err: { message: (err as Error).message }, backlog: outbox.backlog }, 'publish not confirmed; will resend from the head');
+          link?.reset();
+          return;
+        }
+        await outbox.confirm(send[send.length - 1]!.seq);
+        published.inc(send.length);
+        lastConfirmAt = new Date().toISOString();
+        if (allowed < rows.length) {
+          later(5000);
+          return;
+        }
+      }
+    } finally {
+      draining = false;
+      settle();
+      if (!closed && link?.up && outbox.backlog > 0 && blocked === undefined && !retry) setImmediate(kick);
+    }
+  };
+
+  const later = (ms: number) => {
+    if (retry || closed) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      kick();
+    }, ms);
+    retry.unref();
+  };
+
+  const kick = () => {
+    void drain().catch((err: Error) => log.error({ err: { message: err.message } }, 'drain failed'));
+  };
+
+  const heartbeat = async (): Promise<void> => {
+    const ch = link?.channel;
+    if (!ch || closed) return;
+    if (!decide(MessageKinds.heartbeat).allow) return;
+    let revision = 'none';
+    try {
+      revision = nodeLabel(o.policy().revision, 'bundle');
+    } catch {
+      revision = 'unlabelled';
+    }
+    const body: Heartbeat = { node: nodeId, city, version, bundle: revision, backlog: outbox.backlog, sentAt: new Date().toISOString().slice(0, 19) + 'Z' };
+    const env: Envelope = { v: 1, id: `hb-${nodeId}-${Date.now()}`, node: nodeId, seq: 0, kind: 'heartbeat', body };
+    // Heartbeats are not kept in the outbox: a stale one is worth nothing. Sent non-persistent, expiring.
+    ch.publish(t.fleet, routingKey(nodeId, 'heartbeat'), Buffer.from(JSON.stringify(env)),
+      { persistent: false, messageId: env.id, contentType: 'application/json', type: 'heartbeat', expiration: String(o.heartbeatMs ?? 10_000) },
+      (err) => {
+        if (!err) lastHeartbeatAt = body.sentAt;
+      });
+  };
+  let hbTimer: NodeJS.Timeout | undefined;
+
+  return {
+    start() {
+      if (!link) {
+        log.info({ node: nodeId }, 'no AMQP_URL: sync standalone, the outbox keeps what the hub will get');
+        return;
+      }
+      link.start();
+      hbTimer = setInterval(() => void heartbeat(), o.heartbeatMs ?? 10_000);
+      hbTimer.unref();
+    },
+    async enqueue(kind, payload) {
+      if (kind !== MessageKinds.aggregate) throw new TypeError(`unknown message kind ${String(kind)}`);
+      const body = deidentifyAggregate(payload);
+      const d = decide(kind);
+      if (!d.allow) return { queued: false, reason: d.reason };
+      const { seq } = await outbox.append(kind, JSON.stringify(body));
+      kick();
+      return { queued: true, seq };
+    },
+    status() {
+      return {
+        state: !link ? 'standalone' : link.up ? 'online' : 'offline',
+        backlog: outbox.backlog,
+        ...(blocked ? { blocked } : {}),
+        ...(lastConfirmAt ? { lastConfirmAt } : {}),
+        ...(lastHeartbeatAt ? { lastHeartbeatAt } : {}),
+      };
+    },
+    drained() {
+      return new Promise((resolve) => {
+        waiters.push(resolve);
+        settle();
+        kick();
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (hbTimer) clearInterval(hbTimer);
+      if (retry) clearTimeout(retry);
+      await link?.close();
+      onlineGauge.set(0);
+    },
+  };
+}

@@ -1,0 +1,13 @@
+/**
+ * The sync door: what a node sends the hub, and how (docs/SYNC.md).
+ *
+ * A node de-identifies each aggregate, asks the policy's `data_transfer`
+ * decision (destination `hub`, classification `deidentified`), keeps it in a
+ * durable outbox in its own SQLite file, and drains the outbox in order to
+ * RabbitMQ with publisher confirms, deleting a row only after its confirm.
+ */
+export { createSyncAgent, transferInput, MessageKinds, type MessageKind, type Envelope, type SyncAgent, type SyncAgentOptions, type SyncStatus, type EnqueueResult } from './agent.ts';
+export { SYNC_MIGRATIONS } from './outbox.ts';
+export { deidentifyAggregate, hourOf, nodeLabel, DeidentifyError, Metrics as AggregateMetrics, type Aggregate, type Heartbeat, type Metric } from './deidentify.ts';
+export { AmqpLink, redactUrl, type LinkOptions } from './link.ts';
+export { topology, assertFleet, assertNodeQueue, routingKey, BACKLOG_QUEUE_ARGS, type Topology } from './topology.ts';
