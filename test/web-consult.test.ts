@@ -257,6 +257,15 @@ test('a patient signed in as someone else sees why and never starts media', { sk
   await shot(page, 'refused-not-a-participant-phone');
 });
 
+test("the booked clinician's id with a token without the clinician role sees why and never starts media", { skip, timeout: 120_000 }, async () => {
+  const page = await openPage();
+  await page.goto(`${node.url}/call/${node.demoAppointment}#token=${await node.auth.mint(DEMO.clinician, 'admin')}`);
+  const box = page.getByTestId('refusal');
+  await box.waitFor();
+  assert.match(await box.innerText(), /cannot join video consultations/);
+  assert.deepEqual(await page.evaluate(() => [(globalThis as any).__gum, (globalThis as any).__pcs]), [0, 0], 'no camera, no peer connection');
+});
+
 test('a patient without a telehealth consent sees why and never starts media', { skip, timeout: 120_000 }, async () => {
   await node.fhir.putAsSystem({ resourceType: 'Patient', id: 'no-consent', active: true, name: [{ given: ['Noor'], family: 'Consentless' }] });
   await node.fhir.putAsSystem({

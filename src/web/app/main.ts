@@ -37,6 +37,8 @@ async function boot(): Promise<void> {
 
 async function enterRoom(appointmentId: string, me: Me): Promise<void> {
   const clinician = isClinician(me);
+  // Only a clinician or a patient takes a seat (the node refuses every other role the same way).
+  if (!clinician && me.role !== 'patient') return refused('role_not_allowed');
   announce('Checking the consultation…');
   // Ask first whether a join would be accepted: a refusal is shown before any camera is touched.
   let info: JoinInfo;

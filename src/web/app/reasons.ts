@@ -15,7 +15,7 @@ const REASONS: Record<string, { title: string; detail: string }> = {
   },
   role_not_allowed: {
     title: 'Your account cannot join video consultations',
-    detail: 'Only the booked clinician and the patient may join. Ask the clinic to check your account.',
+    detail: 'Only the booked clinician and the patient may join a consultation; your account has another role. Ask the clinic to check your account.',
   },
   call_ended: {
     title: 'This consultation has ended',

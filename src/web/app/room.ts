@@ -52,7 +52,8 @@ export function roomView(o: RoomOptions): Call {
     h('div', { class: 'controls', role: 'group', 'aria-label': 'Call controls' }, micBtn, camBtn, endBtn),
     notice,
   );
-  const lobby = o.clinician ? h('section', { class: 'card', 'aria-labelledby': 'lobby-h' }, h('h3', { id: 'lobby-h' }, 'Waiting room'), lobbyEmpty, lobbyList) : null;
+  const lobbyHeading = h('h3', { id: 'lobby-h', tabindex: '-1' }, 'Waiting room');
+  const lobby = o.clinician ? h('section', { class: 'card', 'aria-labelledby': 'lobby-h' }, lobbyHeading, lobbyEmpty, lobbyList) : null;
   const inCall = h(
     'div',
     { class: 'in-call-panels', hidden: true },
@@ -154,7 +155,10 @@ export function roomView(o: RoomOptions): Call {
         );
       }),
     );
+    const hadFocus = lobbyList.contains(document.activeElement);
     lobbyList.replaceChildren(...rows);
+    // The row whose Admit was pressed is gone: keep keyboard users in the waiting room, not at the top of the page.
+    if (hadFocus) (lobbyList.querySelector<HTMLElement>('button') ?? lobbyHeading).focus();
     lobbyEmpty.hidden = rows.length > 0;
     if (rows.length && fresh) announce(`${rows.length} waiting in the waiting room.`);
   }
