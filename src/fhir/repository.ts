@@ -49,6 +49,11 @@ export interface SearchResult {
   total?: number;
 }
 
+interface SearchStatement {
+  get(...args: unknown[]): unknown;
+  all(...args: unknown[]): unknown[];
+}
+
 /** The current version's sealed body lives once, in resource_version. */
 const JOIN_BODY = 'JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version';
 
@@ -58,6 +63,8 @@ export class FhirRepository {
   readonly #db: Db;
   readonly #cipher: DataCipher;
   readonly #stmt;
+  /** Prepared search statements by SQL text (the shapes are few: one per combination of criteria). */
+  readonly #searchStmts = new Map<string, SearchStatement>();
 
   constructor(db: Db, cipher: DataCipher) {
     this.#db = db;
@@ -162,6 +169,16 @@ export class FhirRepository {
     return { stored: { resource: stored, versionId: version, lastUpdated, deleted: false }, created: !prev || prev.deleted, json };
   }
 
+  #prepared(sql: string): SearchStatement {
+    let st = this.#searchStmts.get(sql);
+    if (st === undefined) {
+      if (this.#searchStmts.size >= 500) this.#searchStmts.delete(this.#searchStmts.keys().next().value!);
+      st = this.#db.prepare(sql) as unknown as SearchStatement;
+      this.#searchStmts.set(sql, st);
+    }
+    return st;
+  }
+
   /**
    * Runs a search. `compartment` limits the result to one patient's
    * compartment (https://hl7.org/fhir/R4/compartmentdefinition-patient.html).
@@ -208,10 +225,9 @@ export class FhirRepository {
     for (const c of criteria) addCriterion(T, c, where, args);
     const whereSql = where.join(' AND ');
     const allArgs = [...fromArgs, ...args];
-    const countAll = () => (this.#db.prepare(`SELECT count(*) AS n FROM ${from} WHERE ${whereSql}`).get(...allArgs) as { n: number }).n;
+    const countAll = () => (this.#prepared(`SELECT count(*) AS n FROM ${from} WHERE ${whereSql}`).get(...allArgs) as { n: number }).n;
     if (req.summaryCount || req.count === 0) return { entries: [], total: countAll(), more: false };
-    const rows = this.#db
-      .prepare(`SELECT r.id, r.version, r.last_updated, r.deleted, v.body FROM ${from} WHERE ${whereSql} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`)
+    const rows = this.#prepared(`SELECT r.id, r.version, r.last_updated, r.deleted, v.body FROM ${from} WHERE ${whereSql} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`)
       .all(...allArgs, req.count + 1, req.offset) as Row[];
     const more = rows.length > req.count;
     if (more) rows.pop();

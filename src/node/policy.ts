@@ -94,11 +94,26 @@ export function createNodePolicy(o: { dir?: string; logger: Logger; metrics: Met
   const loads = new Counter({ name: 'policy_bundle_loads_total', help: 'Policy bundle loads by result (loaded, refused)', labelNames: ['result'], registers: [registry] });
   const info = new Gauge({ name: 'policy_bundle_info', help: 'The policy bundle in force (value 1), by revision', labelNames: ['revision'], registers: [registry] });
 
-  const wrap = (engine: RegoPolicyEngine): PolicyEngine =>
-    withDecisionLog(engine, (e) => {
+  // The decision log entry (with its input hash) is only built when debug
+  // logging is on: hashing the canonical input costs more than the decision.
+  const wrap = (engine: RegoPolicyEngine): PolicyEngine => {
+    const logged = withDecisionLog(engine, (e) => {
       latency.observe(e.latency_seconds);
-      if (log.isLevelEnabled('debug')) log.debug({ decision: { ...e } }, 'decision');
+      log.debug({ decision: { ...e } }, 'decision');
     });
+    return {
+      get revision() {
+        return engine.revision;
+      },
+      decide(input) {
+        if (log.isLevelEnabled('debug')) return logged.decide(input);
+        const start = process.hrtime.bigint();
+        const d = engine.decide(input);
+        latency.observe(Number(process.hrtime.bigint() - start) / 1e9);
+        return d;
+      },
+    };
+  };
 
   let rego = compileChecked(dir); // a bad bundle at start stops the start
   let engine = wrap(rego);
