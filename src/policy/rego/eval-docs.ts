@@ -11,7 +11,7 @@ import {
   BuiltinCtx, DEFAULT_TIMEOUT_MS, hasRules, NONE, UNDEFINED, insertMember, insertValue, isPrefix, lookup, MAX_DEPTH, mergeDocs, printToStderr, samePath, upsert,
   type EvalOptions, type Frame, type K, type State, type VK,
 } from './eval-state.ts';
-import { equal, RObject, RSet, type Value } from './value.ts';
+import { equal, keyOf, RObject, RSet, type Value } from './value.ts';
 
 export abstract class DocEvaluator {
   readonly prog: Program;
@@ -26,6 +26,7 @@ export abstract class DocEvaluator {
   readonly maxDepth: number;
   steps = 0;
   readonly deadline: number;
+  keyCaches: WeakMap<object, Map<RuleNode, Map<string, Value | typeof UNDEFINED>>> | undefined;
 
 
   constructor(prog: Program, builtins: Map<string, BuiltinImpl>, opts: EvalOptions) {
@@ -69,6 +70,14 @@ export abstract class DocEvaluator {
     }
     if (node === undefined) return base === undefined ? false : this.deref(base, path, i, f, k, true);
     if (hasRules(node)) {
+      if (i < path.length && onlyPartial(node)) {
+        const key = this.direct(path[i]!, f);
+        if (key === undefined) return false;
+        if (key !== NONE) {
+          const v = this.multiKeyValue(node, key);
+          return v === undefined ? false : this.deref(v, path, i + 1, f, k);
+        }
+      }
       const v = this.nodeValue(node, base, segs);
       return v === undefined ? false : this.deref(v, path, i, f, k);
     }
@@ -105,7 +114,7 @@ export abstract class DocEvaluator {
       const node = t.target.node;
       let j = t.target.next;
       let v: Value | undefined;
-      if (j < path.length && node.multi.length > 0 && node.complete.length === 0 && node.children.size === 0 && node.defaultRule === undefined) {
+      if (j < path.length && onlyPartial(node)) {
         // p[key]: only the rules that can produce this key
         const key = this.direct(path[j]!, f);
         if (key === NONE) return NONE;
@@ -268,6 +277,21 @@ export abstract class DocEvaluator {
   multiKeyValue(node: RuleNode, key: Value): Value | undefined {
     const whole = this.st.cache.get(node);
     if (whole !== undefined) return whole === UNDEFINED ? undefined : lookup(whole as Value, key);
+    // per-key results live beside the state's cache, so `with` states never share them
+    this.keyCaches ??= new WeakMap();
+    let byNode = this.keyCaches.get(this.st.cache);
+    if (!byNode) this.keyCaches.set(this.st.cache, (byNode = new Map()));
+    let byKey = byNode.get(node);
+    if (!byKey) byNode.set(node, (byKey = new Map()));
+    const ck = keyOf(key);
+    const hit = byKey.get(ck);
+    if (hit !== undefined) return hit === UNDEFINED ? undefined : hit;
+    const v = this.multiKeyCompute(node, key);
+    byKey.set(ck, v === undefined ? UNDEFINED : v);
+    return v;
+  }
+
+  multiKeyCompute(node: RuleNode, key: Value): Value | undefined {
     const isSet = node.multi.every((r) => r.suffix.length === 0 && r.member !== undefined);
     const root: { v: Value } = { v: isSet ? new RSet() : new RObject() };
     this.enter();
@@ -352,4 +376,9 @@ function resolveTarget(root: RuleNode, path: CTerm[]): { node: RuleNode; next: n
     node = c;
   }
   return hasRules(node) ? { node, next: path.length } : null;
+}
+
+/** A node whose value comes only from partial rules (no complete rules, defaults or sub-rules). */
+function onlyPartial(node: RuleNode): boolean {
+  return node.multi.length > 0 && node.complete.length === 0 && node.children.size === 0 && node.defaultRule === undefined;
 }
