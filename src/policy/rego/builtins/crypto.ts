@@ -1,9 +1,9 @@
 /**
  * Hashes, HMAC and key parsing (opa `topdown/crypto.go`), on Node's crypto.
  */
-import { createHash, createHmac, createPublicKey, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, createPublicKey, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto';
 import { parseJSON } from '../json.ts';
-import { RObject, type Value } from '../value.ts';
+import { fromJS, RObject, type Value } from '../value.ts';
 import { builtinErr, decl, str, type BuiltinImpl, type Family } from './types.ts';
 import { x509Impls } from './x509.ts';
 
@@ -88,8 +88,19 @@ export const impls: Record<string, BuiltinImpl> = {
     return x.length === y.length && timingSafeEqual(x, y);
   },
   ...x509Impls,
-  'crypto.parse_private_keys': () => {
-    throw builtinErr('crypto.parse_private_keys', 'not supported');
+  'crypto.parse_private_keys': ([a]) => {
+    const fn = 'crypto.parse_private_keys';
+    let text = str(fn, a, 1);
+    if (text === '') return [];
+    if (!text.includes('-----BEGIN')) text = Buffer.from(text, 'base64').toString('latin1');
+    const blocks = text.match(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g) ?? [];
+    return blocks.map((b) => {
+      try {
+        return fromJS(createPrivateKey(b).export({ format: 'jwk' }));
+      } catch (e) {
+        throw builtinErr(fn, (e as Error).message);
+      }
+    });
   },
 };
 
