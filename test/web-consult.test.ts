@@ -241,9 +241,18 @@ test("the patient's network drops and returns, then the page reloads: the same c
   await patient.getByRole('textbox', { name: 'Message' }).press('Enter');
   await doctor.getByTestId('chat-log').filter({ hasText: 'Back again' }).waitFor();
 
+  await doctor.reload();
+  await until('clinician back in the call after a reload', () => phaseOf(doctor), (p) => p === 'in-call');
+  await Promise.all([videoFlows(doctor, 'clinician after its reload'), videoFlows(patient, 'patient after the clinician reload')]);
+
   // Each browser reports a getStats summary every 5 s; the node counts the frames they decoded.
   const decodedAtNode = async () => Number(/^consult_frames_decoded_total (\d+)/m.exec(await node.metrics.registry.getSingleMetricAsString('consult_frames_decoded_total'))?.[1] ?? 0);
   await until('stats frames reach the node', decodedAtNode, (n) => n > 0);
+
+  await patient.getByRole('button', { name: 'Leave' }).click();
+  await patient.getByRole('heading', { name: 'You left the consultation.' }).waitFor();
+  await doctor.locator('#main').getByText('The other person left the call.').waitFor();
+  assert.equal(await phaseOf(doctor), 'in-call', 'the clinician stays in the room');
 });
 
 test('a patient signed in as someone else sees why and never starts media', { skip, timeout: 120_000 }, async () => {

@@ -231,7 +231,13 @@ export class Call {
     }
     this.#mediaResolve();
     // New ICE servers (fresh TURN credentials) apply to the connections we keep.
-    for (const pc of this.pcs.values()) pc.setConfiguration({ ...pc.getConfiguration(), iceServers: this.#ice });
+    for (const pc of this.pcs.values()) {
+      try {
+        pc.setConfiguration({ ...pc.getConfiguration(), iceServers: this.#ice });
+      } catch {
+        /* kept with the old servers: an ICE restart still works over the host candidates */
+      }
+    }
     this.#setPhase('in-call', f.resumed ? 'resumed' : undefined);
     this.#statsTimer ??= window.setInterval(() => void this.#reportStats(), STATS_EVERY_MS);
   }

@@ -63,6 +63,7 @@ export function roomView(o: RoomOptions): Call {
   );
   const side = h('aside', { class: 'side' }, lobby, o.clinician ? null : waitingCard, inCall);
 
+  let remoteSeat: string | undefined;
   const call = new Call(o.appointmentId, o.me, async () => o.stream ?? (await getMedia()), {
     phase: (p, detail) => onPhase(p, detail),
     lobby: (w) => void renderLobby(w),
@@ -70,7 +71,10 @@ export function roomView(o: RoomOptions): Call {
       const other = peers.find((p) => p.seat !== call.seat);
       if (other && !other.connected) remoteNote.textContent = 'The other person lost their connection…';
     },
-    remote: (_seat, stream) => {
+    remote: (seat, stream) => {
+      // One remote tile: a seat that goes away clears it only if it is the one shown.
+      if (!stream && remoteSeat !== seat) return;
+      remoteSeat = stream ? seat : undefined;
       remoteVideo.srcObject = stream;
       remoteNote.hidden = stream !== null;
       if (!stream) remoteNote.textContent = o.clinician ? 'The patient is not connected.' : 'The clinician is not connected.';
