@@ -20,7 +20,7 @@ export interface RoomOptions {
 declare global {
   interface Window {
     /** For tests and support: the running call (its RTCPeerConnection, phase, last stats). */
-    __telemed?: { call: Call; readonly pc: RTCPeerConnection | undefined; readonly phase: Phase; readonly localStream: MediaStream | null };
+    __telemed?: { call: Call; readonly pc: RTCPeerConnection | undefined; readonly phase: Phase; readonly localStream: MediaStream | null; phases: Phase[] };
   }
 }
 
@@ -98,6 +98,7 @@ export function roomView(o: RoomOptions): Call {
     get pc() { return call.pc; },
     get phase() { return call.phase; },
     get localStream() { return call.local; },
+    phases: [],
   };
 
   function onPhase(p: Phase, detail?: string) {
@@ -112,6 +113,7 @@ export function roomView(o: RoomOptions): Call {
     };
     announce(status[p]);
     document.body.dataset.phase = p;
+    window.__telemed?.phases.push(p);
     if (p === 'in-call') {
       waitingCard.hidden = true;
       inCall.hidden = false;
