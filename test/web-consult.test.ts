@@ -232,8 +232,13 @@ test("the patient's network drops and returns, then the page reloads: the same c
   await until('patient back in the call', () => phaseOf(patient), (p) => p === 'in-call');
   await Promise.all([videoFlows(doctor, 'clinician after the drop'), videoFlows(patient, 'patient after the drop')]);
 
+  await doctor.getByRole('textbox', { name: 'Message' }).fill('Before the reload');
+  await doctor.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await patient.getByTestId('chat-log').filter({ hasText: 'Before the reload' }).waitFor();
+
   await patient.reload();
   await until('patient back in the call after a reload', () => phaseOf(patient), (p) => p === 'in-call');
+  await patient.getByTestId('chat-log').filter({ hasText: 'Before the reload' }).waitFor();
   await Promise.all([videoFlows(doctor, 'clinician after the reload'), videoFlows(patient, 'patient after the reload')]);
   assert.equal(await patient.getByTestId('waiting').isVisible(), false, 'no second trip through the waiting room');
 
@@ -243,6 +248,7 @@ test("the patient's network drops and returns, then the page reloads: the same c
 
   await doctor.reload();
   await until('clinician back in the call after a reload', () => phaseOf(doctor), (p) => p === 'in-call');
+  await doctor.getByTestId('chat-log').filter({ hasText: 'Back again' }).waitFor();
   await Promise.all([videoFlows(doctor, 'clinician after its reload'), videoFlows(patient, 'patient after the clinician reload')]);
 
   // Each browser reports a getStats summary every 5 s; the node counts the frames they decoded.

@@ -117,6 +117,7 @@ export function roomView(o: RoomOptions): Call {
     if (p === 'in-call') {
       waitingCard.hidden = true;
       inCall.hidden = false;
+      void loadChatHistory();
       notice.textContent = '';
       if (location.pathname !== `/call/${o.appointmentId}`) history.replaceState(null, '', `/call/${encodeURIComponent(o.appointmentId)}`);
       if (!call.pc) remoteNote.textContent = o.clinician ? 'Nobody is in the call yet. Admit the patient from the waiting room.' : 'Connecting to your clinician…';
@@ -169,7 +170,29 @@ export function roomView(o: RoomOptions): Call {
     if (rows.length && fresh) announce(`${rows.length} waiting in the waiting room.`);
   }
 
+  // After a reload or a resume, the messages so far come back from the record (Communication of the Encounter).
+  const shownChat = new Set<string>();
+  let historyLoaded = false;
+  async function loadChatHistory() {
+    if (historyLoaded || !call.encounter) return;
+    historyLoaded = true;
+    try {
+      const b = await api<any>(`/fhir/Communication?encounter=${encodeURIComponent(`Encounter/${call.encounter}`)}&_sort=sent&_count=200`);
+      for (const { resource: c } of (b.entry ?? []) as Array<{ resource: any }>) {
+        const text = c.payload?.[0]?.contentString;
+        const user = c.sender?.reference;
+        if (typeof text === 'string' && typeof user === 'string') {
+          await addChat({ from: '', user, id: c.id, text, sent: c.sent, mine: user === o.me.id });
+        }
+      }
+    } catch {
+      /* the live chat still works; the history is a convenience */
+    }
+  }
+
   async function addChat(m: ChatMessage) {
+    if (shownChat.has(m.id)) return;
+    shownChat.add(m.id);
     const who = m.mine ? 'You' : await displayName(m.user);
     chatLog.append(h('li', { class: m.mine ? 'mine' : 'theirs' }, h('span', { class: 'meta' }, `${who} · ${timeOf(m.sent)}`), h('span', { class: 'text' }, m.text)));
     chatLog.scrollTop = chatLog.scrollHeight;
