@@ -235,10 +235,14 @@ test("the patient's network drops and returns, then the page reloads: the same c
   await doctor.getByRole('textbox', { name: 'Message' }).fill('Before the reload');
   await doctor.getByRole('textbox', { name: 'Message' }).press('Enter');
   await patient.getByTestId('chat-log').filter({ hasText: 'Before the reload' }).waitFor();
+  await doctor.getByLabel('File to share').setInputFiles({ name: 'care-plan.txt', mimeType: 'text/plain', buffer: Buffer.from('Rest, fluids, call if worse.\n') });
+  await doctor.getByRole('button', { name: 'Share in the call' }).click();
+  await patient.getByTestId('documents').getByRole('link', { name: 'care-plan.txt' }).waitFor();
 
   await patient.reload();
   await until('patient back in the call after a reload', () => phaseOf(patient), (p) => p === 'in-call');
   await patient.getByTestId('chat-log').filter({ hasText: 'Before the reload' }).waitFor();
+  await patient.getByTestId('documents').getByRole('link', { name: 'care-plan.txt' }).waitFor();
   await Promise.all([videoFlows(doctor, 'clinician after the reload'), videoFlows(patient, 'patient after the reload')]);
   assert.equal(await patient.getByTestId('waiting').isVisible(), false, 'no second trip through the waiting room');
 

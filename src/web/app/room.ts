@@ -117,7 +117,7 @@ export function roomView(o: RoomOptions): Call {
     if (p === 'in-call') {
       waitingCard.hidden = true;
       inCall.hidden = false;
-      void loadChatHistory();
+      void loadHistory();
       notice.textContent = '';
       if (location.pathname !== `/call/${o.appointmentId}`) history.replaceState(null, '', `/call/${encodeURIComponent(o.appointmentId)}`);
       if (!call.pc) remoteNote.textContent = o.clinician ? 'Nobody is in the call yet. Admit the patient from the waiting room.' : 'Connecting to your clinician…';
@@ -170,14 +170,34 @@ export function roomView(o: RoomOptions): Call {
     if (rows.length && fresh) announce(`${rows.length} waiting in the waiting room.`);
   }
 
-  // After a reload or a resume, the messages so far come back from the record (Communication of the Encounter).
+  /** The call's Encounter id: from `admitted`, or (for the clinician who opened the room before the call started) looked up by appointment. */
+  async function encounterId(): Promise<string | undefined> {
+    if (!call.encounter) {
+      const b = await api<any>(`/fhir/Encounter?appointment=${encodeURIComponent(`Appointment/${o.appointmentId}`)}&status=in-progress&_count=1`).catch(() => undefined);
+      call.encounter ??= b?.entry?.[0]?.resource?.id;
+    }
+    return call.encounter;
+  }
+
+  // After a reload or a resume, the chat and documents so far come back from the record (the Encounter's Communications and DocumentReferences).
   const shownChat = new Set<string>();
+  const shownDocs = new Set<string>();
   let historyLoaded = false;
-  async function loadChatHistory() {
+  async function loadHistory() {
     if (historyLoaded || !call.encounter) return;
     historyLoaded = true;
+    const enc = encodeURIComponent(`Encounter/${call.encounter}`);
+    void api<any>(`/fhir/DocumentReference?encounter=${enc}&_sort=date&_count=100`)
+      .then(async (b) => {
+        for (const { resource: d } of (b.entry ?? []) as Array<{ resource: any }>) {
+          const author = d.author?.[0]?.reference as string | undefined;
+          const att = d.content?.[0]?.attachment ?? {};
+          await addDocument({ from: '', id: d.id, title: att.title ?? d.description, contentType: att.contentType, mine: author === o.me.id }, author);
+        }
+      })
+      .catch(() => {});
     try {
-      const b = await api<any>(`/fhir/Communication?encounter=${encodeURIComponent(`Encounter/${call.encounter}`)}&_sort=sent&_count=200`);
+      const b = await api<any>(`/fhir/Communication?encounter=${enc}&_sort=sent&_count=200`);
       for (const { resource: c } of (b.entry ?? []) as Array<{ resource: any }>) {
         const text = c.payload?.[0]?.contentString;
         const user = c.sender?.reference;
@@ -198,8 +218,10 @@ export function roomView(o: RoomOptions): Call {
     chatLog.scrollTop = chatLog.scrollHeight;
   }
 
-  async function addDocument(d: SharedDocument) {
-    const who = d.mine ? 'you' : await displayName((call.peers.get(d.from)?.user) ?? 'Participant/x');
+  async function addDocument(d: SharedDocument, author?: string) {
+    if (shownDocs.has(d.id)) return;
+    shownDocs.add(d.id);
+    const who = d.mine ? 'you' : await displayName(author ?? call.peers.get(d.from)?.user ?? 'Participant/x');
     const title = d.title || 'Document';
     const link = h('a', { href: `/fhir/DocumentReference/${encodeURIComponent(d.id)}`, onclick: (e: Event) => { e.preventDefault(); void openDocument(d.id, title); } }, title);
     docList.append(h('li', {}, link, h('span', { class: 'muted small' }, ` shared by ${who}`)));
@@ -226,6 +248,7 @@ export function roomView(o: RoomOptions): Call {
     docStatus.textContent = `Uploading ${file.name}…`;
     try {
       const data = await base64Of(file);
+      const encounter = await encounterId();
       const doc = await api<any>('/fhir/DocumentReference', {
         method: 'POST',
         body: {
@@ -236,7 +259,7 @@ export function roomView(o: RoomOptions): Call {
           author: [{ reference: o.me.id }],
           description: file.name,
           content: [{ attachment: { contentType: file.type || 'application/octet-stream', title: file.name, size: file.size, data, creation: new Date().toISOString() } }],
-          ...(call.encounter ? { context: { encounter: [{ reference: call.encounter.includes('/') ? call.encounter : `Encounter/${call.encounter}` }] } } : {}),
+          ...(encounter ? { context: { encounter: [{ reference: `Encounter/${encounter}` }] } } : {}),
         },
       });
       call.shareDocument(doc.id);
