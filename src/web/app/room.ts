@@ -168,6 +168,8 @@ export function roomView(o: RoomOptions): Call {
     if (hadFocus) (lobbyList.querySelector<HTMLElement>('button') ?? lobbyHeading).focus();
     lobbyEmpty.hidden = rows.length > 0;
     if (rows.length && fresh) announce(`${rows.length} waiting in the waiting room.`);
+    // Seen from another tab too.
+    document.title = rows.length ? `(${rows.length} waiting) telemed-edge` : 'telemed-edge';
   }
 
   /** The call's Encounter id: from `admitted`, or (for the clinician who opened the room before the call started) looked up by appointment. */
