@@ -271,7 +271,8 @@ export class Call {
     pc.onconnectionstatechange = () => {
       if (this.pcs.get(seat) !== pc) return;
       if (pc.connectionState === 'connected') this.on.notice('');
-      if (pc.connectionState === 'failed') this.#offer(seat, { fresh: false, restart: true });
+      // Only one side restarts on its own (the impolite one), so two restarts never cross.
+      if (pc.connectionState === 'failed' && !this.#polite(seat)) this.#offer(seat, { fresh: false, restart: true });
     };
     this.pcs.set(seat, pc);
     return pc;
@@ -296,8 +297,18 @@ export class Call {
     });
   }
 
+  /**
+   * Perfect negotiation's roles (https://w3c.github.io/webrtc-pc/#perfect-negotiation-example),
+   * fixed by comparing seat ids: when offers cross, the polite side yields.
+   */
+  #polite(seat: string): boolean {
+    return (this.seat ?? '') > seat;
+  }
+
   async #answer(seat: string, sdp: string): Promise<void> {
     let pc = this.#peer(seat, false);
+    // Offers crossed: the impolite side keeps its own and ignores this one; the polite side rolls back (implicitly) and answers.
+    if (pc.signalingState === 'have-local-offer' && !this.#polite(seat)) return;
     try {
       await pc.setRemoteDescription({ type: 'offer', sdp });
     } catch {
