@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<Command>> = {
   audit: async () => (await import('./audit.ts')).auditCommand,
   policy: async () => (await import('./policy.ts')).policyCommand,
   fn: async () => (await import('./fn.ts')).fnCommand,
+  simulate: async () => (await import('./simulate.ts')).simulateCommand,
 };
 
 function usage(): string {
@@ -28,6 +29,7 @@ function usage(): string {
     '  audit verify                  check the hash chain of the audit trail',
     '  policy eval|test|check|conformance   the Rego engine (like opa)',
     '  fn build|check|run            Wasm functions: compile, check, run locally',
+    '  simulate vitals               stream simulated vitals to a node (--patients --hz --seconds --node)',
     '',
     'Run `telemed-edge <command> --help` for the options of one command.',
   ].join('\n');

@@ -18,3 +18,4 @@ export { toObservation, SAMPLE_IDENTIFIER_SYSTEM, DEVICE_IDENTIFIER_SYSTEM } fro
 export { news2, DEFAULT_RULES, type Alert, type ThresholdRule, type News2Input, type News2Output } from './alerts.ts';
 export { VitalsClient, type Frame, type ClientOptions } from './client.ts';
 export type { ConsultEventSource } from './calls.ts';
+export { SimulatedDevice, PatientModel, seeded, type DeviceStats } from './simulator.ts';
