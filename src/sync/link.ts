@@ -62,6 +62,7 @@ export class AmqpLink {
     const conn = this.#conn;
     this.#down();
     if (conn) void conn.close().catch(() => undefined);
+    this.#schedule();
   }
 
   async #connect(): Promise<void> {
@@ -109,7 +110,7 @@ export class AmqpLink {
     const was = this.#ch !== undefined;
     this.#ch = undefined;
     this.#conn = undefined;
-    if (was) {
+    if (was && !this.#closed) {
       this.#o.logger.warn({ part: 'sync' }, 'amqp link down');
       this.#o.onDown?.();
     }

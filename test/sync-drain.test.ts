@@ -1,0 +1,135 @@
+/**
+ * The outbox drains to the hub exactly once across link cuts, against the
+ * real RabbitMQ: N events per node → the hub holds exactly N, no duplicate,
+ * no gap; while the link is cut the outbox grows on disk; the drain is in order.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { createHub, type Hub } from '../src/hub/index.ts';
+import { createBuiltinPolicy } from '../src/policy/index.ts';
+import { createSyncAgent, type SyncAgent } from '../src/sync/index.ts';
+import { brokerSkip, deleteTopology, quietLogger, runPrefix, syncStore, TcpProxy, until } from './sync-harness.ts';
+
+const skip = await brokerSkip();
+const policy = createBuiltinPolicy();
+const event = (i: number) => ({ metric: 'consultations', at: Date.UTC(2026, 10, 24, 8, 0, 0) + i * 7_919, count: 1, patient: `Patient/p${i}` });
+
+describe('sync: outbox → RabbitMQ → hub', { skip }, () => {
+  const prefix = runPrefix();
+  const nodeIds: string[] = [];
+  const dirs: string[] = [];
+  let hub: Hub;
+  let hubProxy: TcpProxy;
+
+  before(async () => {
+    hubProxy = await new TcpProxy().listen();
+    hub = createHub({ logger: quietLogger(), amqpUrl: hubProxy.url, memory: true, dataDir: '/nonexistent', prefix, port: 0 });
+    await hub.start();
+  });
+
+  after(async () => {
+    await hub?.close();
+    await hubProxy?.close();
+    await deleteTopology(prefix, nodeIds);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('5 nodes × 2,000 events across repeated link cuts (node side and hub side): the hub holds exactly 10,000, no duplicate, no gap', { timeout: 180_000 }, async () => {
+    const N = 2_000;
+    const proxy = await new TcpProxy().listen();
+    const agents: Array<{ id: string; agent: SyncAgent; close(): void }> = [];
+    for (let k = 0; k < 5; k++) {
+      const id = `${prefix}-n${k}`;
+      nodeIds.push(id);
+      const store = syncStore();
+      const agent = createSyncAgent({ store, policy: () => policy, logger: quietLogger(), nodeId: id, city: `city-${k}`, amqpUrl: proxy.url, prefix, heartbeatMs: 1_000, reconnect: { minDelayMs: 50, maxDelayMs: 500 } });
+      agent.start();
+      agents.push({ id, agent, close: () => store.close() });
+    }
+    try {
+      // Link cuts while enqueueing: both sides, the nodes only, both again; the last one is restored mid-drain.
+      const plan = new Map<number, 'cut-both' | 'cut-nodes' | 'restore'>([
+        [300, 'cut-both'], [500, 'restore'], [900, 'cut-nodes'], [1_100, 'restore'], [1_500, 'cut-both'], [1_700, 'restore'], [1_800, 'cut-nodes'],
+      ]);
+      for (let i = 0; i < N; i++) {
+        const step = plan.get(i);
+        if (step === 'restore') {
+          proxy.restore();
+          hubProxy.restore();
+        } else if (step !== undefined) {
+          proxy.cut();
+          if (step === 'cut-both') hubProxy.cut();
+          await until(() => agents.every((a) => a.agent.status().state === 'offline'), 'all nodes offline');
+        }
+        await Promise.all(agents.map((a) => a.agent.enqueue('aggregate', event(i))));
+      }
+      assert.ok(agents.every((a) => a.agent.status().backlog > 0), 'a backlog built up while cut');
+      proxy.restore();
+      // Cut once more in the middle of the drain, hub side and node side.
+      const before = hub.ledger.messages();
+      await until(() => hub.ledger.messages() > before, () => `the drain started: hub ${hub.online} ${hub.ledger.messages()} ${JSON.stringify(agents.map((a) => a.agent.status()))}`);
+      proxy.cut();
+      hubProxy.cut();
+      proxy.restore();
+      hubProxy.restore();
+      await until(() => hub.ledger.messages() === 5 * N && agents.every((a) => a.agent.status().backlog === 0), 'hub holds every message', 150_000);
+      await Promise.all(agents.map((a) => a.agent.drained()));
+      for (const a of agents) {
+        const seqs = hub.ledger.seqs(a.id);
+        assert.equal(seqs.length, N, `${a.id}: exactly N`);
+        assert.deepEqual(seqs, Array.from({ length: N }, (_, i) => i + 1), `${a.id}: every sequence number once, none missing`);
+        assert.equal(a.agent.status().state, 'online');
+      }
+      assert.equal(hub.ledger.messages(), 5 * N);
+      const fleet = hub.nodes();
+      assert.deepEqual(fleet.map((n) => n.id).sort(), agents.map((a) => a.id).sort());
+      for (const n of fleet) assert.equal(n.messages, N);
+    } finally {
+      for (const a of agents) await a.agent.close();
+      for (const a of agents) a.close();
+      await proxy.close();
+    }
+  });
+
+  it('while the link is cut the outbox grows on disk and the status says offline; on return it drains in order', { timeout: 120_000 }, async () => {
+    const proxy = await new TcpProxy().listen();
+    proxy.cut();
+    const dir = mkdtempSync(path.join(tmpdir(), 'telemed-sync-'));
+    dirs.push(dir);
+    const id = `${prefix}-disk`;
+    nodeIds.push(id);
+    const store = syncStore(dir);
+    const agent = createSyncAgent({ store, policy: () => policy, logger: quietLogger(), nodeId: id, city: 'disk', amqpUrl: proxy.url, prefix, reconnect: { minDelayMs: 50, maxDelayMs: 300 } });
+    agent.start();
+    try {
+      for (let i = 0; i < 300; i++) await agent.enqueue('aggregate', event(i));
+      assert.equal(agent.status().state, 'offline');
+      assert.equal(agent.status().backlog, 300);
+      // A second reader of the file sees the rows: they are committed to disk, not held in memory.
+      const reader = new Database(store.file, { readonly: true });
+      try {
+        assert.equal(reader.prepare('SELECT count(*) FROM sync_outbox').pluck().get(), 300);
+      } finally {
+        reader.close();
+      }
+      assert.equal(hub.ledger.messages(id), 0);
+
+      proxy.restore();
+      await until(() => hub.ledger.messages(id) === 300, 'the backlog reaches the hub');
+      await agent.drained();
+      assert.equal(agent.status().state, 'online');
+      assert.equal(agent.status().backlog, 0);
+      const arrival = hub.store.db.prepare('SELECT seq FROM hub_message WHERE node = ? ORDER BY rowid').pluck().all(id) as number[];
+      assert.deepEqual(arrival, Array.from({ length: 300 }, (_, i) => i + 1), 'recorded in enqueue order');
+    } finally {
+      await agent.close();
+      store.close();
+      await proxy.close();
+    }
+  });
+});
+

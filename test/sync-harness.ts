@@ -1,0 +1,121 @@
+/**
+ * Shared ground of the sync and hub tests: the real broker (skipped with a
+ * reason when unreachable, failed when CI=true), a TCP proxy the test owns
+ * between node and broker (cut and restored), unique names per run and their
+ * deletion afterwards.
+ */
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import amqp from 'amqplib';
+import { createLogger } from '../src/observability/index.ts';
+import { openStore, type Store } from '../src/store/index.ts';
+import { SYNC_MIGRATIONS, topology } from '../src/sync/index.ts';
+
+export const BROKER = { host: process.env.AMQP_TEST_HOST ?? '127.0.0.1', port: Number(process.env.AMQP_TEST_PORT ?? 5672) };
+export const brokerUrl = (port = BROKER.port, host = BROKER.host) => `amqp://guest:guest@${host}:${port}?heartbeat=5`;
+export const quietLogger = () => createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+/** undefined when the broker answers; otherwise the reason to skip (throws under CI=true). */
+export async function brokerSkip(): Promise<string | undefined> {
+  const ok = await new Promise<boolean>((resolve) => {
+    const s = net.connect(BROKER.port, BROKER.host);
+    const done = (v: boolean) => {
+      s.destroy();
+      resolve(v);
+    };
+    s.setTimeout(1500, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+  if (ok) return undefined;
+  const reason = `RabbitMQ not reachable at ${BROKER.host}:${BROKER.port}`;
+  if (process.env.CI === 'true') throw new Error(`${reason} (CI=true: the broker is required)`);
+  return reason;
+}
+
+export const runPrefix = () => `t${randomBytes(4).toString('hex')}`;
+
+/** A node-side store with the outbox table (in memory unless a folder is given). */
+export function syncStore(dataDir?: string): Store {
+  const store = dataDir ? openStore({ dataDir, sync: 'normal' }) : openStore({ dataDir: '/nonexistent', memory: true, dataKey: randomBytes(32).toString('base64') });
+  store.migrate(SYNC_MIGRATIONS);
+  return store;
+}
+
+/** Deletes every exchange and queue a run declared under `prefix`. */
+export async function deleteTopology(prefix: string, nodeIds: string[], extraQueues: string[] = []): Promise<void> {
+  const t = topology(prefix);
+  const conn = await amqp.connect(brokerUrl());
+  try {
+    const ch = await conn.createChannel();
+    for (const q of [t.hubInbox, ...nodeIds.map((n) => t.nodeQueue(n)), ...extraQueues]) await ch.deleteQueue(q);
+    await ch.deleteExchange(t.fleet);
+    await ch.deleteExchange(t.control);
+    await ch.close();
+  } finally {
+    await conn.close();
+  }
+}
+
+/** A TCP proxy in front of the broker: `cut()` drops every connection and refuses new ones until `restore()`. */
+export class TcpProxy {
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+  #open = true;
+  port = 0;
+
+  constructor() {
+    this.#server = net.createServer((client) => {
+      if (!this.#open) {
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(BROKER.port, BROKER.host);
+      this.#sockets.add(client).add(upstream);
+      const drop = () => {
+        client.destroy();
+        upstream.destroy();
+        this.#sockets.delete(client);
+        this.#sockets.delete(upstream);
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+  }
+
+  async listen(): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as net.AddressInfo).port;
+    return this;
+  }
+
+  get url(): string {
+    return brokerUrl(this.port, '127.0.0.1');
+  }
+
+  cut(): void {
+    this.#open = false;
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+  }
+
+  restore(): void {
+    this.#open = true;
+  }
+
+  close(): Promise<void> {
+    this.cut();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** Polls `cond` every 20 ms until true; fails with `what` after `ms` (a bound on the test, never a timing claim). */
+export async function until(cond: () => boolean | Promise<boolean>, what: string | (() => string), ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`gave up waiting: ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
