@@ -19,6 +19,8 @@ export interface CallEvents {
   chat(m: ChatMessage): void;
   document(d: SharedDocument): void;
   notice(text: string): void;
+  /** The summary just sent (every 5 s in the call). */
+  stats(s: CallStats): void;
 }
 
 /** The summary sent in `stats` frames (PROTOCOL.md §7): seconds, seconds, 0..1, count, bits/s. */
@@ -359,6 +361,7 @@ export class Call {
     if (s.framesDecoded !== undefined) frame.framesDecoded = Math.floor(s.framesDecoded);
     this.lastStats = s;
     this.#send(frame);
+    this.on.stats(s);
   }
 
   /** Stops everything: media, connections, the socket. Idempotent. */

@@ -13,6 +13,14 @@ export function deviceCheck(intro: HTMLElement): Promise<DeviceCheckResult> {
     const net = h('span', { 'data-testid': 'check-network' }, 'checking…');
     const join = h('button', { type: 'button', class: 'primary', disabled: true, 'data-testid': 'join' }, 'Join the waiting room');
     const retry = h('button', { type: 'button', hidden: true }, 'Try the camera again');
+    const camSelect = h('select', { id: 'cam-select' });
+    const micSelect = h('select', { id: 'mic-select' });
+    const pickers = h(
+      'div',
+      { class: 'pickers', hidden: true },
+      h('label', { for: 'cam-select' }, 'Camera'), camSelect,
+      h('label', { for: 'mic-select' }, 'Microphone'), micSelect,
+    );
     let stream: MediaStream | null = null;
     let stopMeter = () => {};
 
@@ -21,11 +29,35 @@ export function deviceCheck(intro: HTMLElement): Promise<DeviceCheckResult> {
       el.className = ok === false ? 'bad' : ok ? 'good' : '';
     };
 
-    async function startDevices() {
+    /** Fills the camera and microphone choices (labels are known once permission is given). */
+    async function listDevices() {
+      const devices = await navigator.mediaDevices.enumerateDevices().catch(() => [] as MediaDeviceInfo[]);
+      const fill = (sel: HTMLSelectElement, kind: MediaDeviceKind, current: string | undefined, word: string) => {
+        const list = devices.filter((d) => d.kind === kind && d.deviceId);
+        sel.replaceChildren(...list.map((d, i) => h('option', { value: d.deviceId, selected: d.deviceId === current }, d.label || `${word} ${i + 1}`)));
+        sel.disabled = list.length < 2;
+      };
+      fill(camSelect, 'videoinput', stream?.getVideoTracks()[0]?.getSettings().deviceId, 'Camera');
+      fill(micSelect, 'audioinput', stream?.getAudioTracks()[0]?.getSettings().deviceId, 'Microphone');
+      pickers.hidden = camSelect.options.length + micSelect.options.length === 0;
+    }
+    const choose = () => {
+      stopMeter();
+      for (const t of stream?.getTracks() ?? []) t.stop();
+      void startDevices({ video: camSelect.value || undefined, audio: micSelect.value || undefined });
+    };
+    camSelect.addEventListener('change', choose);
+    micSelect.addEventListener('change', choose);
+
+    async function startDevices(ids: { video?: string | undefined; audio?: string | undefined } = {}) {
       retry.hidden = true;
       mark(camera, null, 'asking for your camera and microphone…');
+      mic.className = '';
       try {
-        stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true });
+        stream = await navigator.mediaDevices.getUserMedia({
+          video: { width: { ideal: 1280 }, height: { ideal: 720 }, ...(ids.video ? { deviceId: { exact: ids.video } } : {}) },
+          audio: ids.audio ? { deviceId: { exact: ids.audio } } : true,
+        });
       } catch (err) {
         stream = await navigator.mediaDevices.getUserMedia({ audio: true }).catch(() => null);
         const name = (err as DOMException).name;
@@ -44,6 +76,7 @@ export function deviceCheck(intro: HTMLElement): Promise<DeviceCheckResult> {
         });
       } else mark(mic, false, 'no microphone: the clinician will not hear you');
       join.disabled = false;
+      await listDevices();
     }
 
     async function checkNetwork() {
@@ -86,6 +119,7 @@ export function deviceCheck(intro: HTMLElement): Promise<DeviceCheckResult> {
           h('li', {}, h('strong', {}, 'Camera: '), camera),
           h('li', {}, h('label', { for: 'mic-level' }, h('strong', {}, 'Microphone: ')), mic, h('br'), meter),
           h('li', {}, h('strong', {}, 'Network: '), net),
+          h('li', { class: 'pickers-item' }, pickers),
         ),
       ),
       h('p', { class: 'actions' }, join, ' ', retry),

@@ -43,13 +43,14 @@ export function roomView(o: RoomOptions): Call {
   const docStatus = h('p', { class: 'muted small', 'aria-live': 'polite' });
   const waitingCard = h('section', { class: 'card waiting', 'data-testid': 'waiting' }, h('h3', {}, 'You are in the waiting room'), h('p', {}, 'Your clinician has been told you are here and will let you in shortly. Keep this page open.'));
   const notice = h('p', { class: 'notice-line' });
+  const quality = h('span', { class: 'quality', 'data-testid': 'quality' });
   const heading = h('h2', {}, o.title);
 
   const stage = h(
     'div',
     { class: 'stage' },
     h('div', { class: 'videos' }, h('div', { class: 'remote' }, remoteVideo, remoteNote), localTile),
-    h('div', { class: 'controls', role: 'group', 'aria-label': 'Call controls' }, micBtn, camBtn, endBtn),
+    h('div', { class: 'controls', role: 'group', 'aria-label': 'Call controls' }, micBtn, camBtn, quality, endBtn),
     notice,
   );
   const lobbyHeading = h('h3', { id: 'lobby-h', tabindex: '-1' }, 'Waiting room');
@@ -85,6 +86,13 @@ export function roomView(o: RoomOptions): Call {
     },
     chat: (m) => void addChat(m),
     document: (d) => void addDocument(d),
+    stats: (st) => {
+      const poor = (st.packetLoss ?? 0) > 0.05 || (st.rtt ?? 0) > 0.4;
+      const fair = (st.packetLoss ?? 0) > 0.02 || (st.rtt ?? 0) > 0.2;
+      const word = poor ? 'poor' : fair ? 'fair' : 'good';
+      quality.textContent = `Connection: ${word}${st.rtt !== undefined ? ` · ${Math.round(st.rtt * 1000)} ms` : ''}`;
+      quality.className = `quality ${word}`;
+    },
     notice: (text) => {
       if (!text && !notice.textContent) return;
       notice.textContent = text;
