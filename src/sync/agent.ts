@@ -45,6 +45,8 @@ export interface SyncAgentOptions {
   /** Rows published per confirm round. */
   batch?: number;
   reconnect?: { minDelayMs?: number; maxDelayMs?: number };
+  /** How soon a drain held by a policy refusal asks again (default 5 s; a reloaded bundle may allow). */
+  policyRetryMs?: number;
 }
 
 export interface SyncStatus {
@@ -185,7 +187,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
           }
         }
         if (allowed === 0) {
-          later(5000);
+          later(o.policyRetryMs ?? 5000);
           return;
         }
         blocked = undefined;
@@ -201,7 +203,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
         published.inc(send.length);
         lastConfirmAt = new Date().toISOString();
         if (allowed < rows.length) {
-          later(5000);
+          later(o.policyRetryMs ?? 5000);
           return;
         }
       }
