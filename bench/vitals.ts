@@ -13,9 +13,12 @@
  *      latency (frame sent → the clinician's socket has it), p50/p99;
  * and the node's memory (RSS, heap) at the end. The baseline is the same
  * store's group commit with the same Observations and no socket, validation
- * or fan-out (what the disk and SQLite allow on this machine).
- * Settings: BENCH_DEVICES (50), BENCH_FRAME (100), BENCH_WINDOW (4),
- * BENCH_SECONDS (8 per phase), BENCH_RATE, BENCH_SYNC (normal | full).
+ * or fan-out (what the disk and SQLite allow on this machine), both ways:
+ * one Observation per reading, and one per series.
+ * Settings: BENCH_DEVICES (50), BENCH_FRAME (100 samples: one second of a
+ * monitor), BENCH_INFLIGHT (4 frames), BENCH_SECONDS (8 per phase), BENCH_RATE,
+ * BENCH_SYNC (normal | full), BENCH_SERIES (1: a regular series of a code in a
+ * frame is one SampledData Observation; 0: one Observation per reading).
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,7 +29,8 @@ import { Registry } from 'prom-client';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 50);
 const FRAME = Number(process.env.BENCH_FRAME ?? 100);
-const WINDOW = Number(process.env.BENCH_WINDOW ?? 4);
+const WINDOW = Number(process.env.BENCH_INFLIGHT ?? 4);
+const SERIES = process.env.BENCH_SERIES !== '0';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const SYNC = process.env.BENCH_SYNC === 'full' ? 'full' : 'normal';
 const self = fileURLToPath(import.meta.url);
@@ -35,11 +39,14 @@ type Any = Record<string, any>;
 
 const CODES: Array<[string, string, number]> = [['8867-4', '/min', 72], ['2708-6', '%', 97], ['9279-1', '/min', 14], ['8310-5', 'Cel', 36.8]];
 
+/** One second of a monitor's readings: n samples, the 4 vitals in turn, each at a regular rate. */
 function samples(seq0: number, n: number, now: number): Any[] {
   const out: Any[] = [];
+  const perCode = Math.ceil(n / CODES.length);
   for (let i = 0; i < n; i++) {
-    const [code, unit, base] = CODES[(seq0 + i) % CODES.length]!;
-    out.push({ seq: seq0 + i, code, unit, value: Math.round((base + Math.sin(seq0 + i)) * 10) / 10, time: now });
+    const [code, unit, base] = CODES[i % CODES.length]!;
+    const k = Math.floor(i / CODES.length);
+    out.push({ seq: seq0 + i, code, unit, value: Math.round((base + Math.sin(seq0 + i)) * 10) / 10, time: now - 1000 + Math.round((k * 1000) / perCode) });
   }
   return out;
 }
@@ -54,7 +61,7 @@ async function serve(): Promise<void> {
   const logger = createLogger({ level: 'warn' });
   const node = await startNode(loadConfig({ ...process.env, PORT: '0', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: SYNC, TELEMED_FUNCTIONS_SHIPPED: 'false' }), { port: 0, logger });
   node.store.migrate(VITALS_MIGRATIONS);
-  const vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger, registry: new Registry() });
+  const vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger, registry: new Registry(), window: SERIES });
   vitals.attach(node.app.server);
   const people: Array<{ appointment: string; patientToken: string; clinicianToken: string }> = [];
   for (let i = 0; i < DEVICES; i++) {
@@ -67,19 +74,24 @@ async function serve(): Promise<void> {
     people.push({ appointment: `bench-a${i}`, patientToken: await node.auth.mint(`Patient/bench-p${i}`, 'patient'), clinicianToken: await node.auth.mint(`Practitioner/bench-dr${i}`, 'authorized_medical_staff') });
   }
   // baseline: the same Observations through the same group commit, no socket/validation/fan-out
-  const { toObservation, checkSample } = await import('../src/vitals/index.ts');
-  const t0 = process.hrtime.bigint();
-  let n = 0;
-  const writes: Promise<unknown>[] = [];
-  while (Number(process.hrtime.bigint() - t0) < 2e9) {
-    const batch = samples(n, FRAME, Date.now()).map((s) => toObservation(checkSample(s, 's') as never, { patient: 'Patient/bench-p0', device: 'baseline' }));
-    writes.push(node.store.write(() => { for (const o of batch) node.fhir.repo.create(o); }));
-    n += FRAME;
-    if (writes.length >= WINDOW * DEVICES) await writes.splice(0).at(-1);
-  }
-  await Promise.all(writes);
-  const baseline = n / (Number(process.hrtime.bigint() - t0) / 1e9);
-  process.send!({ type: 'ready', url: node.url.replace('http', 'ws') + '/ws/vitals', people, baseline });
+  const { toObservations, checkSample } = await import('../src/vitals/index.ts');
+  const measure = async (series: boolean) => {
+    const t0 = process.hrtime.bigint();
+    let n = 0;
+    const writes: Promise<unknown>[] = [];
+    while (Number(process.hrtime.bigint() - t0) < 2e9) {
+      const batch = toObservations(samples(n, FRAME, Date.now()).map((s) => checkSample(s, 's') as never), { patient: 'Patient/bench-p0', device: 'baseline' }, series);
+      writes.push(node.store.write(() => { for (const o of batch) node.fhir.repo.create(o); }));
+      n += FRAME;
+      if (writes.length >= 64) await writes.splice(0).at(-1);
+    }
+    await Promise.all(writes);
+    return n / (Number(process.hrtime.bigint() - t0) / 1e9);
+  };
+  const perReading = await measure(false);
+  const perSeries = await measure(true);
+  const baseline = SERIES ? perSeries : perReading;
+  process.send!({ type: 'ready', url: node.url.replace('http', 'ws') + '/ws/vitals', people, baseline, perReading, perSeries });
   process.on('message', (m: Any) => {
     if (m.type === 'memory') {
       global.gc?.();
@@ -104,7 +116,8 @@ export async function run(): Promise<void> {
   const ready = await new Promise<Any>((resolve) => child.on('message', (m: Any) => m.type === 'ready' && resolve(m)));
   const ask = (type: string) => new Promise<Any>((resolve) => { child.once('message', resolve); child.send({ type }); });
   process.stdout.write(`${DEVICES} devices × 1 clinician, frames of ${FRAME} samples, window ${WINDOW}, sync=${SYNC}\n`);
-  process.stdout.write(`baseline (group commit of the same Observations, in the node process): ${Math.round(ready.baseline)} samples/s\n`);
+  process.stdout.write(`storage baseline (group commit, no socket, in the node process): one Observation per reading ${Math.round(ready.perReading)} samples/s, one per series ${Math.round(ready.perSeries)} samples/s\n`);
+  process.stdout.write(`service stores ${SERIES ? 'one Observation per series' : 'one Observation per reading'}\n`);
 
   interface Dev { client: InstanceType<typeof VitalsClient>; seq: number; sentAt: Map<number, number>; inFlight: number; onAck?: () => void }
   const ackLat: number[] = [];

@@ -319,3 +319,29 @@ test('a deterioration raises alert frames to the clinician and FHIR Flags', { ti
   await doc.next('vitals', (f) => f.samples.some((s: Any) => s.seq === 9), T);
   assert.equal(doc.all('alert').filter((f) => f.rule === 'heart-rate-high').length, 1);
 });
+
+test('a regular series of one code in a frame is one SampledData Observation; an irregular one stays reading by reading', { timeout: 4 * T }, async () => {
+  const b = await book();
+  const { client: dev } = await device(b, 'watch-1');
+  const t0 = Date.now() - 10_000;
+  dev.send({ type: 'samples', samples: [
+    ...Array.from({ length: 10 }, (_, i) => ({ seq: i, code: '8867-4', value: 70 + i, unit: '/min', time: t0 + i * 1000 })),
+    { seq: 10, code: '2708-6', value: 96, unit: '%', time: t0 },
+    { seq: 11, code: '2708-6', value: 97, unit: '%', time: t0 + 100 },
+    { seq: 12, code: '2708-6', value: 98, unit: '%', time: t0 + 5000 },
+  ] });
+  await dev.next('ack', (f) => f.seq === 12, T);
+  const stored = observationsOf(b.patient);
+  const hrs = stored.filter((o) => o.code.coding[0].code === '8867-4');
+  assert.equal(hrs.length, 1);
+  const hr = hrs[0]!;
+  assert.equal(hr.valueSampledData.data, '70 71 72 73 74 75 76 77 78 79');
+  assert.equal(hr.valueSampledData.period, 1000);
+  assert.equal(hr.identifier[0].value, 'watch-1/0..9');
+  assert.equal(hr.effectivePeriod.start, new Date(t0).toISOString());
+  const validator: ResourceValidator = new ResourceValidator();
+  validator.assertValid(hr as never);
+  assert.deepEqual(stored.filter((o) => o.code.coding[0].code === '2708-6').map((o) => o.valueQuantity.value).sort(), [96, 97, 98]);
+  const found = await fhirGet(`Observation?subject=${b.patient}&code=http://loinc.org|8867-4`, b.clinician);
+  assert.equal(found.body.entry.length, 1);
+});

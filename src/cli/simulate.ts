@@ -123,6 +123,7 @@ export const simulateCommand: Command = {
     }, 1000 * dt);
     await new Promise((r) => setTimeout(r, seconds * 1000 + 50));
     clearInterval(tickAll);
+    for (const d of devices) d.flush();
     // wait (up to 10 s) for the last acks
     const until = Date.now() + 10_000;
     while (devices.some((d) => d.pending > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));

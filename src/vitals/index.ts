@@ -14,7 +14,7 @@ export {
   type ErrorCode, type Sample, type SampleError, type LiveSample, type ClientFrame,
 } from './protocol.ts';
 export { VitalCodes, VITALS, SYSTOLIC, DIASTOLIC, SPO2_PULSE_OX, LOINC, UCUM, MDC, type VitalCode } from './codes.ts';
-export { toObservation, SAMPLE_IDENTIFIER_SYSTEM, DEVICE_IDENTIFIER_SYSTEM } from './observation.ts';
+export { toObservation, toObservations, regularPeriod, SAMPLE_IDENTIFIER_SYSTEM, DEVICE_IDENTIFIER_SYSTEM } from './observation.ts';
 export { news2, DEFAULT_RULES, type Alert, type ThresholdRule, type News2Input, type News2Output } from './alerts.ts';
 export { VitalsClient, type Frame, type ClientOptions } from './client.ts';
 export type { ConsultEventSource } from './calls.ts';

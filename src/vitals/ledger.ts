@@ -107,7 +107,7 @@ export class Ledger {
    * with the device's committed mark. On failure the device's accepted mark
    * falls back to the committed one (the device resends from its last ack).
    */
-  write(state: DeviceState, fresh: Sample[], build: (s: Sample) => Resource): Promise<number> {
+  write(state: DeviceState, fresh: Sample[], build: (fresh: Sample[]) => Resource[]): Promise<number> {
     const gen = state.gen;
     const last = fresh.length > 0 ? fresh[fresh.length - 1]!.seq : undefined;
     const before = state.tail;
@@ -121,7 +121,7 @@ export class Ledger {
           if (state.gen !== gen) throw new StaleWriteError('an earlier write of this device failed');
           try {
             const now = Date.now();
-            for (const s of fresh) this.#repo.create(build(s), now);
+            for (const r of build(fresh)) this.#repo.create(r, now);
             this.#stmts().upsert.run(state.patient, state.device, last, now);
           } catch (err) {
             state.gen++;

@@ -20,7 +20,7 @@ import type { Store } from '../store/index.ts';
 import { DEFAULT_RULES, news2, PatientVitals, type Alert, type News2Output, type ThresholdRule } from './alerts.ts';
 import { CallDirectory, type ConsultEventSource } from './calls.ts';
 import { Ledger, type DeviceState } from './ledger.ts';
-import { toObservation } from './observation.ts';
+import { toObservations } from './observation.ts';
 import {
   BatchSchema, checkSample, ClientFrameSchema, CloseCodes, ErrorCodes, isSampleError, PROTOCOL_VERSION, zodError,
   type ClientFrame, type ErrorCode, type LiveSample, type Sample, type SampleError,
@@ -56,6 +56,8 @@ export interface VitalsServiceOptions {
   /** Least time between two NEWS2 scores of one patient, ms (default 1000). */
   news2IntervalMs?: number;
   rules?: ThresholdRule[];
+  /** One Observation (SampledData) per regular series of a code in a frame, instead of one per reading (default true; observation.ts). */
+  window?: boolean;
   onDecision?: (action: string, allow: boolean) => void;
 }
 
@@ -371,7 +373,7 @@ export class VitalsService {
     if (errors.length) this.#m.samples.inc({ result: 'rejected' }, errors.length);
     if (duplicates) this.#m.samples.inc({ result: 'duplicate' }, duplicates);
     const ctx = { patient: state.patient, device: state.device, encounter: this.#calls.encounterOf(state.patient) };
-    const done = this.#ledger.write(state, fresh, (smp) => toObservation(smp, ctx.encounter ? ctx : { patient: ctx.patient, device: ctx.device }));
+    const done = this.#ledger.write(state, fresh, (list) => toObservations(list, ctx.encounter ? ctx : { patient: ctx.patient, device: ctx.device }, this.#o.window ?? true));
     if (fresh.length > 0) {
       done.then(() => {
         this.#m.samples.inc({ result: 'stored' }, fresh.length);

@@ -163,8 +163,15 @@ export class SimulatedDevice {
     this.stats.acked += n;
   }
 
-  /** Advances the model by `dt` seconds and sends what the device measured. */
-  tick(dt: number, now = Date.now()): void {
+  /**
+   * Advances the model by `dt` seconds and records what the device measured,
+   * stamped by the device's own sampling clock (regular, as a monitor's is);
+   * sends once a second of readings has gathered (monitors send 1 s packets).
+   */
+  tick(dt: number): void {
+    this.#clock ??= Date.now();
+    this.#clock += dt * 1000;
+    const now = Math.round(this.#clock);
     this.#model.step(dt);
     const r = this.#model.readings();
     const out: SimSample[] = [
@@ -185,8 +192,20 @@ export class SimulatedDevice {
     }
     this.#unacked.push(...out);
     this.stats.sent += out.length;
-    this.#send(out);
+    this.#batch.push(...out);
+    this.#batchAge += dt;
+    if (this.#batchAge >= 0.999) this.flush();
   }
+
+  /** Sends what was recorded and not sent yet. */
+  flush(): void {
+    this.#batchAge = 0;
+    if (this.#batch.length > 0) this.#send(this.#batch.splice(0));
+  }
+
+  #clock: number | undefined;
+  #batch: SimSample[] = [];
+  #batchAge = 0;
 
   #ecgOn = true;
   /** Turns the ECG trace on or off (default on). */
