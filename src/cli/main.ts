@@ -17,6 +17,7 @@ const commands: Record<string, () => Promise<Command>> = {
   policy: async () => (await import('./policy.ts')).policyCommand,
   fn: async () => (await import('./fn.ts')).fnCommand,
   simulate: async () => (await import('./simulate.ts')).simulateCommand,
+  hub: async () => (await import('./hub.ts')).hubCommand,
 };
 
 function usage(): string {
@@ -29,6 +30,7 @@ function usage(): string {
     '  audit verify                  check the hash chain of the audit trail',
     '  policy eval|test|check|conformance   the Rego engine (like opa)',
     '  fn build|check|run            Wasm functions: compile, check, run locally',
+    '  hub                           run the central hub (fleet registry, aggregates)',
     '  simulate vitals               stream simulated vitals to a node (--patients --hz --seconds --node)',
     '',
     'Run `telemed-edge <command> --help` for the options of one command.',
