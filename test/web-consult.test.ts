@@ -121,6 +121,12 @@ async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boo
 async function videoFlows(page: Page, who: string): Promise<void> {
   const first = await until(`${who}: first decoded remote frame`, () => framesDecoded(page), (n) => n > 0);
   await until(`${who}: frames keep being decoded`, () => framesDecoded(page), (n) => n > first);
+  // And the person sees it: the remote video element plays with a picture.
+  const playing = () => page.evaluate(() => {
+    const v = (globalThis as any).document.querySelector('[data-testid="remote-video"]');
+    return Boolean(v && !v.paused && v.videoWidth > 0);
+  });
+  await until(`${who}: the remote video plays`, playing, (p) => p);
 }
 
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `web-consult-${name}.png`), fullPage: true });

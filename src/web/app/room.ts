@@ -26,6 +26,16 @@ declare global {
 
 export function roomView(o: RoomOptions): Call {
   const remoteVideo = h('video', { class: 'remote-video', autoplay: true, playsInline: true, 'data-testid': 'remote-video', 'aria-label': 'The other person’s video' });
+  // A page without a recent click (a reload) may not play sound by itself: then one press starts it.
+  const startMedia = h('button', { type: 'button', class: 'primary start-media', hidden: true }, 'Start video and sound');
+  const playRemote = () =>
+    void remoteVideo.play().then(
+      () => (startMedia.hidden = true),
+      (err: DOMException) => {
+        if (err.name === 'NotAllowedError') startMedia.hidden = false;
+      },
+    );
+  startMedia.addEventListener('click', playRemote);
   const remoteNote = h('p', { class: 'placeholder' }, o.clinician ? 'Nobody is in the call yet. Admit the patient from the waiting room.' : 'Connecting…');
   const localVideo = h('video', { class: 'local-video', autoplay: true, muted: true, playsInline: true, 'aria-label': 'Your own video' });
   const localTile = h('div', { class: 'local' }, localVideo);
@@ -49,7 +59,7 @@ export function roomView(o: RoomOptions): Call {
   const stage = h(
     'div',
     { class: 'stage' },
-    h('div', { class: 'videos' }, h('div', { class: 'remote' }, remoteVideo, remoteNote), localTile),
+    h('div', { class: 'videos' }, h('div', { class: 'remote' }, remoteVideo, remoteNote, startMedia), localTile),
     h('div', { class: 'controls', role: 'group', 'aria-label': 'Call controls' }, micBtn, camBtn, quality, endBtn),
     notice,
   );
@@ -76,7 +86,10 @@ export function roomView(o: RoomOptions): Call {
       // One remote tile: a seat that goes away clears it only if it is the one shown.
       if (!stream && remoteSeat !== seat) return;
       remoteSeat = stream ? seat : undefined;
-      remoteVideo.srcObject = stream;
+      if (remoteVideo.srcObject !== stream) {
+        remoteVideo.srcObject = stream;
+        if (stream) playRemote();
+      }
       remoteNote.hidden = stream !== null;
       if (!stream) remoteNote.textContent = o.clinician ? 'The patient is not connected.' : 'The clinician is not connected.';
     },
