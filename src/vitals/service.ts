@@ -14,10 +14,11 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Principal } from '../auth/index.ts';
 import { isTelehealthConsent } from '../consult/index.ts';
-import type { FhirService, Resource } from '../fhir/index.ts';
+import type { FhirService } from '../fhir/index.ts';
 import { Actions, type PolicyEngine } from '../policy/index.ts';
 import type { Store } from '../store/index.ts';
-import { DEFAULT_RULES, news2, PatientVitals, type Alert, type News2Output, type ThresholdRule } from './alerts.ts';
+import type { ThresholdRule } from './alerts.ts';
+import { Alerter } from './alerter.ts';
 import { CallDirectory, type ConsultEventSource } from './calls.ts';
 import { Ledger, type DeviceState } from './ledger.ts';
 import { toObservations } from './observation.ts';
@@ -106,7 +107,7 @@ export class VitalsService {
   readonly #streams = new Map<string, Set<Session>>();
   /** Clinician sockets per appointment. */
   readonly #watchers = new Map<string, Set<Session>>();
-  readonly #patients = new Map<string, PatientVitals & { scoring?: boolean; lastScore?: number; timer?: NodeJS.Timeout }>();
+  readonly #alerter: Alerter;
   readonly #servers = new Map<Server, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #system: { id: string; role: string };
@@ -135,6 +136,19 @@ export class VitalsService {
       alerts: new Counter({ name: 'vitals_alerts_total', help: 'Alerts raised, by rule', labelNames: ['rule'], registers: r }),
       decisions: new Counter({ name: 'vitals_stream_decisions_total', help: 'stream_vitals decisions, by outcome', labelNames: ['allow'], registers: r }),
     };
+    this.#alerter = new Alerter({
+      fhir: o.fhir,
+      calls: this.#calls,
+      log: this.#log,
+      system: this.#system,
+      rules: o.rules,
+      intervalMs: o.news2IntervalMs ?? 1000,
+      ...(o.functions ? { functions: o.functions } : {}),
+      onAlert: (rule) => this.#m.alerts.inc({ rule }),
+      send: (appointmentId, frame) => {
+        for (const w of this.#watchers.get(appointmentId) ?? []) w.send(frame);
+      },
+    });
     if (o.consult) {
       this.#calls.follow(o.consult, {
         patientChanged: (patient) => this.#recheckPatient(patient),
@@ -223,7 +237,7 @@ export class VitalsService {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const t of this.#timers) clearInterval(t);
-      for (const p of this.#patients.values()) if (p.timer) clearTimeout(p.timer);
+      this.#alerter.close();
       for (const [server, l] of this.#servers) server.off('upgrade', l);
       this.#calls.close();
       const tails: Promise<unknown>[] = [];
@@ -378,7 +392,7 @@ export class VitalsService {
       done.then(() => {
         this.#m.samples.inc({ result: 'stored' }, fresh.length);
         this.#fanOut(state, fresh);
-        this.#watch(state.patient, fresh);
+        this.#alerter.take(state.patient, fresh);
       }, () => undefined);
     }
     return { errors, done, stored: fresh.length, duplicates };
@@ -401,7 +415,7 @@ export class VitalsService {
     if (!set.has(s)) this.#m.watchers.inc();
     set.add(s);
     s.subscriptions.add(f.appointmentId);
-    const latest = this.#patients.get(call.patient)?.latest ?? {};
+    const latest = this.#alerter.latest(call.patient);
     s.send({ type: 'subscribed', appointmentId: f.appointmentId, patient: call.patient, latest, ...ref });
   }
 
@@ -429,81 +443,6 @@ export class VitalsService {
       for (const w of watchers) {
         w.sendRaw(text);
         this.#m.fanout.inc();
-      }
-    }
-  }
-
-  // ---- alerts
-
-  #watch(patient: string, samples: Sample[]): void {
-    let pv = this.#patients.get(patient);
-    if (!pv) this.#patients.set(patient, (pv = new PatientVitals()));
-    for (const a of pv.update(samples, this.#o.rules ?? DEFAULT_RULES)) void this.#raise(patient, a);
-    this.#scoreSoon(patient, pv);
-  }
-
-  #scoreSoon(patient: string, pv: PatientVitals & { scoring?: boolean; lastScore?: number; timer?: NodeJS.Timeout }): void {
-    if (!pv.dirty || pv.scoring || pv.timer || this.#closing) return;
-    const wait = (pv.lastScore ?? -Infinity) + (this.#o.news2IntervalMs ?? 1000) - Date.now();
-    if (wait > 0) {
-      pv.timer = setTimeout(() => {
-        pv.timer = undefined;
-        this.#scoreSoon(patient, pv);
-      }, wait);
-      pv.timer.unref();
-      return;
-    }
-    const input = pv.news2Input();
-    if (!input) return;
-    pv.dirty = false;
-    pv.scoring = true;
-    pv.lastScore = Date.now();
-    void this.#news2(input).then((r) => {
-      const alert = pv.scored(r);
-      if (alert) void this.#raise(patient, alert);
-    }).finally(() => {
-      pv.scoring = false;
-      this.#scoreSoon(patient, pv);
-    });
-  }
-
-  async #news2(input: ReturnType<PatientVitals['news2Input']> & {}): Promise<News2Output> {
-    if (this.#o.functions) {
-      try {
-        const { output } = await this.#o.functions.call(this.#system, 'news2', input);
-        const o = output as Any;
-        if (typeof o?.score === 'number' && ['low', 'low-medium', 'medium', 'high'].includes(o.risk)) return { score: o.score, risk: o.risk as News2Output['risk'], redScore: o.redScore === true };
-      } catch (err) {
-        this.#log.debug({ err: { code: (err as Any).code } }, 'news2 function unavailable; scoring in TypeScript');
-      }
-    }
-    return news2(input);
-  }
-
-  /** Writes the alert as a FHIR Flag, then tells the clinicians watching the patient's call. */
-  async #raise(patient: string, a: Alert): Promise<void> {
-    this.#m.alerts.inc({ rule: a.rule });
-    const encounter = this.#calls.encounterOf(patient);
-    const flag: Resource = {
-      resourceType: 'Flag',
-      status: 'active',
-      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical', display: 'Clinical' }] }],
-      code: { coding: [{ system: 'urn:telemed-edge:vitals-alert', code: a.rule }], text: a.message },
-      subject: { reference: patient },
-      period: { start: new Date().toISOString() },
-      ...(encounter ? { encounter: { reference: encounter } } : {}),
-    };
-    let ref: string | undefined;
-    try {
-      const stored = await this.#o.fhir.putAsSystem(flag);
-      ref = `Flag/${stored.id}`;
-    } catch (err) {
-      this.#log.warn({ rule: a.rule, err: { message: (err as Error).message.slice(0, 200) } }, 'alert Flag not stored');
-    }
-    this.#log.info({ rule: a.rule, severity: a.severity }, 'vitals alert');
-    for (const call of this.#calls.callsOf(patient)) {
-      for (const w of this.#watchers.get(call.appointmentId) ?? []) {
-        w.send({ type: 'alert', appointmentId: call.appointmentId, patient, ...a, ...(ref ? { flag: ref } : {}), raised: Date.now() });
       }
     }
   }
