@@ -1,0 +1,41 @@
+/** The de-identifier on its own (no broker): allow-list, hour buckets, refusals with stable codes. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { deidentifyAggregate, DeidentifyError, hourOf } from '../src/sync/index.ts';
+
+describe('sync: de-identifier', () => {
+  it('keeps only the figures: identifiers, text and the exact time are not carried', () => {
+    const out = deidentifyAggregate({
+      metric: 'consultations', at: '2026-11-24T13:47:23.517Z', count: 2, sum: 12.34567,
+      patient: 'Patient/123', name: 'Ada Lovelace', birthDate: '1815-12-10', address: '12 St James Sq', note: 'felt dizzy', practitioner: 'Practitioner/9',
+    });
+    assert.deepEqual(out, { metric: 'consultations', period: '2026-11-24T13:00Z', count: 2, sum: 12.346 });
+  });
+
+  it('coarsens any time to the start of its UTC hour (ms, Date, ISO with offset)', () => {
+    assert.equal(hourOf(Date.UTC(2026, 0, 2, 3, 59, 59, 999)), '2026-01-02T03:00Z');
+    assert.equal(hourOf(new Date('2026-01-02T03:00:00Z')), '2026-01-02T03:00Z');
+    assert.equal(hourOf('2026-01-02T05:30:00+02:00'), '2026-01-02T03:00Z');
+  });
+
+  it('refuses what it cannot clean, with a stable code and no value in the message', () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ metric: 'patients', at: 0 }, 'unknown_metric'],
+      [{ metric: 'alerts' }, 'bad_period'],
+      [{ metric: 'alerts', at: 'yesterday at noon' }, 'bad_period'],
+      [{ metric: 'alerts', at: 0, count: -1 }, 'bad_number'],
+      [{ metric: 'alerts', at: 0, count: Number.NaN }, 'bad_number'],
+      [{ metric: 'alerts', at: 0, count: '3' }, 'bad_number'],
+      [{ metric: 'call_quality', at: 0, buckets: { 'Jane Doe': 1 } }, 'bad_bucket'],
+      [{ metric: 'call_quality', at: 0, buckets: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`le_${i}`, 1])) }, 'too_many_buckets'],
+    ];
+    for (const [payload, code] of cases) {
+      assert.throws(() => deidentifyAggregate(payload), (e: unknown) => e instanceof DeidentifyError && e.code === code && !e.message.includes('Jane'));
+    }
+  });
+
+  it('keeps closed bucket labels', () => {
+    const out = deidentifyAggregate({ metric: 'call_quality', period: 0, count: 3, buckets: { good: 2, poor: 1, le_150: 3, inf: 3 } });
+    assert.deepEqual(out.buckets, { good: 2, poor: 1, le_150: 3, inf: 3 });
+  });
+});
