@@ -18,7 +18,8 @@
  * Settings: BENCH_DEVICES (50), BENCH_FRAME (100 samples: one second of a
  * monitor), BENCH_INFLIGHT (4 frames), BENCH_SECONDS (8 per phase), BENCH_RATE,
  * BENCH_SYNC (normal | full), BENCH_SERIES (1: a regular series of a code in a
- * frame is one SampledData Observation; 0: one Observation per reading).
+ * frame is one SampledData Observation; 0: one Observation per reading),
+ * BENCH_FANOUT (received | committed: when clinicians get a sample).
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -61,7 +62,7 @@ async function serve(): Promise<void> {
   const logger = createLogger({ level: 'warn' });
   const node = await startNode(loadConfig({ ...process.env, PORT: '0', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: SYNC, TELEMED_FUNCTIONS_SHIPPED: 'false' }), { port: 0, logger });
   node.store.migrate(VITALS_MIGRATIONS);
-  const vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger, registry: new Registry(), window: SERIES });
+  const vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger, registry: new Registry(), window: SERIES, fanOut: process.env.BENCH_FANOUT === 'committed' ? 'committed' : 'received' });
   vitals.attach(node.app.server);
   const people: Array<{ appointment: string; patientToken: string; clinicianToken: string }> = [];
   for (let i = 0; i < DEVICES; i++) {
@@ -117,7 +118,7 @@ export async function run(): Promise<void> {
   const ask = (type: string) => new Promise<Any>((resolve) => { child.once('message', resolve); child.send({ type }); });
   process.stdout.write(`${DEVICES} devices × 1 clinician, frames of ${FRAME} samples, window ${WINDOW}, sync=${SYNC}\n`);
   process.stdout.write(`storage baseline (group commit, no socket, in the node process): one Observation per reading ${Math.round(ready.perReading)} samples/s, one per series ${Math.round(ready.perSeries)} samples/s\n`);
-  process.stdout.write(`service stores ${SERIES ? 'one Observation per series' : 'one Observation per reading'}\n`);
+  process.stdout.write(`service stores ${SERIES ? 'one Observation per series' : 'one Observation per reading'}, fans out when ${process.env.BENCH_FANOUT === 'committed' ? 'committed' : 'received'}\n`);
 
   interface Dev { client: InstanceType<typeof VitalsClient>; seq: number; sentAt: Map<number, number>; inFlight: number; onAck?: () => void }
   const ackLat: number[] = [];

@@ -345,3 +345,80 @@ test('a regular series of one code in a frame is one SampledData Observation; an
   const found = await fhirGet(`Observation?subject=${b.patient}&code=http://loinc.org|8867-4`, b.clinician);
   assert.equal(found.body.entry.length, 1);
 });
+
+test('POST /api/vitals (ingestBatch): the same checks and dedupe, answered after the commit', { timeout: 4 * T }, async () => {
+  const b = await book();
+  const patient = await node.auth.authenticate(`Bearer ${await token(b.patient)}`);
+  const clinician = await node.auth.authenticate(`Bearer ${await token(b.clinician)}`);
+  const t = new Date().toISOString();
+  const bad = await vitals.ingestBatch(patient, { device: 'cuff-http' });
+  assert.equal(bad.status, 400);
+  assert.equal((bad.body as Any).error.field, 'samples');
+  assert.equal((await vitals.ingestBatch(clinician, { device: 'cuff-http', samples: frame(0) })).status, 400, 'a clinician names the patient');
+  const ok = await vitals.ingestBatch(clinician, { device: 'cuff-http', patient: b.patient, samples: [
+    { seq: 0, code: '85354-9', systolic: 130, diastolic: 85, unit: 'mm[Hg]', time: t },
+    { seq: 1, code: '8310-5', value: 99.1, unit: '[degF]', time: t },
+    { seq: 2, code: '8310-5', value: 37.2, unit: 'mm[Hg]', time: t },
+  ] });
+  assert.equal(ok.status, 200);
+  const body = ok.body as Any;
+  assert.equal(body.acked, 1);
+  assert.equal(body.stored, 2);
+  assert.deepEqual(body.errors.map((e: Any) => e.field), ['samples[2].unit']);
+  assert.equal(observationsOf(b.patient).length, 2);
+  override = () => ({ allow: false, reason: 'role_not_allowed' });
+  try {
+    const refused = await vitals.ingestBatch(patient, { device: 'cuff-http', samples: frame(10) });
+    assert.equal(refused.status, 403);
+    assert.equal((refused.body as Any).error.reason, 'role_not_allowed');
+  } finally {
+    override = undefined;
+  }
+  assert.equal(observationsOf(b.patient).length, 2, 'nothing stored when refused');
+});
+
+test('NEWS2 runs as the news2 function when one is given, in TypeScript when it fails; fan-out after the commit when asked', { timeout: 4 * T }, async () => {
+  const calls: Any[] = [];
+  let failing = false;
+  const functions = {
+    async call(_caller: { id: string; role: string }, name: string, input: unknown) {
+      calls.push({ name, input });
+      if (failing) throw Object.assign(new Error('not registered'), { code: 'FN_ERR_NOT_FOUND' });
+      return { output: { score: 9, risk: 'high', redScore: true } };
+    },
+  };
+  const extra = createVitalsService({
+    store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger: createLogger({ level: 'silent' }),
+    registry: new Registry(), consult: node.consult, functions, news2IntervalMs: 0, fanOut: 'committed', path: '/ws/vitals-fn',
+  });
+  extra.attach(node.app.server);
+  try {
+    const url = `${node.url.replace('http', 'ws')}/ws/vitals-fn`;
+    const b = await book();
+    await enterCall(b);
+    const doc = (await VitalsClient.connect(url, await token(b.clinician))).client;
+    const dev = (await VitalsClient.connect(url, await token(b.patient), { device: 'fn-1' })).client;
+    clients.push(doc, dev);
+    doc.send({ type: 'subscribe', appointmentId: b.id });
+    await doc.next('subscribed', () => true, T);
+    dev.send({ type: 'samples', samples: frame(0) });
+    const v = await doc.next('vitals', () => true, T);
+    assert.equal(v.samples.length, 6);
+    const alert = await doc.next('alert', (f) => f.rule === 'news2', T);
+    assert.equal(alert.score, 9, 'the function\'s score');
+    assert.equal(calls[0]!.name, 'news2');
+    assert.deepEqual(Object.keys(calls[0]!.input).sort(), ['consciousness', 'heartRate', 'onOxygen', 'respiratoryRate', 'spo2', 'systolicBP', 'temperature']);
+
+    // the function fails: the TypeScript chart scores (a normal set: no alert, but a score was made)
+    failing = true;
+    const before = calls.length;
+    dev.send({ type: 'samples', samples: frame(6) });
+    await dev.next('ack', (f) => f.seq === 11, T);
+    await doc.next('vitals', (f) => f.samples.some((s: Any) => s.seq === 11), T);
+    for (let i = 0; i < 50 && calls.length === before; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(calls.length > before, 'asked the function again');
+    assert.equal(doc.all('alert').filter((f) => f.rule === 'news2').length, 1);
+  } finally {
+    await extra.close();
+  }
+});

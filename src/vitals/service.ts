@@ -59,6 +59,15 @@ export interface VitalsServiceOptions {
   rules?: ThresholdRule[];
   /** One Observation (SampledData) per regular series of a code in a frame, instead of one per reading (default true; observation.ts). */
   window?: boolean;
+  /**
+   * When clinicians get a sample: `received` (default) as soon as it passed
+   * the checks and the dedupe, while its commit runs — the live view does
+   * not wait for the disk; or `committed`, after the commit (they see only
+   * what is recorded). Either way a sample reaches them once, in order; only
+   * a failed commit (then resent by the device) can show one twice, and
+   * clients drop a (device, seq) they have (PROTOCOL.md).
+   */
+  fanOut?: 'received' | 'committed';
   onDecision?: (action: string, allow: boolean) => void;
 }
 
@@ -389,9 +398,11 @@ export class VitalsService {
     const ctx = { patient: state.patient, device: state.device, encounter: this.#calls.encounterOf(state.patient) };
     const done = this.#ledger.write(state, fresh, (list) => toObservations(list, ctx.encounter ? ctx : { patient: ctx.patient, device: ctx.device }, this.#o.window ?? true));
     if (fresh.length > 0) {
+      const live = (this.#o.fanOut ?? 'received') === 'received';
+      if (live) this.#fanOut(state, fresh);
       done.then(() => {
         this.#m.samples.inc({ result: 'stored' }, fresh.length);
-        this.#fanOut(state, fresh);
+        if (!live) this.#fanOut(state, fresh);
         this.#alerter.take(state.patient, fresh);
       }, () => undefined);
     }
