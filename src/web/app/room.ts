@@ -70,7 +70,7 @@ export function roomView(o: RoomOptions): Call {
     { class: 'in-call-panels', hidden: true },
     h('section', { class: 'card', 'aria-labelledby': 'chat-h' }, h('h3', { id: 'chat-h' }, 'Chat'), chatLog, chatForm),
     h('section', { class: 'card', 'aria-labelledby': 'docs-h' }, h('h3', { id: 'docs-h' }, 'Documents'), docList, docForm, docStatus),
-    h('section', { class: 'card vitals', 'aria-labelledby': 'vitals-h', 'data-testid': 'vitals' }, h('h3', { id: 'vitals-h' }, 'Vitals'), h('p', { class: 'muted' }, 'Live vitals appear here when a device in the call streams them.')),
+    h('section', { class: 'card vitals', id: 'vitals-panel', 'aria-labelledby': 'vitals-h', 'data-testid': 'vitals' }, h('h3', { id: 'vitals-h' }, 'Vitals'), h('p', { class: 'muted' }, 'Live vitals appear here when a device in the call streams them.')),
   );
   const side = h('aside', { class: 'side' }, lobby, o.clinician ? null : waitingCard, inCall);
 
