@@ -112,7 +112,7 @@ export class TcpProxy {
 }
 
 /** Polls `cond` every 20 ms until true; fails with `what` after `ms` (a bound on the test, never a timing claim). */
-export async function until(cond: () => boolean | Promise<boolean>, what: string | (() => string), ms = 60_000): Promise<void> {
+export async function until(cond: () => boolean | Promise<boolean>, what: string | (() => string), ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`gave up waiting: ${typeof what === 'string' ? what : what()}`);

@@ -8,9 +8,10 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ConsumeMessage } from 'amqplib';
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from '../observability/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { AmqpLink, assertFleet, topology } from '../sync/index.ts';
+import { AmqpLink, assertFleet, assertNodeQueue, ed25519Key, signBundle, topology, type BundleFileText } from '../sync/index.ts';
 import { HUB_MIGRATIONS, Ledger, parseIncoming } from './ledger.ts';
 import { FLEET_PAGE } from './page.ts';
 
@@ -30,7 +31,12 @@ export interface HubOptions {
   /** A node with no message for this long is offline (default 30 s = three missed heartbeats). */
   offlineAfterMs?: number;
   prefetch?: number;
+  /** Ed25519 private key that signs bundle rollouts (nodes hold the public key). */
+  signingKey?: KeyObject | string;
 }
+
+/** Who a rollout is for. */
+export type RolloutTarget = { node: string } | { group: string } | { all: true };
 
 /** One row of `GET /api/nodes`. */
 export interface FleetNode {
@@ -42,6 +48,8 @@ export interface FleetNode {
   lastSeen: string;
   backlog: number;
   bundle: string;
+  /** The last bundle the node refused (`revision: reason`), or null. */
+  bundleRefused: string | null;
   callsToday: number;
   /** Not reported by nodes yet. */
   p99LatencyMs: number | null;
@@ -56,6 +64,12 @@ export interface Hub {
   url: string;
   start(): Promise<void>;
   nodes(): FleetNode[];
+  /**
+   * Signs a policy bundle and publishes it to the target's durable queue(s);
+   * resolves after the broker confirmed it. A node that is offline gets it on
+   * return. Throws when the hub has no signing key or no broker link.
+   */
+  rollout(target: RolloutTarget, revision: string, files: BundleFileText[]): Promise<void>;
   /** True while the consumer's link to the broker is up. */
   readonly online: boolean;
   close(): Promise<void>;
@@ -69,13 +83,14 @@ export function createHub(o: HubOptions): Hub {
   const ledger = new Ledger(store);
   const t = topology(o.prefix);
   const offlineAfter = o.offlineAfterMs ?? 30_000;
+  const signingKey = o.signingKey ? ed25519Key(o.signingKey, 'private') : undefined;
 
   const nodes = (): FleetNode[] => {
     const now = Date.now();
     return ledger.nodes().map((n) => ({
       id: n.id, city: n.city, version: n.version,
       status: now - Date.parse(n.last_seen) <= offlineAfter ? 'online' : 'offline',
-      lastHeartbeat: n.last_heartbeat, lastSeen: n.last_seen, backlog: n.backlog, bundle: n.bundle,
+      lastHeartbeat: n.last_heartbeat, lastSeen: n.last_seen, backlog: n.backlog, bundle: n.bundle, bundleRefused: n.bundle_refused,
       callsToday: n.calls_today, p99LatencyMs: null, messages: n.messages,
     }));
   };
@@ -88,6 +103,7 @@ export function createHub(o: HubOptions): Hub {
         name: 'telemed-edge hub',
         setup: async (ch) => {
           await assertFleet(ch, t);
+          await ch.assertExchange(t.control, 'topic', { durable: true });
           await ch.prefetch(o.prefetch ?? 500);
           await ch.consume(t.hubInbox, (msg: ConsumeMessage | null) => {
             if (msg === null) return; // consumer cancelled (queue deleted): the link resets on channel close
@@ -130,6 +146,22 @@ export function createHub(o: HubOptions): Hub {
       hub.url = `http://127.0.0.1:${new URL(address).port}`;
     },
     nodes,
+    async rollout(target, revision, files) {
+      if (!signingKey) throw new Error('the hub has no bundle signing key');
+      const ch = link?.channel;
+      if (!ch) throw new Error('the hub is not connected to the broker');
+      const signed = signBundle(revision, files, signingKey);
+      let key: string;
+      if ('node' in target) {
+        // The node's queue exists from now on, so a node that never connected yet still gets the bundle.
+        await assertNodeQueue(ch, t, target.node);
+        key = `node.${target.node}.bundle`;
+      } else if ('group' in target) key = `group.${target.group}.bundle`;
+      else key = 'all.bundle';
+      ch.publish(t.control, key, Buffer.from(JSON.stringify(signed)), { persistent: true, contentType: 'application/json', type: 'bundle' });
+      await ch.waitForConfirms();
+      log.info({ target: key, revision }, 'bundle rolled out');
+    },
     close() {
       closing ??= (async () => {
         await link?.close();

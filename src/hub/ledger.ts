@@ -36,6 +36,7 @@ export const HUB_MIGRATIONS: Migration[] = [
         PRIMARY KEY (node, metric, period)
       ) STRICT;`,
   },
+  { name: 'hub-2-bundle-refused', sql: 'ALTER TABLE hub_node ADD COLUMN bundle_refused TEXT;' },
 ];
 
 const NODE_LABEL = /^[A-Za-z0-9 ._:/-]{1,100}$/;
@@ -83,8 +84,10 @@ export class Ledger {
       db.prepare(`INSERT INTO hub_node (id, last_seen) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen`).run(m.node, now);
       if (m.kind === 'heartbeat') {
         const b = m.body;
-        db.prepare('UPDATE hub_node SET city = ?, version = ?, bundle = ?, backlog = ?, last_heartbeat = ? WHERE id = ?')
-          .run(str(b.city), str(b.version), str(b.bundle), Math.round(num(b.backlog)), now, m.node);
+        const r = b.bundleRefused as { revision?: unknown; reason?: unknown } | undefined;
+        const refused = r && typeof r === 'object' && str(r.reason) ? `${str(r.revision) || '?'}: ${str(r.reason)}` : null;
+        db.prepare('UPDATE hub_node SET city = ?, version = ?, bundle = ?, backlog = ?, last_heartbeat = ?, bundle_refused = ? WHERE id = ?')
+          .run(str(b.city), str(b.version), str(b.bundle), Math.round(num(b.backlog)), now, refused, m.node);
         return true;
       }
       const fresh = db.prepare('INSERT OR IGNORE INTO hub_message (id, node, seq, kind, received_at) VALUES (?, ?, ?, ?, ?)')
@@ -115,7 +118,7 @@ export class Ledger {
     return this.#store.db.prepare('SELECT seq FROM hub_message WHERE node = ? ORDER BY seq').pluck().all(node) as number[];
   }
 
-  nodes(): Array<{ id: string; city: string; version: string; bundle: string; backlog: number; last_heartbeat: string | null; last_seen: string; messages: number; calls_today: number }> {
+  nodes(): Array<{ id: string; city: string; version: string; bundle: string; backlog: number; last_heartbeat: string | null; last_seen: string; messages: number; calls_today: number; bundle_refused: string | null }> {
     const today = new Date().toISOString().slice(0, 10);
     return this.#store.db.prepare(`
       SELECT n.*, coalesce((SELECT sum(count) FROM hub_aggregate a WHERE a.node = n.id AND a.metric = 'consultations' AND a.period LIKE ? || '%'), 0) AS calls_today

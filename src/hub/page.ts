@@ -14,12 +14,12 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 <h1>Fleet</h1><p id="summary">loading…</p>
 <div class="wrap"><table><thead><tr>
 <th data-k="id">node</th><th data-k="city">city</th><th data-k="version">version</th><th data-k="status">status</th>
-<th data-k="lastHeartbeat">last heartbeat</th><th data-k="backlog">outbox backlog</th><th data-k="bundle">policy bundle</th>
+<th data-k="lastHeartbeat">last heartbeat</th><th data-k="backlog">outbox backlog</th><th data-k="bundle">policy bundle</th><th data-k="bundleRefused">bundle refused</th>
 <th data-k="callsToday">calls today</th><th data-k="p99LatencyMs">p99 latency</th><th data-k="messages">messages</th>
 </tr></thead><tbody id="rows"></tbody></table></div>
 <script>
 let nodes=[],key='id',dir=1;
-const cols=['id','city','version','status','lastHeartbeat','backlog','bundle','callsToday','p99LatencyMs','messages'];
+const cols=['id','city','version','status','lastHeartbeat','backlog','bundle','bundleRefused','callsToday','p99LatencyMs','messages'];
 const nums=new Set(['backlog','callsToday','p99LatencyMs','messages']);
 function render(){
   const s=[...nodes].sort((a,b)=>{const x=a[key]??'',y=b[key]??'';return (x<y?-1:x>y?1:0)*dir;});

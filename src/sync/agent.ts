@@ -8,6 +8,8 @@ import type { ConfirmChannel } from 'amqplib';
 import type { Logger } from '../observability/index.ts';
 import { Actions, type Decision, type PolicyEngine, type PolicyInput } from '../policy/index.ts';
 import type { Store } from '../store/index.ts';
+import type { KeyObject } from 'node:crypto';
+import { ed25519Key, verifyBundle, type BundleFileText } from './bundles.ts';
 import { deidentifyAggregate, nodeLabel, type Heartbeat } from './deidentify.ts';
 import { AmqpLink } from './link.ts';
 import { Outbox, type OutboxRow } from './outbox.ts';
@@ -45,6 +47,12 @@ export interface SyncAgentOptions {
   /** Rows published per confirm round. */
   batch?: number;
   reconnect?: { minDelayMs?: number; maxDelayMs?: number };
+  /**
+   * Signed bundle rollout from the hub: bundles arriving on the node's queue are
+   * verified with `publicKey` (Ed25519) and handed to `apply`, which puts them in
+   * force or throws (then the bundle is refused and the old one stays).
+   */
+  bundles?: { publicKey: KeyObject | string; apply: (files: BundleFileText[], revision: string) => void | Promise<void> };
   /** How soon a drain held by a policy refusal asks again (default 5 s; a reloaded bundle may allow). */
   policyRetryMs?: number;
 }
@@ -56,6 +64,8 @@ export interface SyncStatus {
   blocked?: string;
   lastConfirmAt?: string;
   lastHeartbeatAt?: string;
+  /** The last bundle refused (its revision when readable, and the reason code). */
+  bundleRefused?: { revision?: string; reason: string };
 }
 
 export interface EnqueueResult {
@@ -108,6 +118,38 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
   let lastHeartbeatAt: string | undefined;
   let retry: NodeJS.Timeout | undefined;
   let waiters: Array<() => void> = [];
+  let bundleRefused: SyncStatus['bundleRefused'];
+  const bundleKey = o.bundles ? ed25519Key(o.bundles.publicKey, 'public') : undefined;
+  const bundleResults = new Counter({ name: 'sync_bundles_total', help: 'Bundles received from the hub, by result (applied, refused)', labelNames: ['result'], registers });
+
+  const onBundle = async (content: Buffer): Promise<void> => {
+    if (!o.bundles || !bundleKey) return;
+    const check = verifyBundle(content, bundleKey);
+    let revision: string | undefined;
+    try {
+      const r = (JSON.parse(content.toString('utf8')) as { revision?: unknown }).revision;
+      if (typeof r === 'string') revision = nodeLabel(r, 'revision');
+    } catch {
+      revision = undefined;
+    }
+    if (!check.ok) {
+      bundleRefused = { ...(revision ? { revision } : {}), reason: check.reason };
+    } else {
+      try {
+        await o.bundles.apply(check.files, check.revision);
+        bundleResults.inc({ result: 'applied' });
+        log.info({ revision: check.revision }, 'bundle from the hub in force');
+        void heartbeat();
+        return;
+      } catch (err) {
+        bundleRefused = { revision: check.revision, reason: 'bundle_rejected' };
+        log.warn({ revision: check.revision, err: { message: (err as Error).message } }, 'bundle from the hub does not load; the old one stays');
+      }
+    }
+    bundleResults.inc({ result: 'refused' });
+    log.warn({ ...bundleRefused }, 'bundle from the hub refused; the old one stays');
+    void heartbeat();
+  };
 
   const decide = (kind: string): Decision => {
     let d: Decision;
@@ -128,7 +170,21 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
         ...o.reconnect,
         setup: async (ch) => {
           await assertFleet(ch, t);
-          await assertNodeQueue(ch, t, nodeId, o.groups);
+          const q = await assertNodeQueue(ch, t, nodeId, o.groups);
+          if (o.bundles) {
+            await ch.prefetch(1);
+            await ch.consume(q, (msg) => {
+              if (msg === null) return;
+              // Acked after it was applied or refused: a bundle is never lost with a cut link, and a refused one does not loop.
+              void onBundle(msg.content).finally(() => {
+                try {
+                  ch.ack(msg);
+                } catch {
+                  // channel gone: redelivered on reconnect, applied again (idempotent).
+                }
+              });
+            }, { noAck: false });
+          }
         },
         onUp: () => {
           onlineGauge.set(1);
@@ -237,7 +293,10 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
     } catch {
       revision = 'unlabelled';
     }
-    const body: Heartbeat = { node: nodeId, city, version, bundle: revision, backlog: outbox.backlog, sentAt: new Date().toISOString().slice(0, 19) + 'Z' };
+    const body: Heartbeat = {
+      node: nodeId, city, version, bundle: revision, backlog: outbox.backlog, sentAt: new Date().toISOString().slice(0, 19) + 'Z',
+      ...(bundleRefused ? { bundleRefused } : {}),
+    };
     const env: Envelope = { v: 1, id: `hb-${nodeId}-${Date.now()}`, node: nodeId, seq: 0, kind: 'heartbeat', body };
     // Heartbeats are not kept in the outbox: a stale one is worth nothing. Sent non-persistent, expiring.
     ch.publish(t.fleet, routingKey(nodeId, 'heartbeat'), Buffer.from(JSON.stringify(env)),
@@ -274,6 +333,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
         ...(blocked ? { blocked } : {}),
         ...(lastConfirmAt ? { lastConfirmAt } : {}),
         ...(lastHeartbeatAt ? { lastHeartbeatAt } : {}),
+        ...(bundleRefused ? { bundleRefused } : {}),
       };
     },
     drained() {

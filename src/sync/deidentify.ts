@@ -92,6 +92,8 @@ export interface Heartbeat {
   backlog: number;
   /** The node's clock when sent, to the second (a node time, not a patient event time). */
   sentAt: string;
+  /** The last bundle from the hub this node refused, and why. */
+  bundleRefused?: { revision?: string; reason: string };
 }
 
 const LABEL = /^[A-Za-z0-9 ._:/-]{0,100}$/;

@@ -11,3 +11,4 @@ export { SYNC_MIGRATIONS } from './outbox.ts';
 export { deidentifyAggregate, hourOf, nodeLabel, DeidentifyError, Metrics as AggregateMetrics, type Aggregate, type Heartbeat, type Metric } from './deidentify.ts';
 export { AmqpLink, redactUrl, type LinkOptions } from './link.ts';
 export { topology, assertFleet, assertNodeQueue, routingKey, BACKLOG_QUEUE_ARGS, type Topology } from './topology.ts';
+export { signBundle, verifyBundle, canonicalBundle, ed25519Key, type SignedBundle, type BundleCheck, type BundleFileText } from './bundles.ts';

@@ -1,0 +1,99 @@
+/**
+ * Signed bundle rollout, hub → node (Ed25519): a bundle rolled out while the
+ * node is offline is in force on it after its return and the hub sees the new
+ * revision; an unsigned or tampered bundle is refused, the old one stays, and
+ * the refusal reaches the hub.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import amqp from 'amqplib';
+import { createHub } from '../src/hub/index.ts';
+import { bundleFromFiles, createRegoPolicy, loadVerifiedRegoPolicy, type PolicyEngine } from '../src/policy/index.ts';
+import { createSyncAgent, signBundle, topology, verifyBundle, type BundleFileText } from '../src/sync/index.ts';
+import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, syncStore, TcpProxy, until } from './sync-harness.ts';
+
+const skip = await brokerSkip();
+const hubKeys = generateKeyPairSync('ed25519');
+const otherKeys = generateKeyPairSync('ed25519');
+
+/** A bundle whose data_transfer rules allow de-identified figures to the hub (a test bundle, not the shipped one). */
+const bundle = (revision: string): BundleFileText[] => [
+  { path: '.manifest', text: JSON.stringify({ revision, roots: ['healthcare'] }) },
+  { path: 'healthcare/p.rego', text: 'package healthcare.telemedicine\n\nimport rego.v1\n\ndefault allow := false\n\nallow if {\n\tinput.action == "data_transfer"\n\tinput.resource.classification == "deidentified"\n}\n' },
+];
+
+describe('sync: signed bundles (unit)', () => {
+  it('verifies the signer and the content', () => {
+    const signed = signBundle('r1', bundle('r1'), hubKeys.privateKey);
+    assert.equal(verifyBundle(Buffer.from(JSON.stringify(signed)), hubKeys.publicKey).ok, true);
+    assert.deepEqual(verifyBundle(Buffer.from(JSON.stringify(signed)), otherKeys.publicKey), { ok: false, reason: 'bad_signature' });
+    const tampered = { ...signed, files: signed.files.map((f) => ({ ...f, text: f.text.replace('deidentified', 'phi') })) };
+    assert.deepEqual(verifyBundle(Buffer.from(JSON.stringify(tampered)), hubKeys.publicKey), { ok: false, reason: 'bad_signature' });
+    const { sig: _sig, ...unsigned } = signed;
+    assert.deepEqual(verifyBundle(Buffer.from(JSON.stringify(unsigned)), hubKeys.publicKey), { ok: false, reason: 'unsigned' });
+    assert.deepEqual(verifyBundle(Buffer.from('{'), hubKeys.publicKey), { ok: false, reason: 'malformed' });
+  });
+});
+
+describe('sync: bundle rollout over RabbitMQ', { skip }, () => {
+  const prefix = runPrefix();
+  const nodeId = `${prefix}-b`;
+  after(async () => {
+    await deleteTopology(prefix, [nodeId]);
+  });
+
+  it('a bundle rolled out while the node is offline is in force after its return; unsigned and tampered ones are refused and reported', { timeout: 60_000 }, async () => {
+    const hub = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), memory: true, dataDir: '/nonexistent', prefix, port: 0, signingKey: hubKeys.privateKey });
+    await hub.start();
+    const proxy = await new TcpProxy().listen();
+    const store = syncStore();
+    let engine: PolicyEngine = createRegoPolicy(bundleFromFiles(bundle('r0')));
+    const agent = createSyncAgent({
+      store, policy: () => engine, logger: quietLogger(), nodeId, city: 'x', amqpUrl: proxy.url, prefix, heartbeatMs: 100,
+      reconnect: { minDelayMs: 20, maxDelayMs: 200 },
+      bundles: { publicKey: hubKeys.publicKey, apply: (files) => { engine = loadVerifiedRegoPolicy(bundleFromFiles(files)); } },
+    });
+    const atHub = () => hub.nodes().find((n) => n.id === nodeId);
+    try {
+      agent.start();
+      await until(() => atHub()?.bundle === 'r0', 'the hub sees r0');
+      proxy.cut();
+      await until(() => agent.status().state === 'offline', 'offline');
+      await until(() => hub.online, 'hub connected');
+      await hub.rollout({ node: nodeId }, 'r1', bundle('r1'));
+      assert.equal(engine.revision, 'r0', 'not applied while offline');
+      proxy.restore();
+      await until(() => engine.revision === 'r1' && atHub()?.bundle === 'r1', 'r1 in force on the node and seen at the hub');
+
+      // Tampered (signed by the hub, then changed) and unsigned: refused, r1 stays, the hub is told.
+      const conn = await amqp.connect(brokerUrl());
+      const ch = await conn.createConfirmChannel();
+      const t = topology(prefix);
+      const signed = signBundle('r2', bundle('r2'), hubKeys.privateKey);
+      const tampered = { ...signed, files: signed.files.map((f) => ({ ...f, text: f.text.replace('"deidentified"', '"phi"') })) };
+      ch.publish(t.control, `node.${nodeId}.bundle`, Buffer.from(JSON.stringify(tampered)), { persistent: true });
+      await ch.waitForConfirms();
+      await until(() => agent.status().bundleRefused?.revision === 'r2', 'the tampered bundle refused');
+      assert.equal(agent.status().bundleRefused?.reason, 'bad_signature');
+      const { sig: _sig, ...unsigned } = signBundle('r3', bundle('r3'), hubKeys.privateKey);
+      ch.publish(t.control, 'all.bundle', Buffer.from(JSON.stringify(unsigned)), { persistent: true });
+      await ch.waitForConfirms();
+      await until(() => agent.status().bundleRefused?.revision === 'r3', 'the unsigned bundle refused');
+      assert.equal(agent.status().bundleRefused?.reason, 'unsigned');
+      assert.equal(engine.revision, 'r1');
+      await conn.close();
+      // A signed bundle that does not compile is refused too, the old one stays.
+      await hub.rollout({ node: nodeId }, 'r4', [{ path: 'x.rego', text: 'package x\n\nallow if {' }]);
+      await until(() => agent.status().bundleRefused?.revision === 'r4', 'the broken bundle refused');
+      assert.equal(agent.status().bundleRefused?.reason, 'bundle_rejected');
+      assert.equal(engine.revision, 'r1');
+      await until(() => atHub()?.bundleRefused === 'r4: bundle_rejected', 'the hub knows of the refusal');
+    } finally {
+      await agent.close();
+      store.close();
+      await proxy.close();
+      await hub.close();
+    }
+  });
+});
