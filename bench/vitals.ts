@@ -97,7 +97,15 @@ async function serve(): Promise<void> {
     if (m.type === 'memory') {
       global.gc?.();
       const mu = process.memoryUsage();
-      process.send!({ type: 'memory', rss: mu.rss, heap: mu.heapUsed, stats: vitals.stats() });
+      // where the latency tail comes from: slow commits (a WAL checkpoint runs inside one) and GC pauses
+      void node.metrics.registry.getMetricsAsJSON().then((all) => {
+        const find = (name: string) => all.find((m) => m.name === name) as { values: Array<{ labels: Any; value: number; metricName?: string }> } | undefined;
+        const commits = find('store_commit_duration_seconds')?.values ?? [];
+        const count = commits.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+        const le = (x: number) => commits.find((v) => v.metricName?.endsWith('_bucket') && Number(v.labels.le) === x)?.value;
+        const gc = find('nodejs_gc_duration_seconds')?.values.filter((v) => v.metricName?.endsWith('_sum')) ?? [];
+        process.send!({ type: 'memory', rss: mu.rss, heap: mu.heapUsed, stats: vitals.stats(), commits: count, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25].map((x) => [x, le(x)]), gc: gc.map((v) => [v.labels.kind, v.value]) });
+      });
     }
     if (m.type === 'stop') void vitals.close().then(() => node.close()).then(() => { rmSync(dir, { recursive: true, force: true }); process.exit(0); });
   });
@@ -207,6 +215,7 @@ export async function run(): Promise<void> {
   process.stdout.write(`  ack latency      p50 ${ms(pct(ackLat, 50))}  p99 ${ms(pct(ackLat, 99))}  (${ackLat.length} frames; target p99 < 50 ms)\n`);
   process.stdout.write(`  fan-out latency  p50 ${ms(pct(fanLat, 50))}  p99 ${ms(pct(fanLat, 99))}  (${fanLat.length} frames; target p99 < 20 ms)\n`);
   const mem = await ask('memory');
+  process.stdout.write(`node commits: ${mem.commits}; at most (s → commits): ${mem.buckets.map(([x, n]: [number, number]) => `${x}→${n}`).join(' ')}; GC seconds by kind: ${mem.gc.map(([k, v]: [string, number]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`);
   process.stdout.write(`node memory: rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB, heap ${(mem.heap / 2 ** 20).toFixed(0)} MiB (${JSON.stringify(mem.stats)})\n`);
   for (const d of devs) d.client.close();
   child.send({ type: 'stop' });
