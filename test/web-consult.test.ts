@@ -131,7 +131,7 @@ async function videoFlows(page: Page, who: string): Promise<void> {
 
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `web-consult-${name}.png`), fullPage: true });
 
-test('patient waits, clinician admits: video both ways, chat and a document arrive, the clinician ends the call', { skip, timeout: 300_000 }, async () => {
+test('patient waits, clinician admits: video both ways, chat and a document arrive, the clinician ends the call', { skip, timeout: 300_000 }, async (t) => {
   const appointment = node.demoAppointment!;
   const doctorToken = await node.auth.mint(DEMO.clinician, 'authorized_medical_staff');
   const patientToken = await node.auth.mint(DEMO.patient, 'patient');
@@ -158,9 +158,11 @@ test('patient waits, clinician admits: video both ways, chat and a document arri
   const admit = doctor.getByRole('button', { name: `Admit ${patientName}` });
   await admit.waitFor();
   await shot(doctor, 'clinician-waiting-room');
+  const admittedAt = Date.now();
   await admit.click();
 
   await Promise.all([videoFlows(doctor, 'clinician'), videoFlows(patient, 'patient')]);
+  t.diagnostic(`admit to remote video playing on both pages: ${Date.now() - admittedAt} ms (reported, not asserted)`);
   assert.equal(await doctor.evaluate(() => (globalThis as any).__telemed.phase), 'in-call');
   assert.equal(await patient.evaluate(() => (globalThis as any).__telemed.phase), 'in-call');
   assert.match(new URL(patient.url()).pathname, new RegExp(`^/call/${appointment}$`), 'the patient page moves to the call address (a reload resumes)');
@@ -227,16 +229,18 @@ async function enterCall(a: { id: string; patient: string }): Promise<{ doctor: 
 
 const phaseOf = (page: Page) => page.evaluate(() => (globalThis as any).__telemed?.phase as string | undefined);
 
-test("the patient's network drops and returns, then the page reloads: the same call resumes each time", { skip, timeout: 300_000 }, async () => {
+test("the patient's network drops and returns, then the page reloads: the same call resumes each time", { skip, timeout: 300_000 }, async (t) => {
   const a = await book('reconnects');
   const { doctor, patient } = await enterCall(a);
 
   await patient.context().setOffline(true);
   const phases = () => patient.evaluate(() => (globalThis as any).__telemed.phases as string[]);
   await until('patient sees it is reconnecting', phases, (p) => p.includes('reconnecting'));
+  const onlineAt = Date.now();
   await patient.context().setOffline(false);
   await until('patient back in the call', () => phaseOf(patient), (p) => p === 'in-call');
   await Promise.all([videoFlows(doctor, 'clinician after the drop'), videoFlows(patient, 'patient after the drop')]);
+  t.diagnostic(`network back to the call resumed with video: ${Date.now() - onlineAt} ms (reported, not asserted)`);
 
   await doctor.getByRole('textbox', { name: 'Message' }).fill('Before the reload');
   await doctor.getByRole('textbox', { name: 'Message' }).press('Enter');
@@ -245,11 +249,13 @@ test("the patient's network drops and returns, then the page reloads: the same c
   await doctor.getByRole('button', { name: 'Share in the call' }).click();
   await patient.getByTestId('documents').getByRole('link', { name: 'care-plan.txt' }).waitFor();
 
+  const reloadAt = Date.now();
   await patient.reload();
   await until('patient back in the call after a reload', () => phaseOf(patient), (p) => p === 'in-call');
   await patient.getByTestId('chat-log').filter({ hasText: 'Before the reload' }).waitFor();
   await patient.getByTestId('documents').getByRole('link', { name: 'care-plan.txt' }).waitFor();
   await Promise.all([videoFlows(doctor, 'clinician after the reload'), videoFlows(patient, 'patient after the reload')]);
+  t.diagnostic(`patient reload to the call resumed with video: ${Date.now() - reloadAt} ms (reported, not asserted)`);
   assert.equal(await patient.getByTestId('waiting').isVisible(), false, 'no second trip through the waiting room');
 
   await patient.getByRole('textbox', { name: 'Message' }).fill('Back again');
