@@ -36,7 +36,7 @@ describe('hub', { skip }, () => {
   });
 
   it('GET /api/nodes lists a node online from its heartbeats, then offline when they stop; the fleet page is served', { timeout: 30_000 }, async () => {
-    const hub = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), memory: true, dataDir: dir, prefix, port: 0, offlineAfterMs: 400 });
+    const hub = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), memory: true, prefix, port: 0, offlineAfterMs: 400 });
     await hub.start();
     const store = syncStore();
     const id = `${prefix}-live`;

@@ -44,7 +44,7 @@ describe('sync: bundle rollout over RabbitMQ', { skip }, () => {
   });
 
   it('a bundle rolled out while the node is offline is in force after its return; unsigned and tampered ones are refused and reported', { timeout: 60_000 }, async () => {
-    const hub = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), memory: true, dataDir: '/nonexistent', prefix, port: 0, signingKey: hubKeys.privateKey });
+    const hub = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), memory: true, prefix, port: 0, signingKey: hubKeys.privateKey });
     await hub.start();
     const proxy = await new TcpProxy().listen();
     const store = syncStore();

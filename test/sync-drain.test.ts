@@ -27,7 +27,7 @@ describe('sync: outbox → RabbitMQ → hub', { skip }, () => {
 
   before(async () => {
     hubProxy = await new TcpProxy().listen();
-    hub = createHub({ logger: quietLogger(), amqpUrl: hubProxy.url, memory: true, dataDir: '/nonexistent', prefix, port: 0 });
+    hub = createHub({ logger: quietLogger(), amqpUrl: hubProxy.url, memory: true, prefix, port: 0 });
     await hub.start();
   });
 

@@ -8,7 +8,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ConsumeMessage } from 'amqplib';
-import type { KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Logger } from '../observability/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { AmqpLink, assertFleet, assertNodeQueue, ed25519Key, signBundle, topology, type BundleFileText } from '../sync/index.ts';
@@ -78,7 +78,10 @@ export interface Hub {
 export function createHub(o: HubOptions): Hub {
   const log = o.logger.child({ part: 'hub' });
   const ownStore = o.store === undefined;
-  const store = o.store ?? openStore({ dataDir: o.dataDir ?? 'data-hub', memory: o.memory ?? false });
+  // In memory nothing outlives the process, so an ephemeral data key (no key file written).
+  const store = o.store ?? (o.memory
+    ? openStore({ dataDir: o.dataDir ?? 'data-hub', memory: true, dataKey: randomBytes(32).toString('base64') })
+    : openStore({ dataDir: o.dataDir ?? 'data-hub' }));
   store.migrate(HUB_MIGRATIONS);
   const ledger = new Ledger(store);
   const t = topology(o.prefix);
