@@ -62,7 +62,7 @@ async function serve(): Promise<void> {
   const logger = createLogger({ level: 'warn' });
   const node = await startNode(loadConfig({ ...process.env, PORT: '0', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: SYNC, TELEMED_FUNCTIONS_SHIPPED: 'false' }), { port: 0, logger });
   node.store.migrate(VITALS_MIGRATIONS);
-  const vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger, registry: new Registry(), window: SERIES, fanOut: process.env.BENCH_FANOUT === 'committed' ? 'committed' : 'received' });
+  const vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger, registry: new Registry(), path: '/ws/vitals-bench', window: SERIES, fanOut: process.env.BENCH_FANOUT === 'committed' ? 'committed' : 'received' });
   vitals.attach(node.app.server);
   const people: Array<{ appointment: string; patientToken: string; clinicianToken: string }> = [];
   for (let i = 0; i < DEVICES; i++) {
@@ -92,7 +92,7 @@ async function serve(): Promise<void> {
   const perReading = await measure(false);
   const perSeries = await measure(true);
   const baseline = SERIES ? perSeries : perReading;
-  process.send!({ type: 'ready', url: node.url.replace('http', 'ws') + '/ws/vitals', people, baseline, perReading, perSeries });
+  process.send!({ type: 'ready', url: node.url.replace('http', 'ws') + '/ws/vitals-bench', people, baseline, perReading, perSeries });
   process.on('message', (m: Any) => {
     if (m.type === 'memory') {
       global.gc?.();

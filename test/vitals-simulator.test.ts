@@ -21,7 +21,7 @@ test('the simulator streams realistic vitals and every acknowledged sample is st
   const logger = createLogger({ level: 'silent' });
   const node = await startNode(loadConfig(env), { port: 0, logger });
   node.store.migrate(VITALS_MIGRATIONS);
-  const vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger, registry: new Registry() });
+  const vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger, registry: new Registry(), path: '/ws/vitals-sim' });
   vitals.attach(node.app.server);
   const saved = process.env.TELEMED_DATA_DIR;
   process.env.TELEMED_DATA_DIR = dir; // the simulator mints its tokens with this node's key
@@ -38,7 +38,7 @@ test('the simulator streams realistic vitals and every acknowledged sample is st
   process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
   let code: number;
   try {
-    code = await simulateCommand.run(['vitals', '--patients', '2', '--hz', '4', '--seconds', '3', '--node', node.url]);
+    code = await simulateCommand.run(['vitals', '--patients', '2', '--hz', '4', '--seconds', '3', '--node', node.url, '--path', '/ws/vitals-sim']);
   } finally {
     process.stdout.write = write;
   }

@@ -41,9 +41,10 @@ before(async () => {
     const engine = node.policy.current();
     return { revision: engine.revision, decide: (input) => override?.(input) ?? engine.decide(input) };
   };
-  vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy, logger, registry: new Registry(), consult: node.consult, news2IntervalMs: 0 });
+  vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy, logger, registry: new Registry(), consult: node.consult, news2IntervalMs: 0, path: '/ws/vitals-test' });
   vitals.attach(node.app.server);
-  wsVitals = `${node.url.replace('http', 'ws')}/ws/vitals`;
+  // its own path, so the test holds whether or not the node wires a vitals service itself
+  wsVitals = `${node.url.replace('http', 'ws')}/ws/vitals-test`;
 });
 
 after(async () => {

@@ -21,6 +21,7 @@ patients to the node's /ws/vitals, and prints a progress line and the totals.
   --hz H         vitals per second per patient, default 1
   --seconds S    how long, default 30
   --node URL     the node, default http://127.0.0.1:8080
+  --path P       the vitals socket's path, default /ws/vitals
   --token T      a clinician token (streams for Patient/sim-<n>); without it, tokens
                  are minted with the node key under TELEMED_DATA_DIR
 Exit code 0 when every sample sent was acknowledged (or refused with a reason).
@@ -64,7 +65,7 @@ export const simulateCommand: Command = {
       return 2;
     }
     const base = (typeof flags.node === 'string' ? flags.node : 'http://127.0.0.1:8080').replace(/\/$/, '');
-    const wsUrl = `${base.replace(/^http/, 'ws')}/ws/vitals`;
+    const wsUrl = `${base.replace(/^http/, 'ws')}${typeof flags.path === 'string' ? flags.path : '/ws/vitals'}`;
 
     // tokens: a clinician's (given) streams on behalf of every patient; minted ones are the patients' own
     let writer: string;
