@@ -148,6 +148,7 @@ test('patient waits, clinician admits: video both ways, chat and a document arri
 
   const doctor = await openPage();
   await doctor.goto(`${node.url}/#token=${doctorToken}`);
+  await doctor.getByTestId('waiting-badge').filter({ hasText: '1 waiting' }).waitFor();
   const patientName = await doctor.evaluate(async () => {
     const r = await fetch('/fhir/Patient/demo-patient', { headers: { authorization: `Bearer ${(globalThis as any).sessionStorage.getItem('token')}` } });
     const n = ((await r.json()) as any).name[0];
