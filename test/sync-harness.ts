@@ -119,3 +119,28 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** Runs rabbitmqctl; undefined when it is not available or fails. */
+async function rabbitmqctl(args: string[]): Promise<string | undefined> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve) => {
+    execFile('rabbitmqctl', args, { timeout: 30_000 }, (err, stdout) => resolve(err ? undefined : stdout));
+  });
+}
+
+/**
+ * The broker's ids of the connections whose name contains `match` (this run's
+ * own: node links are named `telemed-edge node <nodeId>`); undefined when
+ * rabbitmqctl is not available here.
+ */
+export async function ownConnections(match: string): Promise<string[] | undefined> {
+  const listing = await rabbitmqctl(['list_connections', 'pid', 'client_properties', '-q', '--formatter', 'json']);
+  if (listing === undefined) return undefined;
+  const rows = JSON.parse(listing) as Array<{ pid: string; client_properties: Array<[string, string, unknown]> }>;
+  return rows.filter((r) => r.client_properties.some(([k, , v]) => k === 'connection_name' && typeof v === 'string' && v.includes(match))).map((r) => r.pid);
+}
+
+/** Closes one connection broker side (`rabbitmqctl close_connection`). */
+export async function closeConnection(pid: string): Promise<boolean> {
+  return (await rabbitmqctl(['close_connection', pid, 'sync test: broker-side close'])) !== undefined;
+}
