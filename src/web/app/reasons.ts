@@ -33,6 +33,22 @@ const REASONS: Record<string, { title: string; detail: string }> = {
     title: 'Refused to protect your data',
     detail: 'The call would send data away from this clinic’s node, which its policy does not allow.',
   },
+  data_must_stay_local: {
+    title: 'Refused to protect your data',
+    detail: 'The call would send data away from this clinic’s node, which its policy does not allow.',
+  },
+  not_in_compartment: {
+    title: 'This consultation is not yours',
+    detail: 'You are signed in as a patient who is not booked for this consultation. Check that you opened your own link.',
+  },
+  policy_default_deny: {
+    title: 'The clinic’s policy does not allow this call',
+    detail: 'No rule of the clinic’s policy allows this video consultation. Please contact the clinic.',
+  },
+  policy_error: {
+    title: 'The clinic could not check this call just now',
+    detail: 'The clinic’s policy could not be evaluated. Please try again in a minute; if it keeps happening, contact the clinic.',
+  },
   resume_failed: {
     title: 'Your place in the call expired',
     detail: 'You were away for too long. Join again to return to the consultation.',
@@ -46,6 +62,9 @@ const REASONS: Record<string, { title: string; detail: string }> = {
     detail: 'Please open the sign-in link from your clinic again.',
   },
 };
+
+/** The reasons with their own words (a test checks the node's refusal reasons are among them). */
+export const KNOWN_REASONS: readonly string[] = Object.keys(REASONS);
 
 /** Title and explanation for a refusal reason; unknown ones (a policy's own) get a generic text naming the code. */
 export function refusal(reason: string | undefined): { title: string; detail: string } {
