@@ -36,6 +36,8 @@ export const CloseCodes = {
   helloTimeout: 4408,
   /** Another socket took over this device. */
   replaced: 4409,
+  /** A clinician socket with more than 16 MiB unsent: it reads too slowly. */
+  tooSlow: 1013,
   /** A batch could not be committed: reconnect and resend from the last ack. */
   storeFailed: 1011,
 } as const;

@@ -78,6 +78,9 @@ export interface IngestResult {
 
 type Any = Record<string, any>;
 
+/** Bytes queued to a clinician socket past which it is closed as too slow. */
+const SLOW_WATCHER_BYTES = 16 * 1024 * 1024;
+
 class Session {
   readonly ws: WebSocket;
   principal: Principal | undefined;
@@ -452,6 +455,11 @@ export class VitalsService {
       const live: LiveSample[] = samples.map((x) => ({ device: state.device, ...x }));
       const text = JSON.stringify({ v: PROTOCOL_VERSION, type: 'vitals', appointmentId: call.appointmentId, patient: state.patient, sent: Date.now(), samples: live });
       for (const w of watchers) {
+        // a watcher that cannot keep up is closed (1013), not fed with gaps: it resubscribes and reads the rest from /fhir
+        if (w.ws.bufferedAmount > SLOW_WATCHER_BYTES) {
+          w.ws.close(CloseCodes.tooSlow, 'not reading fast enough');
+          continue;
+        }
         w.sendRaw(text);
         this.#m.fanout.inc();
       }
