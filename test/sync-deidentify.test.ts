@@ -39,3 +39,27 @@ describe('sync: de-identifier', () => {
     assert.deepEqual(out.buckets, { good: 2, poor: 1, le_150: 3, inf: 3 });
   });
 });
+
+describe('sync: aggregator', () => {
+  it('sums events per metric and hour; one aggregate per cell on flush, nothing about single events', async () => {
+    const { Aggregator } = await import('../src/sync/index.ts');
+    const { createLogger } = await import('../src/observability/index.ts');
+    const sent: Array<Record<string, unknown>> = [];
+    const agg = new Aggregator({ sink: async (p) => void sent.push(deidentifyAggregate(p) as unknown as Record<string, unknown>), logger: createLogger({ level: 'silent' }) });
+    const h9 = Date.UTC(2026, 10, 24, 9, 0, 0);
+    agg.observe('consultations', h9 + 61_000, { value: 300 });
+    agg.observe('consultations', h9 + 3_599_000, { value: 420 });
+    agg.observe('consultations', h9 + 3_600_000, { value: 60 });
+    agg.observe('call_quality', h9 + 5_000, { bucket: 'good' });
+    agg.observe('call_quality', h9 + 6_000, { bucket: 'poor' });
+    await agg.close();
+    assert.deepEqual(sent.sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1), [
+      { metric: 'call_quality', period: '2026-11-24T09:00Z', count: 2, buckets: { good: 1, poor: 1 } },
+      { metric: 'consultations', period: '2026-11-24T09:00Z', count: 2, sum: 720 },
+      { metric: 'consultations', period: '2026-11-24T10:00Z', count: 1, sum: 60 },
+    ]);
+    agg.observe('alerts', h9);
+    await agg.flush();
+    assert.equal(sent.length, 3, 'closed: nothing more');
+  });
+});

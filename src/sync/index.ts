@@ -12,3 +12,4 @@ export { deidentifyAggregate, hourOf, nodeLabel, DeidentifyError, Metrics as Agg
 export { AmqpLink, redactUrl, type LinkOptions } from './link.ts';
 export { topology, assertFleet, assertNodeQueue, routingKey, BACKLOG_QUEUE_ARGS, type Topology } from './topology.ts';
 export { signBundle, verifyBundle, canonicalBundle, ed25519Key, type SignedBundle, type BundleCheck, type BundleFileText } from './bundles.ts';
+export { Aggregator, type AggregatorOptions } from './aggregator.ts';
