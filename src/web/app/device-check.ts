@@ -31,7 +31,7 @@ export function deviceCheck(intro: HTMLElement): Promise<DeviceCheckResult> {
 
     /** Fills the camera and microphone choices (labels are known once permission is given). */
     async function listDevices() {
-      const devices = await navigator.mediaDevices.enumerateDevices().catch(() => [] as MediaDeviceInfo[]);
+      const devices = (await navigator.mediaDevices?.enumerateDevices().catch(() => undefined)) ?? [];
       const fill = (sel: HTMLSelectElement, kind: MediaDeviceKind, current: string | undefined, word: string) => {
         const list = devices.filter((d) => d.kind === kind && d.deviceId);
         sel.replaceChildren(...list.map((d, i) => h('option', { value: d.deviceId, selected: d.deviceId === current }, d.label || `${word} ${i + 1}`)));
@@ -51,8 +51,16 @@ export function deviceCheck(intro: HTMLElement): Promise<DeviceCheckResult> {
 
     async function startDevices(ids: { video?: string | undefined; audio?: string | undefined } = {}) {
       retry.hidden = true;
-      mark(camera, null, 'asking for your camera and microphone…');
       mic.className = '';
+      if (!navigator.mediaDevices?.getUserMedia) {
+        // Browsers hide the camera from pages not served over HTTPS (localhost excepted).
+        mark(camera, false, 'this page is not secure (not HTTPS), so the browser keeps the camera off; ask the clinic for the https:// link');
+        mark(mic, false, 'unavailable for the same reason');
+        join.textContent = 'Join without camera and microphone';
+        join.disabled = false;
+        return;
+      }
+      mark(camera, null, 'asking for your camera and microphone…');
       try {
         stream = await navigator.mediaDevices.getUserMedia({
           video: { width: { ideal: 1280 }, height: { ideal: 720 }, ...(ids.video ? { deviceId: { exact: ids.video } } : {}) },
@@ -75,6 +83,7 @@ export function deviceCheck(intro: HTMLElement): Promise<DeviceCheckResult> {
           if (level > 0.25 && !mic.classList.contains('good')) mark(mic, true, `we hear you (${a.label || 'microphone'})`);
         });
       } else mark(mic, false, 'no microphone: the clinician will not hear you');
+      join.textContent = stream ? 'Join the waiting room' : 'Join without camera and microphone';
       join.disabled = false;
       await listDevices();
     }

@@ -343,6 +343,7 @@ export function roomView(o: RoomOptions): Call {
 
 /** Camera and microphone for the call; falls back to the microphone alone, then to receive-only. */
 async function getMedia(): Promise<MediaStream | null> {
+  if (!navigator.mediaDevices?.getUserMedia) return null; // not a secure context: receive only
   try {
     return await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
   } catch {
