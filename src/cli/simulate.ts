@@ -98,7 +98,9 @@ export const simulateCommand: Command = {
         devices.push(d);
       }
     } catch (err) {
-      process.stderr.write(`telemed-edge simulate: ${(err as Error).message}\n`);
+      const e = err as Error & { cause?: { code?: string } };
+      const why = e.message === 'fetch failed' ? `cannot reach the node at ${base}${e.cause?.code ? ` (${e.cause.code})` : ''}` : e.message;
+      process.stderr.write(`telemed-edge simulate: ${why}\n`);
       for (const d of devices) d.close();
       return 1;
     }
