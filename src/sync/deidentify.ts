@@ -21,7 +21,7 @@ export type Metric = (typeof Metrics)[keyof typeof Metrics];
 const METRICS = new Set<string>(Object.values(Metrics));
 
 /** Histogram bucket labels allowed in a distribution (call-quality scores, duration bands). */
-const BUCKET = /^(le_[0-9]{1,6}(\.[0-9]{1,3})?|inf|good|fair|poor)$/;
+const BUCKET = /^(le_[0-9]{1,6}(\.[0-9]{1,3})?|inf|good|fair|poor|unknown)$/;
 
 /** A de-identified aggregate, as it travels to the hub. */
 export interface Aggregate {
