@@ -278,6 +278,23 @@ test("the patient's network drops and returns, then the page reloads: the same c
   assert.equal(await phaseOf(doctor), 'in-call', 'the clinician stays in the room');
 });
 
+test('the clinician closes the room before admitting: the patient is told the appointment stays booked, and can join again', { skip, timeout: 180_000 }, async () => {
+  const a = await book('closed-early');
+  const patient = await openPage({ width: 390, height: 844 });
+  await patient.goto(`${node.url}/join/${a.id}#token=${await node.auth.mint(a.patient, 'patient')}`);
+  await patient.getByRole('button', { name: 'Join the waiting room' }).click();
+  await patient.getByTestId('waiting').waitFor();
+  const doctor = await openPage();
+  await doctor.goto(`${node.url}/call/${a.id}#token=${await node.auth.mint(DEMO.clinician, 'authorized_medical_staff')}`);
+  await doctor.getByTestId('admit').waitFor();
+  await doctor.getByRole('button', { name: 'End consultation' }).click();
+  await doctor.getByRole('button', { name: 'Confirm: end for everyone' }).click();
+  await patient.getByRole('heading', { name: 'The waiting room was closed' }).waitFor();
+  assert.equal(await patient.evaluate(() => (globalThis as any).__telemed.localStream), null, 'the camera was released');
+  await patient.getByRole('link', { name: 'Join again' }).click();
+  await patient.getByRole('button', { name: 'Join the waiting room' }).waitFor();
+});
+
 test('a patient signed in as someone else sees why and never starts media', { skip, timeout: 120_000 }, async () => {
   const page = await openPage({ width: 390, height: 844 });
   const stranger = await node.auth.mint('Patient/someone-else', 'patient');

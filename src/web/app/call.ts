@@ -119,10 +119,11 @@ export class Call {
     this.on.phase(p, detail);
   }
 
-  #enter(reconnected: boolean): void {
+  #enter(_reconnected: boolean): void {
     const resumeToken = sessionStorage.getItem(resumeKey(this.appointmentId));
     if (resumeToken) {
-      const fresh = !reconnected && this.#freshStart;
+      // Fresh until the node has given the seat back once (a drop before that still means no connection of ours exists).
+      const fresh = this.#freshStart;
       this.#send({ type: 'resume', resumeToken, ...(fresh ? { fresh: true } : {}) });
     } else {
       this.#send({ type: 'join' });
@@ -192,7 +193,8 @@ export class Call {
         this.#finish(f.reason === 'replaced' ? 'refused' : 'left', f.reason);
         return;
       case 'ended':
-        this.#finish('ended', f.reason);
+        // Without an Encounter no call had started: the room was only closed, and the appointment can be joined again.
+        this.#finish('ended', f.encounter ? f.reason : 'closed');
         return;
       case 'error':
         this.#error(f);

@@ -152,6 +152,10 @@ export function roomView(o: RoomOptions): Call {
       const r = refusal(detail);
       show(errorBox(r.title, r.detail, h('p', {}, h('a', { href: '/' }, 'Back to the start page'))));
       announce(r.title);
+    } else if (p === 'ended' && detail === 'closed') {
+      const msg = o.clinician ? 'You closed the waiting room before the call started. The appointment stays booked.' : 'The clinician closed the waiting room before the call started. The appointment stays booked: you can join again later.';
+      show(h('section', { class: 'card' }, h('h2', {}, 'The waiting room was closed'), h('p', {}, msg), h('p', {}, h('a', { href: `/${o.clinician ? 'call' : 'join'}/${encodeURIComponent(o.appointmentId)}` }, o.clinician ? 'Open the room again' : 'Join again')), h('p', {}, h('a', { href: '/' }, 'Back to the start page'))));
+      announce('The waiting room was closed.');
     } else if (p === 'ended' || p === 'left') {
       const again = p === 'left' ? h('p', {}, h('a', { href: location.pathname.replace('/call/', o.clinician ? '/call/' : '/join/') }, 'Join again')) : null;
       show(h('section', { class: 'card' }, h('h2', {}, status[p]), h('p', {}, p === 'ended' ? 'Thank you. You can close this page.' : 'Your place in the call was freed.'), again, h('p', {}, h('a', { href: '/' }, 'Back to the start page'))));
