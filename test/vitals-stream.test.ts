@@ -319,6 +319,13 @@ test('a deterioration raises alert frames to the clinician and FHIR Flags', { ti
   await dev.next('ack', (f) => f.seq === 9, T);
   await doc.next('vitals', (f) => f.samples.some((s: Any) => s.seq === 9), T);
   assert.equal(doc.all('alert').filter((f) => f.rule === 'heart-rate-high').length, 1);
+  // back in range: the alert clears and its Flag becomes inactive
+  dev.send({ type: 'samples', samples: [{ seq: 10, code: '8867-4', value: 88, unit: '/min', time: t }] });
+  const cleared = await doc.next('alert', (f) => f.rule === 'heart-rate-high' && f.cleared === true, T);
+  assert.equal(cleared.flag, hr.flag);
+  const inactive = await fhirGet(hr.flag, b.clinician);
+  assert.equal(inactive.body.status, 'inactive');
+  assert.ok(inactive.body.period.end);
 });
 
 test('a regular series of one code in a frame is one SampledData Observation; an irregular one stays reading by reading', { timeout: 4 * T }, async () => {

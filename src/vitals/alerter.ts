@@ -31,6 +31,9 @@ type Tracked = PatientVitals & { scoring?: boolean; lastScore?: number; timer?: 
 export class Alerter {
   readonly #o: AlerterOptions;
   readonly #patients = new Map<string, Tracked>();
+  /** The active Flag of each (patient, rule), to make inactive when the rule clears. */
+  readonly #flags = new Map<string, Resource>();
+  readonly #chains = new Map<string, Promise<void>>();
   #closed = false;
 
   constructor(o: AlerterOptions) {
@@ -93,7 +96,32 @@ export class Alerter {
     return news2(input);
   }
 
-  async #raise(patient: string, a: Alert): Promise<void> {
+  /** Raises (or clears) one alert, after the earlier ones of the same patient and rule (a clear waits for its Flag). */
+  #raise(patient: string, a: Alert): Promise<void> {
+    const key = `${patient}\u0000${a.rule}`;
+    const next = (this.#chains.get(key) ?? Promise.resolve()).then(() => this.#raiseNow(key, patient, a));
+    this.#chains.set(key, next);
+    void next.finally(() => {
+      if (this.#chains.get(key) === next) this.#chains.delete(key);
+    });
+    return next;
+  }
+
+  async #raiseNow(key: string, patient: string, a: Alert): Promise<void> {
+    if (a.cleared) {
+      const flag = this.#flags.get(key);
+      if (!flag) return;
+      this.#flags.delete(key);
+      try {
+        await this.#o.fhir.putAsSystem({ ...flag, status: 'inactive', period: { ...(flag.period as Any), end: new Date().toISOString() } });
+      } catch (err) {
+        this.#o.log.warn({ rule: a.rule, err: { message: (err as Error).message.slice(0, 200) } }, 'alert Flag not made inactive');
+      }
+      for (const call of this.#o.calls.callsOf(patient)) {
+        this.#o.send(call.appointmentId, { type: 'alert', appointmentId: call.appointmentId, patient, ...a, flag: `Flag/${flag.id}`, raised: Date.now() });
+      }
+      return;
+    }
     this.#o.onAlert(a.rule);
     const encounter = this.#o.calls.encounterOf(patient);
     const flag: Resource = {
@@ -109,6 +137,8 @@ export class Alerter {
     try {
       const stored = await this.#o.fhir.putAsSystem(flag);
       ref = `Flag/${stored.id}`;
+      const { meta: _meta, ...kept } = stored;
+      this.#flags.set(key, kept);
     } catch (err) {
       this.#o.log.warn({ rule: a.rule, err: { message: (err as Error).message.slice(0, 200) } }, 'alert Flag not stored');
     }

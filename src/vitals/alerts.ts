@@ -76,6 +76,8 @@ export interface Alert {
   value?: number;
   score?: number;
   risk?: string;
+  /** The reading is back in range (NEWS2: back to low): the rule's Flag is made inactive. */
+  cleared?: boolean;
 }
 
 /** One patient's latest readings and which alerts stand. */
@@ -106,7 +108,9 @@ export class PatientVitals {
         if (out_ && !this.#active.has(r.id)) {
           this.#active.add(r.id);
           out.push({ rule: r.id, severity: 'warning', message: r.display, code: s.code, value: v });
-        } else if (!out_) this.#active.delete(r.id);
+        } else if (!out_ && this.#active.delete(r.id)) {
+          out.push({ rule: r.id, severity: 'warning', message: `${r.display}: back in range`, code: s.code, value: v, cleared: true });
+        }
       }
     }
     return out;
@@ -121,8 +125,10 @@ export class PatientVitals {
 
   /** Takes a NEWS2 result; an alert when the risk band rose. */
   scored(r: News2Output): Alert | undefined {
-    const rose = RISK_ORDER[r.risk] > RISK_ORDER[this.#risk];
+    const was = this.#risk;
+    const rose = RISK_ORDER[r.risk] > RISK_ORDER[was];
     this.#risk = r.risk;
+    if (r.risk === 'low' && was !== 'low') return { rule: 'news2', severity: 'warning', message: `NEWS2 ${r.score} (low clinical risk)`, score: r.score, risk: r.risk, cleared: true };
     if (!rose) return undefined;
     return {
       rule: 'news2',
