@@ -40,7 +40,7 @@ describe('hub', { skip }, () => {
     await hub.start();
     const store = syncStore();
     const id = `${prefix}-live`;
-    const agent = createSyncAgent({ store, policy: () => createBuiltinPolicy(), logger: quietLogger(), nodeId: id, city: 'Chengdu', amqpUrl: brokerUrl(), prefix, heartbeatMs: 50 });
+    const agent = createSyncAgent({ store, policy: () => createBuiltinPolicy(), logger: quietLogger(), nodeId: id, city: 'Chengdu', amqpUrl: brokerUrl(), prefix, heartbeatMs: 50, report: () => ({ p99LatencyMs: 12.34 }) });
     const fleet = async (): Promise<FleetNode[]> => ((await (await fetch(`${hub.url}/api/nodes`)).json()) as { nodes: FleetNode[] }).nodes;
     try {
       agent.start();
@@ -50,6 +50,7 @@ describe('hub', { skip }, () => {
       assert.equal(n.city, 'Chengdu');
       assert.equal(n.bundle, 'builtin-rules');
       assert.equal(n.messages, 1);
+      assert.equal(n.p99LatencyMs, 12.3);
       await agent.close();
       await until(async () => (await fleet()).find((x) => x.id === id)?.status === 'offline', 'the node is offline');
 

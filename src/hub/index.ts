@@ -51,7 +51,7 @@ export interface FleetNode {
   /** The last bundle the node refused (`revision: reason`), or null. */
   bundleRefused: string | null;
   callsToday: number;
-  /** Not reported by nodes yet. */
+  /** The node's p99 request latency in ms from its last heartbeat, when it reports one. */
   p99LatencyMs: number | null;
   messages: number;
 }
@@ -94,7 +94,7 @@ export function createHub(o: HubOptions): Hub {
       id: n.id, city: n.city, version: n.version,
       status: now - Date.parse(n.last_seen) <= offlineAfter ? 'online' : 'offline',
       lastHeartbeat: n.last_heartbeat, lastSeen: n.last_seen, backlog: n.backlog, bundle: n.bundle, bundleRefused: n.bundle_refused,
-      callsToday: n.calls_today, p99LatencyMs: null, messages: n.messages,
+      callsToday: n.calls_today, p99LatencyMs: n.p99_ms, messages: n.messages,
     }));
   };
 

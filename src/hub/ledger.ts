@@ -37,6 +37,7 @@ export const HUB_MIGRATIONS: Migration[] = [
       ) STRICT;`,
   },
   { name: 'hub-2-bundle-refused', sql: 'ALTER TABLE hub_node ADD COLUMN bundle_refused TEXT;' },
+  { name: 'hub-3-p99', sql: 'ALTER TABLE hub_node ADD COLUMN p99_ms REAL;' },
 ];
 
 const NODE_LABEL = /^[A-Za-z0-9 ._:/-]{1,100}$/;
@@ -86,8 +87,9 @@ export class Ledger {
         const b = m.body;
         const r = b.bundleRefused as { revision?: unknown; reason?: unknown } | undefined;
         const refused = r && typeof r === 'object' && str(r.reason) ? `${str(r.revision) || '?'}: ${str(r.reason)}` : null;
-        db.prepare('UPDATE hub_node SET city = ?, version = ?, bundle = ?, backlog = ?, last_heartbeat = ?, bundle_refused = ? WHERE id = ?')
-          .run(str(b.city), str(b.version), str(b.bundle), Math.round(num(b.backlog)), now, refused, m.node);
+        const p99 = typeof b.p99LatencyMs === 'number' && Number.isFinite(b.p99LatencyMs) && b.p99LatencyMs >= 0 ? b.p99LatencyMs : null;
+        db.prepare('UPDATE hub_node SET city = ?, version = ?, bundle = ?, backlog = ?, last_heartbeat = ?, bundle_refused = ?, p99_ms = ? WHERE id = ?')
+          .run(str(b.city), str(b.version), str(b.bundle), Math.round(num(b.backlog)), now, refused, p99, m.node);
         return true;
       }
       const fresh = db.prepare('INSERT OR IGNORE INTO hub_message (id, node, seq, kind, received_at) VALUES (?, ?, ?, ?, ?)')
@@ -118,7 +120,7 @@ export class Ledger {
     return this.#store.db.prepare('SELECT seq FROM hub_message WHERE node = ? ORDER BY seq').pluck().all(node) as number[];
   }
 
-  nodes(): Array<{ id: string; city: string; version: string; bundle: string; backlog: number; last_heartbeat: string | null; last_seen: string; messages: number; calls_today: number; bundle_refused: string | null }> {
+  nodes(): Array<{ id: string; city: string; version: string; bundle: string; backlog: number; last_heartbeat: string | null; last_seen: string; messages: number; calls_today: number; bundle_refused: string | null; p99_ms: number | null }> {
     const today = new Date().toISOString().slice(0, 10);
     return this.#store.db.prepare(`
       SELECT n.*, coalesce((SELECT sum(count) FROM hub_aggregate a WHERE a.node = n.id AND a.metric = 'consultations' AND a.period LIKE ? || '%'), 0) AS calls_today

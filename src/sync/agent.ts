@@ -53,6 +53,8 @@ export interface SyncAgentOptions {
    * force or throws (then the bundle is refused and the old one stays).
    */
   bundles?: { publicKey: KeyObject | string; apply: (files: BundleFileText[], revision: string) => void | Promise<void> };
+  /** Node figures for the heartbeat (no patient data): e.g. the p99 HTTP latency from the node's metrics. */
+  report?: () => { p99LatencyMs?: number };
   /** How soon a drain held by a policy refusal asks again (default 5 s; a reloaded bundle may allow). */
   policyRetryMs?: number;
 }
@@ -296,6 +298,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
     const body: Heartbeat = {
       node: nodeId, city, version, bundle: revision, backlog: outbox.backlog, sentAt: new Date().toISOString().slice(0, 19) + 'Z',
       ...(bundleRefused ? { bundleRefused } : {}),
+      ...figures(),
     };
     const env: Envelope = { v: 1, id: `hb-${nodeId}-${Date.now()}`, node: nodeId, seq: 0, kind: 'heartbeat', body };
     // Heartbeats are not kept in the outbox: a stale one is worth nothing. Sent non-persistent, expiring.
@@ -306,6 +309,15 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
       });
   };
   let hbTimer: NodeJS.Timeout | undefined;
+
+  function figures(): { p99LatencyMs?: number } {
+    try {
+      const p99 = o.report?.().p99LatencyMs;
+      return typeof p99 === 'number' && Number.isFinite(p99) && p99 >= 0 ? { p99LatencyMs: Math.round(p99 * 10) / 10 } : {};
+    } catch {
+      return {};
+    }
+  }
 
   return {
     start() {

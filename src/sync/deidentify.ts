@@ -94,6 +94,8 @@ export interface Heartbeat {
   sentAt: string;
   /** The last bundle from the hub this node refused, and why. */
   bundleRefused?: { revision?: string; reason: string };
+  /** The node's p99 request latency, in ms, when the node reports it. */
+  p99LatencyMs?: number;
 }
 
 const LABEL = /^[A-Za-z0-9 ._:/-]{0,100}$/;
