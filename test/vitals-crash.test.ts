@@ -31,6 +31,8 @@ node.store.migrate(VITALS_MIGRATIONS);
 const vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger, registry: new Registry(), path: '/ws/vitals-crash' });
 vitals.attach(node.app.server);
 await node.fhir.putAsSystem({ resourceType: 'Patient', id: 'crash-1', active: true });
+// Vitals flow only with the patient's telehealth consent (the shipped policy).
+await node.fhir.putAsSystem({ resourceType: 'Consent', id: 'crash-1-consent', status: 'active', scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] }, category: [{ text: 'telehealth' }], patient: { reference: 'Patient/crash-1' }, provision: { type: 'permit' } });
 const patient = await node.auth.mint('Patient/crash-1', 'patient');
 const clinician = await node.auth.mint('Practitioner/crash-dr', 'authorized_medical_staff');
 process.stdout.write(JSON.stringify({ url: node.url, patient, clinician }) + '\\n');

@@ -18,7 +18,7 @@ own_compartment if {
 	input.patient.id == input.user.id
 }
 
-record_actions := {"read_record", "write_record", "share_document", "stream_vitals"}
+record_actions := {"read_record", "write_record", "share_document"}
 
 # A patient may join their own video call, with consent, data kept local.
 allow if {
@@ -50,6 +50,21 @@ allow if {
 	own_compartment
 }
 
+# Live vitals flow only with the patient's consent (the same telehealth Consent as the call).
+allow if {
+	input.action == "stream_vitals"
+	input.data_stays_local == true
+	input.patient.consent == true
+	clinician
+}
+
+allow if {
+	input.action == "stream_vitals"
+	input.data_stays_local == true
+	input.patient.consent == true
+	own_compartment
+}
+
 # Data outside any patient compartment (e.g. a Practitioner) is readable by patients.
 allow if {
 	input.action == "read_record"
@@ -65,10 +80,16 @@ allow if {
 	input.resource.type == "AuditEvent"
 }
 
+# Admins manage functions; clinicians may call and list them.
 allow if {
 	input.action == "run_function"
-	some role in {"authorized_medical_staff", "admin"}
-	input.user.role == role
+	admin
+}
+
+allow if {
+	input.action == "run_function"
+	clinician
+	input.resource.operation in {"call", "list"}
 }
 
 # Transfers inside the node. Anything leaving it is denied by the seed's `deny`.
@@ -85,7 +106,7 @@ reason := "data_must_stay_local" if {
 } else := "data_not_local" if {
 	input.data_stays_local != true
 } else := "no_consent" if {
-	input.action == "video_call"
+	input.action in {"video_call", "stream_vitals"}
 	not input.patient.consent
 } else := "not_in_compartment" if {
 	patient_user

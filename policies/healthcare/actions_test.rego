@@ -57,6 +57,21 @@ test_admin_reads_audit_only if {
 
 test_run_function if {
 	telemedicine.allow with input as req("run_function", admin)
-	telemedicine.allow with input as req("run_function", clinician)
-	not telemedicine.allow with input as req("run_function", patient)
+	not telemedicine.allow with input as req("run_function", clinician)
+	telemedicine.allow with input as fn_req("call", clinician)
+	telemedicine.allow with input as fn_req("list", clinician)
+	not telemedicine.allow with input as fn_req("register", clinician)
+	telemedicine.allow with input as fn_req("register", admin)
+	not telemedicine.allow with input as fn_req("call", patient)
+}
+
+fn_req(operation, user) := object.union(req("run_function", user), {"resource": {"type": "Function", "operation": operation}})
+
+test_vitals_need_consent if {
+	telemedicine.allow with input as req("stream_vitals", clinician)
+	telemedicine.allow with input as req("stream_vitals", patient)
+	no_consent := object.union(req("stream_vitals", clinician), {"patient": {"id": "Patient/456", "consent": false}})
+	not telemedicine.allow with input as no_consent
+	telemedicine.reason == "no_consent" with input as no_consent
+	not telemedicine.allow with input as req("stream_vitals", other_patient)
 }

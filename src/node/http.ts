@@ -15,6 +15,7 @@ import type { Metrics } from '../observability/index.ts';
 import type { NodePolicy } from './policy.ts';
 import type { ConsultService } from '../consult/index.ts';
 import type { FunctionAdmin } from '../functions/index.ts';
+import type { VitalsService } from '../vitals/index.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,6 +31,7 @@ export interface HttpDeps {
   fhir: FhirService;
   policy: NodePolicy;
   consult: ConsultService;
+  vitals: VitalsService;
   functions: FunctionAdmin;
   bodyLimit: number;
   publicUrl: string;
@@ -178,6 +180,18 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
     }
     const r = d.consult.joinInfo(principal, (req.params as { appointmentId: string }).appointmentId);
+    return reply.code(r.status).send(r.body);
+  });
+
+  /** Vitals from devices that cannot hold a socket (src/vitals/PROTOCOL.md, "HTTP batch"); answered after the commit. */
+  app.post('/api/vitals', async (req, reply) => {
+    let principal: Principal;
+    try {
+      principal = await d.auth.authenticate(req.headers.authorization);
+    } catch (err) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
+    }
+    const r = await d.vitals.ingestBatch(principal, req.body);
     return reply.code(r.status).send(r.body);
   });
 

@@ -13,6 +13,7 @@ import type { Config } from '../config/index.ts';
 import { FhirService, FHIR_MIGRATIONS, ResourceTypes, ResourceValidator, type Resource } from '../fhir/index.ts';
 import { createLogger, Metrics, type Logger } from '../observability/index.ts';
 import { openStore, type Store } from '../store/index.ts';
+import { createVitalsService, VITALS_MIGRATIONS, type VitalsService } from '../vitals/index.ts';
 import { DEMO, seedDemo } from './demo.ts';
 import { buildHttp } from './http.ts';
 import { createNodePolicy, type NodePolicy } from './policy.ts';
@@ -25,6 +26,7 @@ export interface EdgeNode {
   store: Store;
   policy: NodePolicy;
   consult: ConsultService;
+  vitals: VitalsService;
   functions: FunctionRegistry;
   fhir: FhirService;
   auth: Authenticator;
@@ -53,7 +55,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
     sync: config.dbSync,
     onCommit: (s) => metrics.dbCommitDuration.observe(s),
   });
-  store.migrate([...FHIR_MIGRATIONS, ...AUDIT_MIGRATIONS, ...FUNCTION_MIGRATIONS]);
+  store.migrate([...FHIR_MIGRATIONS, ...AUDIT_MIGRATIONS, ...FUNCTION_MIGRATIONS, ...VITALS_MIGRATIONS]);
   const chain = new AuditChain(store.db);
   const validator = new ResourceValidator();
   validator.warm(ResourceTypes);
@@ -122,9 +124,16 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
     onDecision: (action, allow) => metrics.policyDecisions.inc({ action, allow: String(allow) }),
   });
 
+  // Live vitals: /ws/vitals and POST /api/vitals; fan-out to the clinicians the consult service admitted; NEWS2 as the news2 function.
+  const vitals = createVitalsService({
+    store, fhir, auth, policy: () => policy.current(), logger, registry: metrics.registry, consult, functions, system,
+    onDecision: (action, allow) => metrics.policyDecisions.inc({ action, allow: String(allow) }),
+  });
+
   let ready = false;
-  const app = buildHttp({ logger, metrics, auth, fhir, policy, consult, functions: new FunctionAdmin(functions), bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready });
+  const app = buildHttp({ logger, metrics, auth, fhir, policy, consult, vitals, functions: new FunctionAdmin(functions), bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready });
   consult.attach(app.server);
+  vitals.attach(app.server);
   const address = await app.listen({ port: opts.port ?? config.port, host: config.host });
   const port = new URL(address).port;
   ready = true;
@@ -132,7 +141,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
 
   let closing: Promise<void> | undefined;
   const node: EdgeNode = {
-    app, store, policy, consult, functions, fhir, auth, logger, metrics,
+    app, store, policy, consult, vitals, functions, fhir, auth, logger, metrics,
     url: `http://127.0.0.1:${port}`,
     ...(demoAppointment ? { demoAppointment } : {}),
     close() {
@@ -140,6 +149,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
         ready = false;
         metrics.up.set(0);
         policy.close();
+        await vitals.close();
         await consult.close();
         await app.close();
         await functions.close();

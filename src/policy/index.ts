@@ -92,10 +92,14 @@ function decideBuiltin(input: PolicyInput): Decision {
     case Actions.joinWaitingRoom:
       if (role === Roles.clinician || ownCompartment) return allow('waiting_room_allowed');
       return deny('not_in_compartment');
+    case Actions.streamVitals:
+      if (input.data_stays_local !== true) return deny('data_not_local');
+      if (input.patient?.consent !== true) return deny('no_consent');
+      if (role === Roles.clinician || ownCompartment) return allow('vitals_allowed');
+      return deny(role === Roles.patient ? 'not_in_compartment' : 'role_not_allowed');
     case Actions.readRecord:
     case Actions.writeRecord:
     case Actions.shareDocument:
-    case Actions.streamVitals:
       if (input.data_stays_local !== true) return deny('data_not_local');
       if (role === Roles.clinician) return allow('clinician_access');
       if (role === Roles.patient) {
@@ -109,8 +113,13 @@ function decideBuiltin(input: PolicyInput): Decision {
         return allow('admin_audit_read');
       }
       return deny('role_not_allowed');
-    case Actions.runFunction:
-      return role === Roles.admin || role === Roles.clinician ? allow('function_allowed') : deny('role_not_allowed');
+    case Actions.runFunction: {
+      // Admins manage functions; clinicians may call and list them.
+      const op = input.resource?.operation;
+      if (role === Roles.admin) return allow('function_allowed');
+      if (role === Roles.clinician && (op === 'call' || op === 'list')) return allow('function_allowed');
+      return deny('role_not_allowed');
+    }
     case Actions.dataTransfer:
       // The seed: data may not leave the node. Only de-identified aggregates may go to the hub.
       if (input.destination === 'local') return allow('local_transfer');

@@ -35,6 +35,11 @@ test('the shipped bundle decides like the built-in rules', () => {
     input({ action: Actions.writeRecord }),
     input({ action: Actions.joinWaitingRoom, user: patient }),
     input({ action: Actions.runFunction, user: { id: 'x', role: 'admin' } }),
+    input({ action: Actions.runFunction, resource: { type: 'Function', operation: 'register' } }),
+    input({ action: Actions.runFunction, resource: { type: 'Function', operation: 'call' } }),
+    input({ action: Actions.streamVitals }),
+    input({ action: Actions.streamVitals, patient: { id: 'Patient/456', consent: false } }),
+    input({ action: Actions.streamVitals, user: { id: 'Patient/9', role: 'patient' } }),
     input({ action: Actions.dataTransfer, destination: 'local' }),
     input({ action: Actions.dataTransfer, destination: 'elsewhere' }),
   ];
