@@ -5,13 +5,21 @@
  * (default 8090), HOST (default 127.0.0.1), TELEMED_HUB_OFFLINE_AFTER_MS
  * (default 30000), TELEMED_SYNC_PREFIX (default telemed), LOG_LEVEL.
  */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createHub } from '../hub/index.ts';
+import { createHub, rolloutOnce, type RolloutTarget } from '../hub/index.ts';
+import { bundleFromFiles, loadBundle, toJS } from '../policy/index.ts';
+import { parseArgs } from './args.ts';
 import { createLogger } from '../observability/index.ts';
 import { redactUrl } from '../sync/index.ts';
 import type { Command } from './main.ts';
 
-const USAGE = `usage: telemed-edge hub
+const USAGE = `usage: telemed-edge hub                      run the hub
+       telemed-edge hub keygen --out DIR       write an Ed25519 key pair (hub-signing.key, hub-signing.pub)
+       telemed-edge hub rollout (--node ID | --group G | --all) --bundle DIR [--revision R]
+                                               sign a policy bundle with TELEMED_HUB_SIGNING_KEY (a PEM file)
+                                               and send it to the nodes' durable queues
 
 Environment:
   AMQP_URL                       broker, e.g. amqp://guest:guest@127.0.0.1:5672 (none: standalone)
@@ -19,7 +27,61 @@ Environment:
   TELEMED_HUB_PORT, HOST         where the fleet page and /api/nodes listen (default 127.0.0.1:8090)
   TELEMED_HUB_OFFLINE_AFTER_MS   silence after which a node is offline (default 30000)
   TELEMED_SYNC_PREFIX            exchange and queue name prefix, same on nodes and hub (default telemed)
+  TELEMED_HUB_SIGNING_KEY        PEM file of the hub's Ed25519 private key (rollout)
 `;
+
+/** `hub keygen`: the hub keeps the private key; every node is given the public one. */
+function keygen(args: string[]): number {
+  const { flags } = parseArgs(args);
+  if (typeof flags.out !== 'string') {
+    process.stderr.write(`telemed-edge: hub keygen needs --out DIR\n\n${USAGE}`);
+    return 2;
+  }
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  mkdirSync(flags.out, { recursive: true, mode: 0o700 });
+  const keyFile = path.join(flags.out, 'hub-signing.key');
+  const pubFile = path.join(flags.out, 'hub-signing.pub');
+  writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+  writeFileSync(pubFile, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644, flag: 'wx' });
+  process.stdout.write(`private key: ${keyFile} (keep it on the hub)\npublic key:  ${pubFile} (give it to every node: TELEMED_HUB_PUBLIC_KEY)\n`);
+  return 0;
+}
+
+/** `hub rollout`: reads and checks the bundle with the policy loader, then signs and publishes it. */
+async function rollout(args: string[]): Promise<number> {
+  const { flags } = parseArgs(args, ['all']);
+  const fail = (msg: string, code = 2) => {
+    process.stderr.write(`telemed-edge: ${msg}\n`);
+    return code;
+  };
+  const target: RolloutTarget | undefined = typeof flags.node === 'string' ? { node: flags.node }
+    : typeof flags.group === 'string' ? { group: flags.group } : flags.all === true ? { all: true } : undefined;
+  if (!target || typeof flags.bundle !== 'string') return fail(`hub rollout needs a target (--node, --group or --all) and --bundle DIR\n\n${USAGE}`);
+  const amqpUrl = process.env.AMQP_URL;
+  const keyFile = process.env.TELEMED_HUB_SIGNING_KEY;
+  if (!amqpUrl || !keyFile) return fail('hub rollout needs AMQP_URL and TELEMED_HUB_SIGNING_KEY', 78);
+  let files: Array<{ path: string; text: string }>;
+  let revision: string;
+  try {
+    const b = loadBundle(flags.bundle);
+    revision = typeof flags.revision === 'string' ? flags.revision : String(b.manifest.revision ?? '');
+    if (revision === '') return fail('the bundle has no revision in its .manifest: give --revision');
+    files = [...b.modules.map((m) => ({ path: m.path, text: m.text })), { path: '.manifest', text: JSON.stringify({ ...b.manifest, revision }) }];
+    const data = toJS(b.data) as Record<string, unknown>;
+    if (Object.keys(data).length > 0) files.push({ path: 'data.json', text: JSON.stringify(data) });
+    bundleFromFiles(files); // the same reading the node will do
+  } catch (err) {
+    return fail(`cannot read the bundle ${flags.bundle}: ${(err as Error).message}`);
+  }
+  try {
+    const key = await rolloutOnce({ amqpUrl, prefix: process.env.TELEMED_SYNC_PREFIX || 'telemed', signingKey: readFileSync(keyFile, 'utf8'), target, revision, files });
+    process.stdout.write(`bundle ${revision} (${files.length} files) sent to ${key}, confirmed by the broker\n`);
+    return 0;
+  } catch (err) {
+    return fail(`rollout failed: ${(err as Error).message}`, 1);
+  }
+}
+
 
 function int(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -35,6 +97,12 @@ export const hubCommand: Command = {
     if (args.includes('--help') || args.includes('-h')) {
       process.stdout.write(USAGE);
       return 0;
+    }
+    if (args[0] === 'keygen') return keygen(args.slice(1));
+    if (args[0] === 'rollout') return rollout(args.slice(1));
+    if (args[0] !== undefined) {
+      process.stderr.write(`telemed-edge: unknown hub command '${args[0]}'\n\n${USAGE}`);
+      return 2;
     }
     let port: number;
     let offlineAfterMs: number;

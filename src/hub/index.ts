@@ -11,11 +11,12 @@ import type { ConsumeMessage } from 'amqplib';
 import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Logger } from '../observability/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { AmqpLink, assertFleet, assertNodeQueue, ed25519Key, signBundle, topology, type BundleFileText } from '../sync/index.ts';
+import { AmqpLink, assertFleet, ed25519Key, topology, type BundleFileText } from '../sync/index.ts';
+import { publishBundle, rolloutOnce, type RolloutTarget } from './rollout.ts';
 import { HUB_MIGRATIONS, Ledger, parseIncoming } from './ledger.ts';
 import { FLEET_PAGE } from './page.ts';
 
-export { HUB_MIGRATIONS, Ledger };
+export { HUB_MIGRATIONS, Ledger, publishBundle, rolloutOnce, type RolloutTarget };
 
 export interface HubOptions {
   logger: Logger;
@@ -35,8 +36,7 @@ export interface HubOptions {
   signingKey?: KeyObject | string;
 }
 
-/** Who a rollout is for. */
-export type RolloutTarget = { node: string } | { group: string } | { all: true };
+
 
 /** One row of `GET /api/nodes`. */
 export interface FleetNode {
@@ -153,16 +153,7 @@ export function createHub(o: HubOptions): Hub {
       if (!signingKey) throw new Error('the hub has no bundle signing key');
       const ch = link?.channel;
       if (!ch) throw new Error('the hub is not connected to the broker');
-      const signed = signBundle(revision, files, signingKey);
-      let key: string;
-      if ('node' in target) {
-        // The node's queue exists from now on, so a node that never connected yet still gets the bundle.
-        await assertNodeQueue(ch, t, target.node);
-        key = `node.${target.node}.bundle`;
-      } else if ('group' in target) key = `group.${target.group}.bundle`;
-      else key = 'all.bundle';
-      ch.publish(t.control, key, Buffer.from(JSON.stringify(signed)), { persistent: true, contentType: 'application/json', type: 'bundle' });
-      await ch.waitForConfirms();
+      const key = await publishBundle(ch, t, target, revision, files, signingKey);
       log.info({ target: key, revision }, 'bundle rolled out');
     },
     close() {

@@ -1,0 +1,72 @@
+/**
+ * `telemed-edge hub keygen` and `hub rollout` as an operator runs them: the
+ * shipped bundle, signed with the generated key, reaches a node's queue and is
+ * put in force there; signed with another key it is refused.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleFromFiles, createBuiltinPolicy, loadVerifiedRegoPolicy, type PolicyEngine } from '../src/policy/index.ts';
+import { createSyncAgent } from '../src/sync/index.ts';
+import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, syncStore, until } from './sync-harness.ts';
+
+const skip = await brokerSkip();
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = path.join(ROOT, 'bin', 'telemed-edge.js');
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, 'hub', ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('hub command line', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'telemed-hubcli-'));
+  const prefix = runPrefix();
+  const nodeId = `${prefix}-cli`;
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    if (!skip) await deleteTopology(prefix, [nodeId]);
+  });
+
+  it('refuses a rollout without a target or key, with the usage', async () => {
+    const r = await cli(['rollout', '--bundle', 'policies']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--node, --group or --all/);
+    const u = await cli(['frobnicate']);
+    assert.equal(u.code, 2);
+  });
+
+  it('keygen, then rollout of the shipped bundle to one node: in force there; the same bundle signed with another key is refused', { skip, timeout: 90_000 }, async () => {
+    assert.equal((await cli(['keygen', '--out', path.join(dir, 'hub')])).code, 0);
+    assert.equal((await cli(['keygen', '--out', path.join(dir, 'rogue')])).code, 0);
+    assert.equal((await cli(['keygen', '--out', path.join(dir, 'hub')])).code !== 0, true, 'keygen never overwrites a key');
+    const store = syncStore();
+    let engine: PolicyEngine = createBuiltinPolicy();
+    const agent = createSyncAgent({
+      store, policy: () => engine, logger: quietLogger(), nodeId, city: 'x', amqpUrl: brokerUrl(), prefix, heartbeatMs: 200,
+      bundles: { publicKey: readFileSync(path.join(dir, 'hub', 'hub-signing.pub'), 'utf8'), apply: (files) => { engine = loadVerifiedRegoPolicy(bundleFromFiles(files)); } },
+    });
+    agent.start();
+    try {
+      const env = { AMQP_URL: brokerUrl(), TELEMED_SYNC_PREFIX: prefix };
+      const ok = await cli(['rollout', '--node', nodeId, '--bundle', path.join(ROOT, 'policies')], { ...env, TELEMED_HUB_SIGNING_KEY: path.join(dir, 'hub', 'hub-signing.key') });
+      assert.equal(ok.code, 0, ok.stderr);
+      await until(() => engine.revision === 'telemed-edge-policies-1', 'the shipped bundle in force on the node');
+      const rogue = await cli(['rollout', '--all', '--bundle', path.join(ROOT, 'policies'), '--revision', 'rogue-1'], { ...env, TELEMED_HUB_SIGNING_KEY: path.join(dir, 'rogue', 'hub-signing.key') });
+      assert.equal(rogue.code, 0, rogue.stderr);
+      await until(() => agent.status().bundleRefused?.revision === 'rogue-1', 'the rogue bundle refused');
+      assert.equal(agent.status().bundleRefused?.reason, 'bad_signature');
+      assert.equal(engine.revision, 'telemed-edge-policies-1');
+    } finally {
+      await agent.close();
+      store.close();
+    }
+  });
+});
