@@ -114,7 +114,11 @@ export function createHub(o: HubOptions): Hub {
             if (m === undefined) {
               refused++;
               log.warn({ refused }, 'unreadable message dropped');
-              ch.nack(msg, false, false);
+              try {
+                ch.nack(msg, false, false);
+              } catch {
+                // channel gone: it comes back and is dropped then.
+              }
               return;
             }
             ledger.record(m).then(

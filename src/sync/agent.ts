@@ -178,13 +178,15 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
             await ch.consume(q, (msg) => {
               if (msg === null) return;
               // Acked after it was applied or refused: a bundle is never lost with a cut link, and a refused one does not loop.
-              void onBundle(msg.content).finally(() => {
-                try {
-                  ch.ack(msg);
-                } catch {
-                  // channel gone: redelivered on reconnect, applied again (idempotent).
-                }
-              });
+              void onBundle(msg.content)
+                .catch((err: Error) => log.error({ err: { message: err.message } }, 'bundle handling failed'))
+                .finally(() => {
+                  try {
+                    ch.ack(msg);
+                  } catch {
+                    // channel gone: redelivered on reconnect, applied again (idempotent).
+                  }
+                });
             }, { noAck: false });
           }
         },
@@ -302,11 +304,15 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
     };
     const env: Envelope = { v: 1, id: `hb-${nodeId}-${Date.now()}`, node: nodeId, seq: 0, kind: 'heartbeat', body };
     // Heartbeats are not kept in the outbox: a stale one is worth nothing. Sent non-persistent, expiring.
-    ch.publish(t.fleet, routingKey(nodeId, 'heartbeat'), Buffer.from(JSON.stringify(env)),
-      { persistent: false, messageId: env.id, contentType: 'application/json', type: 'heartbeat', expiration: String(o.heartbeatMs ?? 10_000) },
-      (err) => {
-        if (!err) lastHeartbeatAt = body.sentAt;
-      });
+    try {
+      ch.publish(t.fleet, routingKey(nodeId, 'heartbeat'), Buffer.from(JSON.stringify(env)),
+        { persistent: false, messageId: env.id, contentType: 'application/json', type: 'heartbeat', expiration: String(o.heartbeatMs ?? 10_000) },
+        (err) => {
+          if (!err) lastHeartbeatAt = body.sentAt;
+        });
+    } catch {
+      // The channel is closing: the link reconnects and the next heartbeat goes then.
+    }
   };
   let hbTimer: NodeJS.Timeout | undefined;
 
