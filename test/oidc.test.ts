@@ -29,7 +29,7 @@ test('tokens from an OIDC provider are verified against its JWKS; demo mode is o
   });
   assert.doesNotMatch(node.stdout(), /#token=/, 'no sign-in links without demo mode');
 
-  const sign = (key: CryptoKey | Parameters<SignJWT['sign']>[0], claims: Record<string, unknown>, iss = issuer) =>
+  const sign = (key: Parameters<SignJWT['sign']>[0], claims: Record<string, unknown>, iss = issuer) =>
     new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(iss).setAudience('telemed').setSubject('Practitioner/dr-idp').setIssuedAt().setExpirationTime('5m').sign(key);
 
   const good = await sign(privateKey, { roles: ['offline_access', 'authorized_medical_staff'] });
