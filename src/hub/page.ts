@@ -21,11 +21,14 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 let nodes=[],key='id',dir=1;
 const cols=['id','city','version','status','lastHeartbeat','backlog','bundle','bundleRefused','callsToday','p99LatencyMs','messages'];
 const nums=new Set(['backlog','callsToday','p99LatencyMs','messages']);
+function ago(t){if(!t)return null;const s=Math.max(0,Math.round((Date.now()-Date.parse(t))/1000));
+  return s<60?s+' s ago':s<3600?Math.floor(s/60)+' min ago':Math.floor(s/3600)+' h ago';}
+const fmt={lastHeartbeat:(v)=>ago(v),p99LatencyMs:(v)=>v==null?null:v+' ms'};
 function render(){
   const s=[...nodes].sort((a,b)=>{const x=a[key]??'',y=b[key]??'';return (x<y?-1:x>y?1:0)*dir;});
   const body=document.getElementById('rows');body.replaceChildren();
   for(const n of s){const tr=document.createElement('tr');
-    for(const c of cols){const td=document.createElement('td');td.textContent=n[c]==null?'–':String(n[c]);
+    for(const c of cols){const td=document.createElement('td');const v=fmt[c]?fmt[c](n[c]):n[c];td.textContent=v==null?'–':String(v);if(c==='lastHeartbeat'&&n[c])td.title=n[c];
       if(nums.has(c))td.className='num';if(c==='status')td.className=n.status;tr.append(td);}
     body.append(tr);}
   const on=nodes.filter(n=>n.status==='online').length;
