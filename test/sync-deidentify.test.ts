@@ -63,3 +63,27 @@ describe('sync: aggregator', () => {
     assert.equal(sent.length, 3, 'closed: nothing more');
   });
 });
+
+describe('sync: aggregator small-count suppression', () => {
+  it('holds a cell below the threshold while its hour runs, sends it once it reaches it, drops it when the hour ends short', async () => {
+    const { Aggregator } = await import('../src/sync/index.ts');
+    const { createLogger } = await import('../src/observability/index.ts');
+    const h9 = Date.UTC(2026, 10, 24, 9, 0, 0);
+    let now = h9 + 10 * 60_000;
+    const sent: Array<Record<string, unknown>> = [];
+    const agg = new Aggregator({ sink: async (p) => void sent.push(p), logger: createLogger({ level: 'silent' }), minCount: 3, now: () => now });
+    agg.observe('alerts', h9 + 1_000);
+    agg.observe('consultations', h9 + 2_000);
+    agg.observe('consultations', h9 + 3_000);
+    await agg.flush();
+    assert.deepEqual(sent, [], 'below the threshold: held');
+    agg.observe('consultations', h9 + 4_000);
+    await agg.flush();
+    assert.deepEqual(sent, [{ metric: 'consultations', period: '2026-11-24T09:00Z', count: 3 }]);
+    now = h9 + 61 * 60_000; // the hour is over: the lone alert is dropped, not sent
+    await agg.flush();
+    assert.equal(sent.length, 1);
+    assert.equal(agg.suppressed, 1);
+    await agg.close();
+  });
+});

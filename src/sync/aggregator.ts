@@ -13,6 +13,15 @@ export interface AggregatorOptions {
   logger: Logger;
   /** Flush period (default 15 minutes; an hour is then sent in parts that the hub adds up). */
   flushMs?: number;
+  /**
+   * Small-count suppression: a cell counted fewer than this many times is held
+   * back (it keeps counting) until it reaches the threshold; a cell of an hour
+   * already over that never reached it is dropped and counted in `suppressed`.
+   * Default 1 (no suppression).
+   */
+  minCount?: number;
+  /** Clock (tests). */
+  now?: () => number;
 }
 
 interface Cell {
@@ -28,6 +37,9 @@ export class Aggregator {
   #cells = new Map<string, Cell>();
   readonly #timer: NodeJS.Timeout;
   #closed = false;
+  #closing = false;
+  /** Cells dropped by small-count suppression so far. */
+  suppressed = 0;
 
   constructor(o: AggregatorOptions) {
     this.#o = o;
@@ -49,8 +61,16 @@ export class Aggregator {
 
   /** Sends what was summed so far, one aggregate per (metric, hour). */
   async flush(): Promise<void> {
-    const cells = [...this.#cells.values()];
-    this.#cells = new Map();
+    const k = this.#o.minCount ?? 1;
+    const current = hourOf((this.#o.now ?? Date.now)());
+    const cells: Cell[] = [];
+    const held = new Map<string, Cell>();
+    for (const [key, c] of this.#cells) {
+      if (c.count >= k) cells.push(c);
+      else if (c.period >= current && !this.#closing) held.set(key, c);
+      else this.suppressed++;
+    }
+    this.#cells = held;
     for (const c of cells) {
       const payload: Record<string, unknown> = { metric: c.metric, period: c.period, count: c.count };
       if (c.sum > 0) payload.sum = c.sum;
@@ -67,6 +87,7 @@ export class Aggregator {
   async close(): Promise<void> {
     if (this.#closed) return;
     clearInterval(this.#timer);
+    this.#closing = true;
     await this.flush();
     this.#closed = true;
   }
