@@ -47,6 +47,10 @@ export const ConfigSchema = z
     turnUrls: z.string().min(1).optional(),
     /** The coturn `static-auth-secret` used to mint time-limited TURN credentials (coturn REST scheme). */
     turnSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** RabbitMQ between this node and the hub (e.g. amqp://guest:guest@127.0.0.1:5672); without it the node runs standalone. */
+    amqpUrl: z.string().regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL').optional(),
+    /** Prefix of the fleet's exchanges and queues (docs/SYNC.md). */
+    syncPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ - (1-32)').default('telemed'),
     /** Register the shipped Wasm functions (news2, ecg-hr, deidentify) at start when missing. */
     functionsShipped: bool.default(true),
     /** Folder or .tar.gz of the Rego policy bundle (default: the shipped `policies/`); watched for changes. */
@@ -77,6 +81,8 @@ const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
   TELEMED_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
   TELEMED_POLICY_DIR: 'policyDir',
   TELEMED_TURN_URLS: 'turnUrls',
+  AMQP_URL: 'amqpUrl',
+  TELEMED_SYNC_PREFIX: 'syncPrefix',
   TELEMED_FUNCTIONS_SHIPPED: 'functionsShipped',
   TELEMED_TURN_SECRET: 'turnSecret',
 };

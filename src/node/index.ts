@@ -14,6 +14,7 @@ import { FhirService, FHIR_MIGRATIONS, ResourceTypes, ResourceValidator, type Re
 import { createLogger, Metrics, type Logger } from '../observability/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { createVitalsService, VITALS_MIGRATIONS, type VitalsService } from '../vitals/index.ts';
+import { Aggregator, AggregateMetrics, createSyncAgent, SYNC_MIGRATIONS, type SyncAgent } from '../sync/index.ts';
 import { DEMO, seedDemo } from './demo.ts';
 import { buildHttp } from './http.ts';
 import { createNodePolicy, type NodePolicy } from './policy.ts';
@@ -27,6 +28,7 @@ export interface EdgeNode {
   policy: NodePolicy;
   consult: ConsultService;
   vitals: VitalsService;
+  sync: SyncAgent;
   functions: FunctionRegistry;
   fhir: FhirService;
   auth: Authenticator;
@@ -55,7 +57,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
     sync: config.dbSync,
     onCommit: (s) => metrics.dbCommitDuration.observe(s),
   });
-  store.migrate([...FHIR_MIGRATIONS, ...AUDIT_MIGRATIONS, ...FUNCTION_MIGRATIONS, ...VITALS_MIGRATIONS]);
+  store.migrate([...FHIR_MIGRATIONS, ...AUDIT_MIGRATIONS, ...FUNCTION_MIGRATIONS, ...VITALS_MIGRATIONS, ...SYNC_MIGRATIONS]);
   const chain = new AuditChain(store.db);
   const validator = new ResourceValidator();
   validator.warm(ResourceTypes);
@@ -124,6 +126,23 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
     onDecision: (action, allow) => metrics.policyDecisions.inc({ action, allow: String(allow) }),
   });
 
+  // Sync with the hub: a durable outbox drained over RabbitMQ when AMQP_URL is set; every
+  // message asks the policy's data_transfer decision (docs/SYNC.md). Hourly de-identified
+  // figures of finished calls feed it.
+  const sync = createSyncAgent({
+    store, policy: () => policy.current(), logger, registry: metrics.registry,
+    nodeId: config.nodeId, city: config.nodeCity, prefix: config.syncPrefix,
+    ...(config.amqpUrl ? { amqpUrl: config.amqpUrl } : {}),
+  });
+  const figures = new Aggregator({ sink: (p) => sync.enqueue('aggregate', p), logger });
+  consult.on('call-ended', (e) => {
+    const now = Date.now();
+    figures.observe(AggregateMetrics.consultations, now);
+    if (e.summary.durationSeconds !== undefined) figures.observe(AggregateMetrics.consultationSeconds, now, { value: e.summary.durationSeconds });
+    figures.observe(AggregateMetrics.callQuality, now, { bucket: e.summary.quality });
+  });
+  sync.start();
+
   // Live vitals: /ws/vitals and POST /api/vitals; fan-out to the clinicians the consult service admitted; NEWS2 as the news2 function.
   const vitals = createVitalsService({
     store, fhir, auth, policy: () => policy.current(), logger, registry: metrics.registry, consult, functions, system,
@@ -141,7 +160,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
 
   let closing: Promise<void> | undefined;
   const node: EdgeNode = {
-    app, store, policy, consult, vitals, functions, fhir, auth, logger, metrics,
+    app, store, policy, consult, vitals, sync, functions, fhir, auth, logger, metrics,
     url: `http://127.0.0.1:${port}`,
     ...(demoAppointment ? { demoAppointment } : {}),
     close() {
@@ -153,6 +172,8 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
         await consult.close();
         await app.close();
         await functions.close();
+        await figures.close();
+        await sync.close();
         store.close();
       })();
       return closing;
