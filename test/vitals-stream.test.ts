@@ -374,6 +374,16 @@ test('POST /api/vitals (ingestBatch): the same checks and dedupe, answered after
   assert.equal(body.stored, 2);
   assert.deepEqual(body.errors.map((e: Any) => e.field), ['samples[2].unit']);
   assert.equal(observationsOf(b.patient).length, 2);
+  // the batch is in the audit trail: an AuditEvent naming the device and the patient
+  const audit = await node.fhir.handle({
+    method: 'GET', path: '/AuditEvent', query: [['patient', b.patient], ['agent', 'Device/cuff-http']], headers: {},
+    principal: { id: b.clinician, role: 'authorized_medical_staff' }, baseUrl: 'http://node/fhir',
+  });
+  assert.equal(audit.status, 200);
+  const events = ((audit.body as Any).entry ?? []).map((e: Any) => e.resource);
+  assert.equal(events.length, 1, 'one AuditEvent for the batch');
+  assert.equal(events[0].action, 'C');
+  assert.ok(!JSON.stringify(events[0]).includes('37.2'), 'no clinical values in the audit trail');
   override = () => ({ allow: false, reason: 'role_not_allowed' });
   try {
     const refused = await vitals.ingestBatch(patient, { device: 'cuff-http', samples: frame(10) });

@@ -402,6 +402,19 @@ export class FhirService {
     });
   }
 
+  /**
+   * Audits resources another part wrote through {@link repo} inside its own
+   * store transaction (batched writes such as live vitals): one AuditEvent per
+   * call, naming the agent and every patient whose compartment was written.
+   * Call inside the same transaction as the writes.
+   */
+  auditWrites(db: Db, agent: Principal, resources: readonly Resource[]): void {
+    const patients = [...new Set(resources.flatMap((r) => compartmentOf(r)))];
+    if (patients.length === 0) return;
+    const only = resources.length === 1 ? resources[0] : undefined;
+    this.#writeAudit(db, { interaction: 'create', principal: agent, ...(only?.id ? { target: `${only.resourceType}/${only.id}` } : {}), patients, outcome: '0' });
+  }
+
   deleteResolved(ctx: Ctx, type: string, id: string): FhirResponse {
     return this.#delete(ctx, type, id);
   }

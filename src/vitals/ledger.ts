@@ -9,7 +9,7 @@
  * the mark can never jump over samples that were not stored.
  */
 import type { Statement } from 'better-sqlite3';
-import type { Migration, Store } from '../store/index.ts';
+import type { Db, Migration, Store } from '../store/index.ts';
 import type { FhirRepository, Resource } from '../fhir/index.ts';
 import type { Sample } from './protocol.ts';
 
@@ -66,9 +66,13 @@ export class Ledger {
   #select: Statement<unknown[]> | undefined;
   #upsert: Statement<unknown[]> | undefined;
 
-  constructor(store: Store, repo: FhirRepository) {
+  readonly #audit: ((db: Db, state: DeviceState, written: Resource[]) => void) | undefined;
+
+  /** `audit` records each batch in the audit trail, in the batch's own transaction. */
+  constructor(store: Store, repo: FhirRepository, audit?: (db: Db, state: DeviceState, written: Resource[]) => void) {
     this.#store = store;
     this.#repo = repo;
+    this.#audit = audit;
   }
 
   #stmts() {
@@ -117,11 +121,12 @@ export class Ledger {
         return state.committed;
       }
       try {
-        await this.#store.write(() => {
+        await this.#store.write((db) => {
           if (state.gen !== gen) throw new StaleWriteError('an earlier write of this device failed');
           try {
             const now = Date.now();
-            for (const r of build(fresh)) this.#repo.create(r, now);
+            const written = build(fresh).map((r) => this.#repo.create(r, now).stored.resource);
+            this.#audit?.(db, state, written);
             this.#stmts().upsert.run(state.patient, state.device, last, now);
           } catch (err) {
             state.gen++;

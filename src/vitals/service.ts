@@ -135,7 +135,10 @@ export class VitalsService {
     this.#log = o.logger.child({ part: 'vitals' });
     this.#system = o.system ?? { id: 'Device/vitals', role: 'admin' };
     this.#maxFrame = o.maxFrameBytes ?? 256 * 1024;
-    this.#ledger = new Ledger(o.store, o.fhir.repo);
+    // Every batch of Observations is audited in its own transaction, with the device as the agent.
+    this.#ledger = new Ledger(o.store, o.fhir.repo, (db, state, written) =>
+      o.fhir.auditWrites(db, { id: `Device/${state.device}`, role: 'patient' }, written),
+    );
     this.#calls = new CallDirectory(o.fhir);
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: o.hardFrameBytes ?? 8 * 1024 * 1024, perMessageDeflate: false, clientTracking: false });
     const r = [o.registry];
