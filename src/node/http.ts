@@ -52,6 +52,25 @@ function fhirLabel(path: string): string {
 }
 
 export function buildHttp(d: HttpDeps): FastifyInstance {
+  /**
+   * Wraps a handler that needs a signed-in caller: no or a bad token is a 401
+   * (with `WWW-Authenticate: Bearer`) in the route's own error shape.
+   */
+  const withPrincipal =
+    (
+      handler: (req: FastifyRequest, reply: FastifyReply, principal: Principal) => Promise<unknown>,
+      unauthorized: (message: string) => unknown = (message) => ({ error: { code: 'unauthorized', message } }),
+    ) =>
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      let principal: Principal;
+      try {
+        principal = await d.auth.authenticate(req.headers.authorization);
+      } catch (err) {
+        const message = err instanceof AuthError ? err.message : 'invalid token';
+        return reply.code(401).header('www-authenticate', 'Bearer').send(unauthorized(message));
+      }
+      return handler(req, reply, principal);
+    };
   const app = Fastify({
     loggerInstance: d.logger.child({ part: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -140,25 +159,11 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
   });
 
   /** Who am I: the web app's first call. */
-  app.get('/api/me', async (req, reply) => {
-    try {
-      const p = await d.auth.authenticate(req.headers.authorization);
-      return { id: p.id, role: p.role };
-    } catch (err) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
-    }
-  });
+  app.get('/api/me', withPrincipal(async (_req, _reply, p) => ({ id: p.id, role: p.role })));
 
   // Wasm functions admin API (functions/README.md): register (PUT application/wasm), enable, disable, call, list.
   app.addContentTypeParser('application/wasm', { parseAs: 'buffer', bodyLimit: 8 * 1024 * 1024 }, (_req, body, done) => done(null, body));
-  const fnHandler = async (req: FastifyRequest, reply: FastifyReply) => {
-    req.routeLabel = '/functions/*';
-    let principal: Principal;
-    try {
-      principal = await d.auth.authenticate(req.headers.authorization);
-    } catch (err) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
-    }
+  const fnHandler = withPrincipal(async (req, reply, principal) => {
     const res = await d.functions.handle({
       method: req.method,
       path: req.url.slice('/functions'.length).split('?')[0]!,
@@ -167,47 +172,28 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
       caller: { id: principal.id, role: principal.role },
     });
     return res.body === undefined ? reply.code(res.status).send() : reply.code(res.status).send(res.body);
-  };
+  });
   app.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url: '/functions', handler: fnHandler });
   app.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url: '/functions/*', handler: fnHandler });
 
   /** What the web app shows before joining a consultation (PROTOCOL.md); 404 to non-participants. */
-  app.get('/api/consult/:appointmentId', async (req, reply) => {
-    let principal: Principal;
-    try {
-      principal = await d.auth.authenticate(req.headers.authorization);
-    } catch (err) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
-    }
+  app.get('/api/consult/:appointmentId', withPrincipal(async (req, reply, principal) => {
     const r = d.consult.joinInfo(principal, (req.params as { appointmentId: string }).appointmentId);
     return reply.code(r.status).send(r.body);
-  });
+  }));
 
   /** Vitals from devices that cannot hold a socket (src/vitals/PROTOCOL.md, "HTTP batch"); answered after the commit. */
-  app.post('/api/vitals', async (req, reply) => {
-    let principal: Principal;
-    try {
-      principal = await d.auth.authenticate(req.headers.authorization);
-    } catch (err) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: (err as Error).message } });
-    }
+  app.post('/api/vitals', withPrincipal(async (req, reply, principal) => {
     const r = await d.vitals.ingestBatch(principal, req.body);
     return reply.code(r.status).send(r.body);
-  });
+  }));
 
   /**
    * OPA's REST data API (https://www.openpolicyagent.org/docs/rest-api#data-api)
    * for admins and sidecar clients: `POST /v1/data/{path}` with `{"input": ...}`
    * answers `{"result": ...}` (no `result` when undefined).
    */
-  app.post('/v1/data/*', async (req, reply) => {
-    req.routeLabel = '/v1/data/*';
-    let principal: Principal;
-    try {
-      principal = await d.auth.authenticate(req.headers.authorization);
-    } catch (err) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ code: 'unauthorized', message: (err as Error).message });
-    }
+  app.post('/v1/data/*', withPrincipal(async (req, reply, principal) => {
     if (principal.role !== 'admin') return reply.code(403).send({ code: 'forbidden', message: 'the data API is for admins' });
     const parts = (req.params as { '*': string })['*'].split('/').filter(Boolean);
     if (parts.some((p) => !/^[A-Za-z0-9_\-]{1,128}$/.test(p))) return reply.code(400).send({ code: 'invalid_parameter', message: 'bad path segment' });
@@ -219,7 +205,7 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
     } catch (err) {
       return reply.code(500).send({ code: 'internal_error', message: String((err as Error).message).slice(0, 300) });
     }
-  });
+  }, (message) => ({ code: 'unauthorized', message })));
 
   const fhirHandler = async (req: FastifyRequest, reply: FastifyReply) => {
     req.routeLabel = fhirLabel(req.url);
