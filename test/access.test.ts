@@ -126,7 +126,12 @@ describe('access to the clinical record', () => {
 
     const original = (await get(`/Observation/${obsB}`, clinician)).body;
     const takeOver = await call(`${node.fhirBase}/Observation/${obsB}`, { method: 'PUT', token: patientA, body: { ...original, subject: { reference: 'Patient/pat-a' } } });
-    assert.ok(takeOver.status === 403 || takeOver.status === 404, `got ${takeOver.status}`);
+    // A PUT tells A no more than a read would: B's record and an id nobody uses answer alike.
+    const ghostPut = await call(`${node.fhirBase}/Observation/00000000-0000-4000-8000-000000000004`, { method: 'PUT', token: patientA, body: { ...original, id: '00000000-0000-4000-8000-000000000004', subject: { reference: 'Patient/pat-a' } } });
+    assert.equal(ghostPut.status, 404, 'a patient does not create with an id of their choosing');
+    assert.equal(takeOver.status, 404);
+    assert.equal(takeOver.body.issue[0].code, ghostPut.body.issue[0].code);
+    assert.equal((await get(`/Observation/${obsB}`, clinician)).body.subject.reference, 'Patient/pat-b', "B's record is unchanged");
     // A delete tells A no more than a read would: B's record, live or deleted, looks like one that does not exist.
     const ghost = '00000000-0000-4000-8000-000000000003';
     const delMissing = await call(`${node.fhirBase}/Observation/${ghost}`, { method: 'DELETE', token: patientA });

@@ -364,6 +364,13 @@ export class FhirService {
     }
     this.#checkReferences(ctx, resource);
     const prev = this.repo.current(type, id);
+    // A patient updates only live records of their own compartment and never
+    // creates with an id of their choosing (that is POST): anything else is a
+    // 404, exactly like a miss, so a PUT cannot probe which ids exist.
+    if (ctx.principal.role === 'patient') {
+      const own = prev !== undefined && !prev.deleted && ctx.principal.patientId !== undefined && compartmentOf(prev.resource).includes(ctx.principal.patientId);
+      if (!own) throw notFound(`${type}/${id} is not known`);
+    }
     if (prev && !prev.deleted) this.authorize(ctx, Actions.writeRecord, 'update', prev.resource, `${type}/${id}`);
     const patients = this.authorize(ctx, Actions.writeRecord, 'update', resource, `${type}/${id}`);
     const w = this.repo.update(resource, expected);
