@@ -87,11 +87,17 @@ export class RegoPolicy {
   }
 }
 
+/** The three decisions without a reason rule, shared (and frozen) so a fast decision allocates nothing. */
+const PLAIN = {
+  deny: Object.freeze({ allow: false, reason: 'policy_deny' }),
+  allow: Object.freeze({ allow: true, reason: 'policy_allow' }),
+  none: Object.freeze({ allow: false, reason: 'policy_default_deny' }),
+} as const;
+
 function verdict(allow: Value | undefined, deny: Value | undefined, r: Value | undefined): RegoDecision {
-  const reason = typeof r === 'string' ? r : undefined;
-  if (deny === true) return { allow: false, reason: reason ?? 'policy_deny' };
-  if (allow === true) return { allow: true, reason: reason ?? 'policy_allow' };
-  return { allow: false, reason: reason ?? 'policy_default_deny' };
+  if (typeof r !== 'string') return deny === true ? PLAIN.deny : allow === true ? PLAIN.allow : PLAIN.none;
+  if (deny === true) return { allow: false, reason: r };
+  return { allow: allow === true, reason: r };
 }
 
 function pathRef(path: string[]): string {
