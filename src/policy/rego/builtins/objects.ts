@@ -71,12 +71,15 @@ function segMatches(key: Value, seg: Value): boolean {
   return false;
 }
 
+/** The subtree of `t` whose path segment matches `key`, if any. */
+function childFor(t: PathTree, key: Value): PathTree | undefined {
+  for (const { key: seg, tree } of t.children.values()) if (segMatches(key, seg)) return tree;
+  return undefined;
+}
+
 function filterValue(v: Value, t: PathTree): Value | undefined {
   if (t.leaf) return v;
-  const pick = (key: Value): PathTree | undefined => {
-    for (const { key: seg, tree } of t.children.values()) if (segMatches(key, seg)) return tree;
-    return undefined;
-  };
+  const pick = (key: Value) => childFor(t, key);
   if (v instanceof RObject) {
     const out = new RObject();
     for (const [k, x] of v.entries()) {
@@ -112,10 +115,7 @@ function filterValue(v: Value, t: PathTree): Value | undefined {
 
 function removeValue(v: Value, t: PathTree): Value | undefined {
   if (t.leaf) return undefined;
-  const pick = (key: Value): PathTree | undefined => {
-    for (const { key: seg, tree } of t.children.values()) if (segMatches(key, seg)) return tree;
-    return undefined;
-  };
+  const pick = (key: Value) => childFor(t, key);
   if (v instanceof RObject) {
     const out = new RObject();
     for (const [k, x] of v.entries()) {
