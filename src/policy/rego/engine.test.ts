@@ -2,30 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compile, ErrorCodes, RegoError, RegoErrors, toJS } from './index.ts';
 import { fromJS } from './value.ts';
+import { SEED } from './seed.fixture.ts';
 
 const evalOne = (src: string, query: string, input?: unknown): unknown => {
   const rows = compile([{ file: 'p.rego', text: src }]).evaluate(query, { input: input === undefined ? undefined : fromJS(input) });
   return rows.length ? toJS(rows[0]!.get('x')!) : undefined;
 };
-
-const SEED = `package healthcare.telemedicine
-
-import rego.v1
-
-default allow = false
-
-allow if {
-    input.action == "video_call"
-    input.user.role == "authorized_medical_staff"
-    input.patient.consent == true
-    input.data_stays_local == true
-}
-
-deny if {
-    input.action == "data_transfer"
-    input.destination != "local"
-}
-`;
 
 test('seed policy: a clinician video call with consent and local data is allowed', () => {
   const input = { action: 'video_call', user: { role: 'authorized_medical_staff' }, patient: { consent: true }, data_stays_local: true };

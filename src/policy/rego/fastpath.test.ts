@@ -3,25 +3,8 @@ import { test } from 'node:test';
 import { bundleFromFiles } from '../bundle.ts';
 import { RegoPolicy } from '../rego-policy.ts';
 import { fromJS } from './value.ts';
+import { SEED } from './seed.fixture.ts';
 
-const SEED = `package healthcare.telemedicine
-
-import rego.v1
-
-default allow = false
-
-allow if {
-    input.action == "video_call"
-    input.user.role == "authorized_medical_staff"
-    input.patient.consent == true
-    input.data_stays_local == true
-}
-
-deny if {
-    input.action == "data_transfer"
-    input.destination != "local"
-}
-`;
 
 const pick = <T>(xs: T[], i: number): T => xs[i % xs.length]!;
 
