@@ -215,14 +215,21 @@ async function book(tag: string, opts: { consent?: boolean } = {}): Promise<{ id
   return { id, patient };
 }
 
-/** Both pages in the call with video flowing (the patient through the device check, the clinician admits). */
-async function enterCall(a: { id: string; patient: string }): Promise<{ doctor: Page; patient: Page }> {
+/** The patient (phone width) waits after the device check; the clinician's page shows them with an Admit button. */
+async function enterWaitingRoom(a: { id: string; patient: string }): Promise<{ doctor: Page; patient: Page }> {
   const patient = await openPage({ width: 390, height: 844 });
   await patient.goto(`${node.url}/join/${a.id}#token=${await node.auth.mint(a.patient, 'patient')}`);
   await patient.getByRole('button', { name: 'Join the waiting room' }).click();
   await patient.getByTestId('waiting').waitFor();
   const doctor = await openPage();
   await doctor.goto(`${node.url}/call/${a.id}#token=${await node.auth.mint(DEMO.clinician, 'authorized_medical_staff')}`);
+  await doctor.getByTestId('admit').waitFor();
+  return { doctor, patient };
+}
+
+/** Both pages in the call with video flowing (the patient through the device check, the clinician admits). */
+async function enterCall(a: { id: string; patient: string }): Promise<{ doctor: Page; patient: Page }> {
+  const { doctor, patient } = await enterWaitingRoom(a);
   await doctor.getByTestId('admit').click();
   await Promise.all([videoFlows(doctor, 'clinician'), videoFlows(patient, 'patient')]);
   return { doctor, patient };
@@ -280,13 +287,7 @@ test("the patient's network drops and returns, then the page reloads: the same c
 
 test('the clinician closes the room before admitting: the patient is told the appointment stays booked, and can join again', { skip, timeout: 180_000 }, async () => {
   const a = await book('closed-early');
-  const patient = await openPage({ width: 390, height: 844 });
-  await patient.goto(`${node.url}/join/${a.id}#token=${await node.auth.mint(a.patient, 'patient')}`);
-  await patient.getByRole('button', { name: 'Join the waiting room' }).click();
-  await patient.getByTestId('waiting').waitFor();
-  const doctor = await openPage();
-  await doctor.goto(`${node.url}/call/${a.id}#token=${await node.auth.mint(DEMO.clinician, 'authorized_medical_staff')}`);
-  await doctor.getByTestId('admit').waitFor();
+  const { doctor, patient } = await enterWaitingRoom(a);
   await doctor.getByRole('button', { name: 'End consultation' }).click();
   await doctor.getByRole('button', { name: 'Confirm: end for everyone' }).click();
   await patient.getByRole('heading', { name: 'The waiting room was closed' }).waitFor();
