@@ -39,6 +39,8 @@ export class Call {
   lastStats: CallStats | undefined;
   #signal: Signal | undefined;
   #ice: RTCIceServer[] = [];
+  /** 'relay' when the node is configured relay-only (media through TURN alone). */
+  #icePolicy: RTCIceTransportPolicy = 'all';
   #chains = new Map<string, Promise<void>>();
   #statsTimer: number | undefined;
   #prev: { at: number; bytes: number; lost: number; received: number } | undefined;
@@ -222,6 +224,7 @@ export class Call {
     this.seat = f.seat;
     this.encounter = f.encounter;
     this.#ice = (f.iceServers ?? []) as RTCIceServer[];
+    this.#icePolicy = f.iceTransportPolicy === 'relay' ? 'relay' : 'all';
     for (const p of (f.peers ?? []) as PeerInfo[]) this.peers.set(p.seat, p);
     this.on.peers([...this.peers.values()]);
     if (!this.local) {
@@ -237,7 +240,7 @@ export class Call {
     // New ICE servers (fresh TURN credentials) apply to the connections we keep.
     for (const pc of this.pcs.values()) {
       try {
-        pc.setConfiguration({ ...pc.getConfiguration(), iceServers: this.#ice });
+        pc.setConfiguration({ ...pc.getConfiguration(), iceServers: this.#ice, iceTransportPolicy: this.#icePolicy });
       } catch {
         /* kept with the old servers: an ICE restart still works over the host candidates */
       }
@@ -258,7 +261,7 @@ export class Call {
     const old = this.pcs.get(seat);
     if (old && !fresh && old.signalingState !== 'closed') return old;
     if (old) this.#closePeer(seat);
-    const pc = new RTCPeerConnection({ iceServers: this.#ice });
+    const pc = new RTCPeerConnection({ iceServers: this.#ice, iceTransportPolicy: this.#icePolicy });
     const local = this.local;
     if (local) for (const t of local.getTracks()) pc.addTrack(t, local);
     // Without a camera or microphone of our own we still receive the other person's.
