@@ -24,7 +24,11 @@ export interface CallEvents {
 }
 
 /** The summary sent in `stats` frames (PROTOCOL.md §7): seconds, seconds, 0..1, count, bits/s. */
-export interface CallStats { rtt?: number; jitter?: number; packetLoss?: number; framesDecoded?: number; bitrate?: number }
+export interface CallStats {
+  rtt?: number; jitter?: number; packetLoss?: number; framesDecoded?: number; bitrate?: number;
+  /** Shown here only (not sent): no remote video frame was decoded since the last summary. */
+  videoStalled?: boolean;
+}
 
 const STATS_EVERY_MS = 5000;
 const resumeKey = (id: string) => `resume:${id}`;
@@ -43,7 +47,7 @@ export class Call {
   #icePolicy: RTCIceTransportPolicy = 'all';
   #chains = new Map<string, Promise<void>>();
   #statsTimer: number | undefined;
-  #prev: { at: number; bytes: number; lost: number; received: number } | undefined;
+  #prev: { at: number; bytes: number; lost: number; received: number; frames?: number; pc?: RTCPeerConnection } | undefined;
   #freshStart: boolean;
   /** Resolves once our own media is in hand (after admission): offers and answers wait for it. */
   #mediaReady: Promise<void>;
@@ -356,7 +360,8 @@ export class Call {
       if (dBytes >= 0) s.bitrate = (dBytes * 8) / ((now - this.#prev.at) / 1000);
       if (dLost >= 0 && dReceived >= 0 && dLost + dReceived > 0) s.packetLoss = dLost / (dLost + dReceived);
     }
-    this.#prev = { at: now, bytes, lost, received };
+    if (this.#prev?.pc === pc && this.#prev.frames !== undefined && s.framesDecoded !== undefined) s.videoStalled = s.framesDecoded <= this.#prev.frames;
+    this.#prev = { at: now, bytes, lost, received, pc, ...(s.framesDecoded !== undefined ? { frames: s.framesDecoded } : {}) };
     const clamp = (v: number | undefined, max: number) => (v === undefined || !Number.isFinite(v) ? undefined : Math.min(max, Math.max(0, v)));
     const frame: Record<string, unknown> = { type: 'stats' };
     for (const [k, v, max] of [['rtt', s.rtt, 60], ['jitter', s.jitter, 60], ['packetLoss', s.packetLoss, 1], ['bitrate', s.bitrate, 1e10]] as const) {

@@ -108,10 +108,10 @@ export function roomView(o: RoomOptions): Call {
     chat: (m) => void addChat(m),
     document: (d) => void addDocument(d),
     stats: (st) => {
-      const poor = (st.packetLoss ?? 0) > 0.05 || (st.rtt ?? 0) > 0.4;
+      const poor = st.videoStalled === true || (st.packetLoss ?? 0) > 0.05 || (st.rtt ?? 0) > 0.4;
       const fair = (st.packetLoss ?? 0) > 0.02 || (st.rtt ?? 0) > 0.2;
       const word = poor ? 'poor' : fair ? 'fair' : 'good';
-      quality.textContent = `Connection: ${word}${st.rtt !== undefined ? ` · ${Math.round(st.rtt * 1000)} ms` : ''}`;
+      quality.textContent = st.videoStalled ? 'Connection: poor · no video' : `Connection: ${word}${st.rtt !== undefined ? ` · ${Math.round(st.rtt * 1000)} ms` : ''}`;
       quality.className = `quality ${word}`;
     },
     notice: (text) => {
