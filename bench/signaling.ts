@@ -11,13 +11,18 @@
  *   - memory per room (heap after GC, in the node process).
  * The baseline is a bare `ws` relay in its own process (JSON.parse and forward:
  * no auth, no validation, no rate limit), driven by the same clients.
+ *   - call set-up in Chromium (Debian's /usr/bin/chromium via playwright-core, fake
+ *     camera): from the patient's click on "Join the waiting room" to the first
+ *     decoded remote video frame on each page (the clinician's page, open in the
+ *     room, admits at once), BENCH_CHROMIUM_CALLS calls (default 10) one after the
+ *     other, with the other rooms still connected.
  * Settings: BENCH_ROOMS (default 1000), BENCH_RATE (frames/s per client, default 2: a
  * browser sends a stats report every few seconds and candidates in short bursts),
  * BENCH_SECONDS (load phase, default 5). The server's CPU time per relayed frame is
  * the figure least disturbed by other work on a shared machine.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -211,6 +216,78 @@ async function callSetup(url: string, tokens: Array<{ appointmentId: string; doc
   return times;
 }
 
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_CALLS = Number(process.env.BENCH_CHROMIUM_CALLS ?? 10);
+
+/**
+ * Call set-up in Chromium, one call at a time: the clinician's page waits in
+ * the room and admits as soon as the patient shows up (a MutationObserver
+ * presses Admit: no human in the loop); the patient passes the device check and
+ * clicks "Join the waiting room". Each page notes (Date.now(), one clock for
+ * both) the click and its first decoded remote frame (getStats every 20 ms).
+ */
+async function chromiumSetup(httpUrl: string, tokens: Array<{ appointmentId: string; doc: string; pat: string }>): Promise<{ patient: number[]; clinician: number[] } | string> {
+  if (!existsSync(CHROMIUM)) return `${CHROMIUM} is not installed`;
+  const pw = await import('playwright-core').catch(() => undefined);
+  if (!pw) return 'playwright-core is not installed';
+  const root = path.join(path.dirname(self), '..');
+  if (!existsSync(path.join(root, 'dist/web/index.html'))) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
+  const browser = await pw.chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const out = { patient: [] as number[], clinician: [] as number[] };
+  // (Browser code: this tsconfig has no DOM types, so it goes through `globalThis as any`.)
+  const probe = () => {
+    const w = globalThis as any;
+    w.__joinAt = 0;
+    w.__firstFrameAt = 0;
+    w.document.addEventListener('click', (e: any) => {
+      if (e.target?.closest?.('button')?.textContent === 'Join the waiting room') w.__joinAt = Date.now();
+    }, true);
+    const timer = w.setInterval(async () => {
+      const pc = w.__telemed?.pc;
+      if (!pc) return;
+      (await pc.getStats()).forEach((s: any) => {
+        if (!w.__firstFrameAt && s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0) {
+          w.__firstFrameAt = Date.now();
+          w.clearInterval(timer);
+        }
+      });
+    }, 20);
+  };
+  const autoAdmit = () => {
+    const w = globalThis as any;
+    new w.MutationObserver(() => w.document.querySelector('[data-testid="admit"]')?.click()).observe(w.document, { childList: true, subtree: true });
+  };
+  try {
+    for (const t of tokens) {
+      const doc = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+      const pat = await browser.newContext({ viewport: { width: 390, height: 844 } });
+      await doc.addInitScript(probe);
+      await doc.addInitScript(autoAdmit);
+      await pat.addInitScript(probe);
+      const docPage = await doc.newPage();
+      const patPage = await pat.newPage();
+      for (const p of [docPage, patPage]) p.setDefaultTimeout(60_000);
+      await docPage.goto(`${httpUrl}/call/${t.appointmentId}#token=${t.doc}`);
+      await docPage.waitForFunction(() => (globalThis as any).__telemed?.phase === 'in-call');
+      await patPage.goto(`${httpUrl}/join/${t.appointmentId}#token=${t.pat}`);
+      await patPage.getByTestId('check-camera').filter({ hasText: '✓' }).waitFor();
+      await patPage.getByRole('button', { name: 'Join the waiting room' }).click();
+      const first = (p: typeof docPage) => p.waitForFunction(() => (globalThis as any).__firstFrameAt || 0).then((h) => h.jsonValue() as Promise<number>);
+      const [joinAt, patFirst, docFirst] = await Promise.all([patPage.evaluate(() => (globalThis as any).__joinAt as number), first(patPage), first(docPage)]);
+      out.patient.push(patFirst - joinAt);
+      out.clinician.push(docFirst - joinAt);
+      await Promise.all([doc.close(), pat.close()]);
+    }
+  } finally {
+    await browser.close();
+  }
+  return out;
+}
+
 function closeAll(pairs: Pair[]): void {
   for (const p of pairs) { p.doc.ws.terminate(); p.pat.ws.terminate(); }
 }
@@ -283,7 +360,7 @@ export async function run(): Promise<void> {
   const node = fork(self, [], { execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [])], env: { ...process.env, BENCH_SIGNALING_ROLE: 'server' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const { url } = await ask<{ url: string }>(node);
   const SETUPS = 10;
-  const { tokens: seeded } = await ask<{ tokens: Array<{ appointmentId: string; doc: string; pat: string }> }>(node, { cmd: 'seed', rooms: ROOMS + SETUPS });
+  const { tokens: seeded } = await ask<{ tokens: Array<{ appointmentId: string; doc: string; pat: string }> }>(node, { cmd: 'seed', rooms: ROOMS + SETUPS + CHROMIUM_CALLS });
   const tokens = seeded.slice(0, ROOMS);
   const before = await ask<{ heap: number }>(node, { cmd: 'mem' });
   const joins: number[] = [];
@@ -317,7 +394,8 @@ export async function run(): Promise<void> {
   const cpu0 = await ask<{ cpu: number }>(node, { cmd: 'cpu' });
   const loaded = await load(pairs);
   const cpu1 = await ask<{ cpu: number }>(node, { cmd: 'cpu' });
-  const setups = await callSetup(url, seeded.slice(ROOMS));
+  const setups = await callSetup(url, seeded.slice(ROOMS, ROOMS + SETUPS));
+  const browserSetups = CHROMIUM_CALLS > 0 ? await chromiumSetup(url.replace(/^ws/, 'http').replace(/\/ws\/consult$/, ''), seeded.slice(ROOMS + SETUPS)) : 'BENCH_CHROMIUM_CALLS=0';
   closeAll(pairs);
   await new Promise((resolve) => {
     node.once('exit', resolve);
@@ -359,7 +437,12 @@ export async function run(): Promise<void> {
     `server CPU per relayed frame: node ${((cpu1.cpu - cpu0.cpu) / loaded.received).toFixed(1)} µs, baseline ${((baseCpu1.cpu - baseCpu0.cpu) / baseLoaded.received).toFixed(1)} µs (${ratio((cpu1.cpu - cpu0.cpu) / loaded.received, (baseCpu1.cpu - baseCpu0.cpu) / baseLoaded.received)})`,
     `memory per room (2 sockets, heap after GC): ${((afterMem.heap - before.heap) / ROOMS / 1024).toFixed(1)} KiB`,
     setups ? line(`call set-up, libwebrtc (${ROOMS} rooms open)`, setups) + '  join → data channel open' : 'call set-up: @roamhq/wrtc is not installed',
-    'call set-up in Chromium (join → first decoded frame): measured by the browser tests (not yet)',
+    ...(typeof browserSetups === 'string'
+      ? [`call set-up in Chromium: skipped (${browserSetups})`]
+      : [
+          line('Chromium set-up, patient page', browserSetups.patient) + `  join click → first decoded remote frame (${ROOMS} rooms open)`,
+          line('Chromium set-up, clinician page', browserSetups.clinician) + '  same join click (admitted at once) → first decoded remote frame',
+        ]),
     '',
   ].join('\n'));
 }

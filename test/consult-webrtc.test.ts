@@ -5,17 +5,16 @@
  * clinician restarts ICE and the same connection carries on.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import wrtc from '@roamhq/wrtc';
 import type { SignalingClient, Received } from '../src/consult/index.ts';
 import { ConsultHarness } from './consult-harness.ts';
+import { freePort, startTurn, TURNSERVER } from './helpers/turn.ts';
 
 /** The slice of the W3C API used here (the package's types lean on the DOM library, which this project does not load). */
 interface Channel extends EventTarget {
@@ -208,9 +207,6 @@ describe('WebRTC over the consultation signaling (libwebrtc peers)', () => {
   });
 });
 
-/** coturn from Debian (`apt-get install coturn`); the TURN test is skipped where it is not installed. */
-const TURNSERVER = ['/usr/bin/turnserver', '/usr/sbin/turnserver'].find((f) => existsSync(f));
-
 describe('TURN with the node-minted credentials (coturn, use-auth-secret)', { skip: TURNSERVER ? false : 'coturn is not installed (apt-get install coturn)' }, () => {
   const SECRET = 'turn-test-secret-9f8e7d6c5b4a';
   let dir: string;
@@ -220,13 +216,7 @@ describe('TURN with the node-minted credentials (coturn, use-auth-secret)', { sk
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'consult-turn-'));
     port = await freePort();
-    turn = spawn(TURNSERVER!, [
-      '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`,
-      '--use-auth-secret', `--static-auth-secret=${SECRET}`, '--realm=telemed.test',
-      '--allow-loopback-peers', '--no-cli', '--no-tls', '--no-dtls', '--fingerprint',
-      '--min-port=49152', '--max-port=65535', `--log-file=${path.join(dir, 'turn.log')}`, '--simple-log',
-    ], { stdio: 'ignore' });
-    await waitTcp(port);
+    turn = await startTurn({ port, secret: SECRET, logFile: path.join(dir, 'turn.log') });
   });
 
   after(async () => {
@@ -260,27 +250,3 @@ describe('TURN with the node-minted credentials (coturn, use-auth-secret)', { sk
     assert.deepEqual(doc.gathered, []);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Waits until something accepts TCP connections on the port (coturn listens on TCP and UDP). */
-async function waitTcp(port: number): Promise<void> {
-  let ready = false;
-  for (let i = 0; i < 250 && !ready; i++) {
-    ready = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
-      s.on('error', () => resolve(false));
-    });
-    if (!ready) await new Promise((r) => setTimeout(r, 20));
-  }
-  if (!ready) throw new Error(`coturn did not listen on port ${port}`);
-}

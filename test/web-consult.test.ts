@@ -8,128 +8,44 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { loadConfig } from '../src/config/index.ts';
 import { DEMO, startNode, type EdgeNode } from '../src/node/index.ts';
 import { createLogger } from '../src/observability/index.ts';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
-const missing = !existsSync(CHROMIUM);
-if (missing && process.env.CI === 'true') throw new Error(`${CHROMIUM} is required in CI for the browser tests (apt-get install chromium)`);
-const skip = missing ? `${CHROMIUM} is not installed: browser tests skipped` : false;
-const WAIT = 60_000;
+import { BrowserSession, browserSkip as skip, launchChromium, phaseOf, shot as shotAs, until, videoFlows } from './helpers/browser.ts';
 
 let node: EdgeNode;
 let dir: string;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
-
-/** Builds the app when dist/web is missing or older than its sources (npm install normally did it). */
-function ensureBuilt(): void {
-  const index = path.join(ROOT, 'dist/web/index.html');
-  const newest = (d: string): number =>
-    Math.max(0, ...readdirSync(d, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(d, e.name)) : statSync(path.join(d, e.name)).mtimeMs)));
-  if (!existsSync(index) || statSync(index).mtimeMs < newest(path.join(ROOT, 'src/web'))) {
-    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
-  }
-}
+let session: BrowserSession;
 
 before(async () => {
   if (skip) return;
-  ensureBuilt();
-  mkdirSync(ARTIFACTS, { recursive: true });
   dir = await mkdtemp(path.join(os.tmpdir(), 'web-consult-'));
   node = await startNode(loadConfig({ PORT: '0', HOST: '127.0.0.1', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: 'normal', TELEMED_DEMO: 'true' }), {
     port: 0,
     logger: createLogger({ level: 'silent' }),
   });
-  const { chromium } = await import('playwright-core');
-  // Playwright gives the browser a fresh temporary --user-data-dir of its own and removes it at close.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--no-sandbox', '--disable-gpu', '--disable-quic',
-      '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
+  session = new BrowserSession(browser, node);
 });
 
 after(async () => {
   if (skip) return;
-  for (const c of contexts) await c.close().catch(() => {});
+  await session?.close();
   await browser?.close().catch(() => {});
   await node?.close();
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
 });
 
-/** A page in its own context (its own sessionStorage), counting getUserMedia calls and RTCPeerConnections made. */
-async function openPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  // (Browser code: the root tsconfig has no DOM types, so it goes through `globalThis as any`.)
-  await context.addInitScript(() => {
-    const w = globalThis as any;
-    w.__gum = 0;
-    w.__pcs = 0;
-    const md = w.navigator.mediaDevices;
-    if (md) {
-      const gum = md.getUserMedia.bind(md);
-      md.getUserMedia = (c: unknown) => { w.__gum++; return gum(c); };
-    }
-    const PC = w.RTCPeerConnection;
-    w.RTCPeerConnection = class extends PC { constructor(cfg: unknown) { super(cfg); w.__pcs++; } };
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  return page;
-}
-
-/** Cumulative frames decoded of the remote video on the app's RTCPeerConnection (-1 before there is one). */
-function framesDecoded(page: Page): Promise<number> {
-  return page.evaluate(async () => {
-    const pc = (globalThis as any).__telemed?.pc;
-    if (!pc) return -1;
-    let n = -1;
-    (await pc.getStats()).forEach((s: any) => {
-      if (s.type === 'inbound-rtp' && s.kind === 'video') n = Math.max(n, s.framesDecoded ?? 0);
-    });
-    return n;
-  });
-}
-
-async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = WAIT): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last)} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-    last = await probe();
-  }
-  return last;
-}
-
-/** framesDecoded rises on this page: some frames, then more. */
-async function videoFlows(page: Page, who: string): Promise<void> {
-  const first = await until(`${who}: first decoded remote frame`, () => framesDecoded(page), (n) => n > 0);
-  await until(`${who}: frames keep being decoded`, () => framesDecoded(page), (n) => n > first);
-  // And the person sees it: the remote video element plays with a picture.
-  const playing = () => page.evaluate(() => {
-    const v = (globalThis as any).document.querySelector('[data-testid="remote-video"]');
-    return Boolean(v && !v.paused && v.videoWidth > 0);
-  });
-  await until(`${who}: the remote video plays`, playing, (p) => p);
-}
-
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `web-consult-${name}.png`), fullPage: true });
+const openPage = (viewport?: { width: number; height: number }) => session.openPage(viewport);
+const book = (tag: string, opts?: { consent?: boolean }) => session.book(tag, opts);
+const enterWaitingRoom = (a: { id: string; patient: string }) => session.enterWaitingRoom(a);
+const enterCall = (a: { id: string; patient: string }) => session.enterCall(a);
+const shot = (page: Page, name: string) => shotAs(page, 'web-consult', name);
 
 test('patient waits, clinician admits: video both ways, chat and a document arrive, the clinician ends the call', { skip, timeout: 300_000 }, async (t) => {
   const appointment = node.demoAppointment!;
@@ -195,47 +111,6 @@ test('patient waits, clinician admits: video both ways, chat and a document arri
   await doctor.getByRole('heading', { name: 'The consultation has ended.' }).waitFor();
   assert.equal(await patient.evaluate(() => (globalThis as any).__telemed.pc ?? null), null, 'no connection left after the end');
 });
-
-/** A booking of the demo clinician with a new patient (with a telehealth Consent unless `consent: false`). */
-async function book(tag: string, opts: { consent?: boolean } = {}): Promise<{ id: string; patient: string }> {
-  const patient = `Patient/${tag}`;
-  await node.fhir.putAsSystem({ resourceType: 'Patient', id: tag, active: true, name: [{ given: ['Sam'], family: `Test-${tag}` }] });
-  if (opts.consent !== false) {
-    await node.fhir.putAsSystem({
-      resourceType: 'Consent', id: `consent-${tag}`, status: 'active',
-      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
-      category: [{ text: 'telehealth' }], patient: { reference: patient },
-    });
-  }
-  const id = `appt-${tag}`;
-  await node.fhir.putAsSystem({
-    resourceType: 'Appointment', id, status: 'booked', start: new Date().toISOString(),
-    participant: [{ actor: { reference: DEMO.clinician }, status: 'accepted' }, { actor: { reference: patient }, status: 'accepted' }],
-  });
-  return { id, patient };
-}
-
-/** The patient (phone width) waits after the device check; the clinician's page shows them with an Admit button. */
-async function enterWaitingRoom(a: { id: string; patient: string }): Promise<{ doctor: Page; patient: Page }> {
-  const patient = await openPage({ width: 390, height: 844 });
-  await patient.goto(`${node.url}/join/${a.id}#token=${await node.auth.mint(a.patient, 'patient')}`);
-  await patient.getByRole('button', { name: 'Join the waiting room' }).click();
-  await patient.getByTestId('waiting').waitFor();
-  const doctor = await openPage();
-  await doctor.goto(`${node.url}/call/${a.id}#token=${await node.auth.mint(DEMO.clinician, 'authorized_medical_staff')}`);
-  await doctor.getByTestId('admit').waitFor();
-  return { doctor, patient };
-}
-
-/** Both pages in the call with video flowing (the patient through the device check, the clinician admits). */
-async function enterCall(a: { id: string; patient: string }): Promise<{ doctor: Page; patient: Page }> {
-  const { doctor, patient } = await enterWaitingRoom(a);
-  await doctor.getByTestId('admit').click();
-  await Promise.all([videoFlows(doctor, 'clinician'), videoFlows(patient, 'patient')]);
-  return { doctor, patient };
-}
-
-const phaseOf = (page: Page) => page.evaluate(() => (globalThis as any).__telemed?.phase as string | undefined);
 
 test("the patient's network drops and returns, then the page reloads: the same call resumes each time", { skip, timeout: 300_000 }, async (t) => {
   const a = await book('reconnects');

@@ -45,3 +45,11 @@ test('a config file is read, the environment wins, unknown keys are refused', ()
   writeFileSync(file, '{not json');
   assert.throws(() => loadConfig({ TELEMED_CONFIG: file }), /TELEMED_CONFIG/);
 });
+
+test('relay-only calls (TELEMED_ICE_POLICY=relay) need a TURN server; a wrong policy is named', () => {
+  assert.throws(() => loadConfig({ TELEMED_ICE_POLICY: 'relay' }), (e: unknown) => e instanceof ConfigError && /TELEMED_ICE_POLICY: relay needs a TURN server/.test(e.message));
+  assert.throws(() => loadConfig({ TELEMED_ICE_POLICY: 'stun' }), (e: unknown) => e instanceof ConfigError && /TELEMED_ICE_POLICY/.test(e.message));
+  const c = loadConfig({ TELEMED_ICE_POLICY: 'relay', TELEMED_TURN_URLS: 'turn:127.0.0.1:3478', TELEMED_TURN_SECRET: 'a-secret-of-enough-length' });
+  assert.equal(c.icePolicy, 'relay');
+  assert.equal(loadConfig({}).icePolicy, 'all');
+});

@@ -47,6 +47,8 @@ export const ConfigSchema = z
     turnUrls: z.string().min(1).optional(),
     /** The coturn `static-auth-secret` used to mint time-limited TURN credentials (coturn REST scheme). */
     turnSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** `relay`: browsers in calls use TURN relay candidates only (strict hospital firewalls; needs TURN); `all`: peer to peer when possible. */
+    icePolicy: z.enum(['all', 'relay']).default('all'),
     /** RabbitMQ between this node and the hub (e.g. amqp://guest:guest@127.0.0.1:5672); without it the node runs standalone. */
     amqpUrl: z.string().regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL').optional(),
     /** Prefix of the fleet's exchanges and queues (docs/SYNC.md). */
@@ -85,6 +87,7 @@ const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
   TELEMED_SYNC_PREFIX: 'syncPrefix',
   TELEMED_FUNCTIONS_SHIPPED: 'functionsShipped',
   TELEMED_TURN_SECRET: 'turnSecret',
+  TELEMED_ICE_POLICY: 'icePolicy',
 };
 
 /** The error a bad setting raises; its message names the setting and where it came from. */
@@ -135,6 +138,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = result.data;
   if ((c.turnUrls === undefined) !== (c.turnSecret === undefined)) {
     throw new ConfigError(`${c.turnUrls === undefined ? 'TELEMED_TURN_URLS' : 'TELEMED_TURN_SECRET'}: TURN needs both TELEMED_TURN_URLS and TELEMED_TURN_SECRET`);
+  }
+  if (c.icePolicy === 'relay' && c.turnUrls === undefined) {
+    throw new ConfigError(`${origin.icePolicy ?? 'icePolicy'}: relay needs a TURN server (TELEMED_TURN_URLS and TELEMED_TURN_SECRET)`);
   }
   const demo = c.demo ?? c.jwksUrl === undefined;
   if (demo && c.jwksUrl !== undefined) {

@@ -132,7 +132,7 @@ export type ServerFrame =
   | { type: 'welcome'; user: { id: string; role: string }; heartbeatMs: number; graceMs: number; ref?: string }
   | { type: 'waiting'; appointmentId: string; seat: string; resumeToken: string; ref?: string }
   | { type: 'lobby'; appointmentId: string; waiting: Array<{ seat: string; user: string; waitingSeconds: number; connected: boolean }>; ref?: string }
-  | { type: 'admitted'; appointmentId: string; seat: string; resumeToken: string; resumed: boolean; iceServers: IceServer[]; peers: PeerInfo[]; encounter?: string; ref?: string }
+  | { type: 'admitted'; appointmentId: string; seat: string; resumeToken: string; resumed: boolean; iceServers: IceServer[]; iceTransportPolicy?: 'relay'; peers: PeerInfo[]; encounter?: string; ref?: string }
   | { type: 'peer-joined'; appointmentId: string; peer: PeerInfo }
   | { type: 'peer-left'; appointmentId: string; seat: string; reason: string }
   | { type: 'peer-disconnected'; appointmentId: string; seat: string; graceMs: number }

@@ -210,6 +210,7 @@ export class Signaling {
       resumeToken: p.resumeToken,
       resumed,
       iceServers: this.#d.ice.mint(p.seat),
+      ...(this.#d.ice.transportPolicy === 'relay' ? { iceTransportPolicy: 'relay' as const } : {}),
       peers: p.room.admitted().filter((x) => x !== p).map((x) => x.info()),
       ...(enc ? { encounter: enc.id } : {}),
       ...(ref ? { ref } : {}),

@@ -16,6 +16,8 @@ export interface TurnOptions {
   ttlSeconds?: number;
   /** STUN URLs; default: the hosts of the TURN URLs with the `stun:` scheme (coturn answers STUN on its TURN port). */
   stunUrls?: string[] | string;
+  /** Browsers use relay candidates only (`iceTransportPolicy: 'relay'` in `admitted`): media always through TURN. */
+  relayOnly?: boolean;
 }
 
 const list = (v: string[] | string | undefined): string[] =>
@@ -43,6 +45,8 @@ export class IceServerMinter {
   readonly #stun: string[];
   readonly #secret: string;
   readonly #ttl: number;
+  /** The `iceTransportPolicy` participants are told to use ('relay' only with TURN URLs). */
+  readonly transportPolicy: 'all' | 'relay';
 
   constructor(o: TurnOptions | undefined) {
     this.#turn = list(o?.urls);
@@ -58,6 +62,8 @@ export class IceServerMinter {
       if (!/^stun:[^\s]+$/.test(u)) throw new Error(`STUN URL '${u.slice(0, 80)}' must start with stun:`);
     }
     this.#stun = [...new Set(stun)];
+    if (o?.relayOnly && this.#turn.length === 0) throw new Error('relay-only calls need TURN URLs');
+    this.transportPolicy = o?.relayOnly ? 'relay' : 'all';
   }
 
   /**

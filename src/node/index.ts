@@ -122,7 +122,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
     policy: () => policy.current(),
     logger,
     registry: metrics.registry,
-    ...(config.turnUrls && config.turnSecret ? { turn: { urls: config.turnUrls, secret: config.turnSecret } } : {}),
+    ...(config.turnUrls && config.turnSecret ? { turn: { urls: config.turnUrls, secret: config.turnSecret, relayOnly: config.icePolicy === 'relay' } } : {}),
     onDecision: (action, allow) => metrics.policyDecisions.inc({ action, allow: String(allow) }),
   });
 

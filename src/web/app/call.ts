@@ -24,7 +24,11 @@ export interface CallEvents {
 }
 
 /** The summary sent in `stats` frames (PROTOCOL.md §7): seconds, seconds, 0..1, count, bits/s. */
-export interface CallStats { rtt?: number; jitter?: number; packetLoss?: number; framesDecoded?: number; bitrate?: number }
+export interface CallStats {
+  rtt?: number; jitter?: number; packetLoss?: number; framesDecoded?: number; bitrate?: number;
+  /** Shown here only (not sent): no remote video frame was decoded since the last summary. */
+  videoStalled?: boolean;
+}
 
 const STATS_EVERY_MS = 5000;
 const resumeKey = (id: string) => `resume:${id}`;
@@ -39,9 +43,11 @@ export class Call {
   lastStats: CallStats | undefined;
   #signal: Signal | undefined;
   #ice: RTCIceServer[] = [];
+  /** 'relay' when the node is configured relay-only (media through TURN alone). */
+  #icePolicy: RTCIceTransportPolicy = 'all';
   #chains = new Map<string, Promise<void>>();
   #statsTimer: number | undefined;
-  #prev: { at: number; bytes: number; lost: number; received: number } | undefined;
+  #prev: { at: number; bytes: number; lost: number; received: number; frames?: number; pc?: RTCPeerConnection } | undefined;
   #freshStart: boolean;
   /** Resolves once our own media is in hand (after admission): offers and answers wait for it. */
   #mediaReady: Promise<void>;
@@ -222,6 +228,7 @@ export class Call {
     this.seat = f.seat;
     this.encounter = f.encounter;
     this.#ice = (f.iceServers ?? []) as RTCIceServer[];
+    this.#icePolicy = f.iceTransportPolicy === 'relay' ? 'relay' : 'all';
     for (const p of (f.peers ?? []) as PeerInfo[]) this.peers.set(p.seat, p);
     this.on.peers([...this.peers.values()]);
     if (!this.local) {
@@ -237,7 +244,7 @@ export class Call {
     // New ICE servers (fresh TURN credentials) apply to the connections we keep.
     for (const pc of this.pcs.values()) {
       try {
-        pc.setConfiguration({ ...pc.getConfiguration(), iceServers: this.#ice });
+        pc.setConfiguration({ ...pc.getConfiguration(), iceServers: this.#ice, iceTransportPolicy: this.#icePolicy });
       } catch {
         /* kept with the old servers: an ICE restart still works over the host candidates */
       }
@@ -258,7 +265,7 @@ export class Call {
     const old = this.pcs.get(seat);
     if (old && !fresh && old.signalingState !== 'closed') return old;
     if (old) this.#closePeer(seat);
-    const pc = new RTCPeerConnection({ iceServers: this.#ice });
+    const pc = new RTCPeerConnection({ iceServers: this.#ice, iceTransportPolicy: this.#icePolicy });
     const local = this.local;
     if (local) for (const t of local.getTracks()) pc.addTrack(t, local);
     // Without a camera or microphone of our own we still receive the other person's.
@@ -353,7 +360,8 @@ export class Call {
       if (dBytes >= 0) s.bitrate = (dBytes * 8) / ((now - this.#prev.at) / 1000);
       if (dLost >= 0 && dReceived >= 0 && dLost + dReceived > 0) s.packetLoss = dLost / (dLost + dReceived);
     }
-    this.#prev = { at: now, bytes, lost, received };
+    if (this.#prev?.pc === pc && this.#prev.frames !== undefined && s.framesDecoded !== undefined) s.videoStalled = s.framesDecoded <= this.#prev.frames;
+    this.#prev = { at: now, bytes, lost, received, pc, ...(s.framesDecoded !== undefined ? { frames: s.framesDecoded } : {}) };
     const clamp = (v: number | undefined, max: number) => (v === undefined || !Number.isFinite(v) ? undefined : Math.min(max, Math.max(0, v)));
     const frame: Record<string, unknown> = { type: 'stats' };
     for (const [k, v, max] of [['rtt', s.rtt, 60], ['jitter', s.jitter, 60], ['packetLoss', s.packetLoss, 1], ['bitrate', s.bitrate, 1e10]] as const) {

@@ -4,6 +4,7 @@ import { api, displayName, timeOf, type Me } from './api.ts';
 import { Call, type ChatMessage, type LobbyEntry, type Phase, type SharedDocument } from './call.ts';
 import { refusal } from './reasons.ts';
 import { announce, errorBox, h, show } from './ui.ts';
+import { VitalsPanel } from './vitals.ts';
 
 export interface RoomOptions {
   appointmentId: string;
@@ -25,6 +26,8 @@ declare global {
 }
 
 export function roomView(o: RoomOptions): Call {
+  // The clinician watches the patient's live vitals (src/vitals/PROTOCOL.md: a clinician admitted to the call subscribes).
+  const vitals = o.clinician ? new VitalsPanel(o.appointmentId) : null;
   const remoteVideo = h('video', { class: 'remote-video', autoplay: true, playsInline: true, 'data-testid': 'remote-video', 'aria-label': 'The other person’s video' });
   // A page without a recent click (a reload) may not play sound by itself: then one press starts it.
   const startMedia = h('button', { type: 'button', class: 'primary start-media', hidden: true }, 'Start video and sound');
@@ -59,18 +62,23 @@ export function roomView(o: RoomOptions): Call {
   const stage = h(
     'div',
     { class: 'stage' },
+    vitals?.banner,
     h('div', { class: 'videos' }, h('div', { class: 'remote' }, remoteVideo, remoteNote, startMedia), localTile),
     h('div', { class: 'controls', role: 'group', 'aria-label': 'Call controls' }, micBtn, camBtn, quality, endBtn),
     notice,
   );
   const lobbyHeading = h('h3', { id: 'lobby-h', tabindex: '-1' }, 'Waiting room');
   const lobby = o.clinician ? h('section', { class: 'card', 'aria-labelledby': 'lobby-h' }, lobbyHeading, lobbyEmpty, lobbyList) : null;
+  const vitalsCard = h('section', { class: 'card vitals', id: 'vitals-panel', 'aria-labelledby': 'vitals-h', 'data-testid': 'vitals' }, h('h3', { id: 'vitals-h' }, 'Vitals'),
+    vitals ? vitals.element : h('p', { class: 'muted' }, 'Readings from your devices are shared live with your clinician during the call.'));
   const inCall = h(
     'div',
     { class: 'in-call-panels', hidden: true },
+    // The clinician's live vitals come first (alerts must be seen); the patient's note about them last.
+    o.clinician ? vitalsCard : null,
     h('section', { class: 'card', 'aria-labelledby': 'chat-h' }, h('h3', { id: 'chat-h' }, 'Chat'), chatLog, chatForm),
     h('section', { class: 'card', 'aria-labelledby': 'docs-h' }, h('h3', { id: 'docs-h' }, 'Documents'), docList, docForm, docStatus),
-    h('section', { class: 'card vitals', id: 'vitals-panel', 'aria-labelledby': 'vitals-h', 'data-testid': 'vitals' }, h('h3', { id: 'vitals-h' }, 'Vitals'), h('p', { class: 'muted' }, 'Live vitals appear here when a device in the call streams them.')),
+    o.clinician ? null : vitalsCard,
   );
   const side = h('aside', { class: 'side' }, lobby, o.clinician ? null : waitingCard, inCall);
 
@@ -100,10 +108,10 @@ export function roomView(o: RoomOptions): Call {
     chat: (m) => void addChat(m),
     document: (d) => void addDocument(d),
     stats: (st) => {
-      const poor = (st.packetLoss ?? 0) > 0.05 || (st.rtt ?? 0) > 0.4;
+      const poor = st.videoStalled === true || (st.packetLoss ?? 0) > 0.05 || (st.rtt ?? 0) > 0.4;
       const fair = (st.packetLoss ?? 0) > 0.02 || (st.rtt ?? 0) > 0.2;
       const word = poor ? 'poor' : fair ? 'fair' : 'good';
-      quality.textContent = `Connection: ${word}${st.rtt !== undefined ? ` · ${Math.round(st.rtt * 1000)} ms` : ''}`;
+      quality.textContent = st.videoStalled ? 'Connection: poor · no video' : `Connection: ${word}${st.rtt !== undefined ? ` · ${Math.round(st.rtt * 1000)} ms` : ''}`;
       quality.className = `quality ${word}`;
     },
     notice: (text) => {
@@ -135,6 +143,8 @@ export function roomView(o: RoomOptions): Call {
     announce(status[p]);
     document.body.dataset.phase = p;
     window.__telemed?.phases.push(p);
+    if (p === 'in-call') vitals?.start();
+    else if (p === 'refused' || p === 'ended' || p === 'left') vitals?.stop();
     if (p === 'in-call') {
       waitingCard.hidden = true;
       inCall.hidden = false;
