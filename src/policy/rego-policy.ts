@@ -68,8 +68,10 @@ export class RegoPolicy {
   }
 
   /**
-   * Decides one action for plain JSON-like input. Simple rule sets (the seed's)
-   * are answered by a compiled fast path; everything else by the evaluator.
+   * Decides one action for plain JSON-like input. When the package's decision
+   * compiles (rego/fastpath.ts: the seed, the shipped bundle), one generated
+   * function answers; an input it does not decide exactly, or a decision that
+   * does not compile, goes through the evaluator, with the same result.
    */
   decide(input: unknown): RegoDecision {
     const fast = this.#fast;

@@ -705,18 +705,3 @@ export function compileDecision<D>(root: RuleNode, pkg: RuleNode | undefined, ob
     throw e;
   }
 }
-
-/** Why a package's decision does not compile (for tests and `policy check`-like tooling), or undefined when it does. */
-export function whyNotCompiled(root: RuleNode, pkg: RuleNode | undefined): string | undefined {
-  const g = new Gen(root);
-  try {
-    for (const name of ['allow', 'deny', 'reason']) {
-      const n = pkg?.children.get(name);
-      if (n) g.node(n);
-    }
-    return undefined;
-  } catch (e) {
-    if (e instanceof NotCompilable) return e.message;
-    throw e;
-  }
-}
