@@ -150,7 +150,7 @@ function memberPlain(x: unknown, c: unknown): boolean {
   return false;
 }
 
-/** The members `some ... in c` visits for a plain collection c: [key, value] pairs; null when c is not one. */
+/** The keys `some ... in c` visits in a plain object c (own enumerable, as the evaluator sees it); UNSUPPORTED for a Map or class instance. */
 function plainObjectKeys(c: object): string[] {
   const p = Object.getPrototypeOf(c);
   if (p !== OBJECT_PROTO && p !== null) throw UNSUPPORTED;
