@@ -186,6 +186,7 @@ interface NodeOut {
   scalar: boolean;
 }
 
+/** A rule the generator does not compile (the message says which construct). */
 class NotCompilable extends Error {}
 
 function fail(why: string): never {
@@ -700,8 +701,8 @@ export function compileDecision<D>(root: RuleNode, pkg: RuleNode | undefined, ob
     // eslint-disable-next-line @typescript-eslint/no-implied-eval -- names, keys and constants enter the source only as JSON literals or through K
     const make = new Function('H', 'K', 'D_DENY', 'D_ALLOW', 'D_NONE', 'RF', 'RT', source) as (...a: unknown[]) => (input: unknown) => D;
     return { decide: make(HELPERS, g.consts, objects.deny, objects.allow, objects.none, rf, rt), source };
-  } catch (e) {
-    if (e instanceof NotCompilable) return null;
-    throw e;
+  } catch {
+    // NotCompilable, or (a generator bug) source that does not build: the evaluator decides, the bundle still loads
+    return null;
   }
 }
