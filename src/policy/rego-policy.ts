@@ -6,7 +6,7 @@
 import type { Bundle } from './bundle.ts';
 import { compile, type CompiledPolicy, type PreparedQuery } from './rego/index.ts';
 import { RegoError, RegoErrors } from './rego/errors.ts';
-import { fastNode, UNSUPPORTED } from './rego/fastpath.ts';
+import { compileDecision } from './rego/fastpath.ts';
 import { fromJS, RObject, toJS, type Value } from './rego/value.ts';
 
 export interface RegoDecision {
@@ -36,7 +36,10 @@ export class RegoPolicy {
   readonly #print: (msg: string) => void;
   readonly #queries: PreparedQuery[];
   readonly #timeoutMs: number;
-  readonly #fast: [(input: unknown) => Value | undefined, (input: unknown) => Value | undefined] | undefined;
+  /** The whole decision compiled into one function of the plain input (see rego/fastpath.ts), when the rules allow it. */
+  readonly #fast: ((input: unknown) => RegoDecision) | undefined;
+  /** The generated source of the fast path, or undefined when the decision runs on the general evaluator. */
+  readonly fastSource: string | undefined;
 
   constructor(bundle: Bundle, opts: RegoPolicyOptions = {}) {
     const pkg = opts.package ?? 'healthcare.telemedicine';
@@ -48,10 +51,10 @@ export class RegoPolicy {
     this.#deny = this.policy.prepare(`__result__ = data.${pkg}.deny`);
     const pkgNode = pkg.split('.').reduce((n, s) => n?.children.get(s), this.policy.program.root as typeof this.policy.program.root | undefined);
     this.#reason = pkgNode?.children.has('reason') ? this.policy.prepare(`__result__ = data.${pkg}.reason`) : undefined;
-    const fa = fastNode(pkgNode?.children.get('allow'));
-    const fd = fastNode(pkgNode?.children.get('deny'));
     const dataFree = !(this.data instanceof RObject) || this.data.size === 0;
-    this.#fast = fa && fd && !this.#reason && dataFree ? [fa, fd] : undefined;
+    const fast = dataFree ? compileDecision(this.policy.program.root, pkgNode, DECISIONS) : null;
+    this.#fast = fast?.decide;
+    this.fastSource = fast?.source;
     this.#print = opts.print ?? (() => {});
     this.#timeoutMs = opts.timeoutMs ?? 250;
     this.#queries = this.#reason ? [this.#allow, this.#deny, this.#reason] : [this.#allow, this.#deny];
@@ -65,19 +68,30 @@ export class RegoPolicy {
   }
 
   /**
-   * Decides one action for plain JSON-like input. Simple rule sets (the seed's)
-   * are answered by a compiled fast path; everything else by the evaluator.
+   * Decides one action for plain JSON-like input. When the package's decision
+   * compiles (rego/fastpath.ts: the seed, the shipped bundle), one generated
+   * function answers; an input it does not decide exactly, or a decision that
+   * does not compile, goes through the evaluator, with the same result.
    */
   decide(input: unknown): RegoDecision {
-    if (this.#fast) {
+    const fast = this.#fast;
+    if (fast !== undefined) {
       try {
-        const [allow, deny] = this.#fast;
-        return verdict(allow(input), deny(input), undefined);
-      } catch (e) {
-        if (e !== UNSUPPORTED) throw e;
+        return fast(input);
+      } catch {
+        // UNSUPPORTED (input the generated code does not decide exactly), or anything the input threw: the evaluator decides
       }
     }
     return this.decideRaw(fromJS(input));
+  }
+
+  /** The compiled fast path alone: its decision, or undefined when it hands the input over (or the decision does not compile). */
+  decideCompiled(input: unknown): RegoDecision | undefined {
+    try {
+      return this.#fast?.(input);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Decides one action: allow only when `allow` is true and `deny` is not. Throws on evaluation errors. */
@@ -93,6 +107,12 @@ const PLAIN = {
   allow: Object.freeze({ allow: true, reason: 'policy_allow' }),
   none: Object.freeze({ allow: false, reason: 'policy_default_deny' }),
 } as const;
+
+/** The decisions of the compiled fast path: shared and frozen, one per (allow, reason) pair. */
+const DECISIONS = {
+  ...PLAIN,
+  make: (allow: boolean, reason: string): RegoDecision => Object.freeze({ allow, reason }),
+};
 
 function verdict(allow: Value | undefined, deny: Value | undefined, r: Value | undefined): RegoDecision {
   if (typeof r !== 'string') return deny === true ? PLAIN.deny : allow === true ? PLAIN.allow : PLAIN.none;

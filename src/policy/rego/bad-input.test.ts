@@ -59,7 +59,6 @@ test('walk over a huge document stops at the time budget', () => {
   const big: Record<string, unknown> = {};
   for (let i = 0; i < 200000; i++) big[`k${i}`] = { a: [i, i + 1], b: { c: i } };
   const p = compile([{ file: 'w.rego', text: 'package w\nimport rego.v1\nn := count([1 | walk(input, [_, v]); is_number(v); v < 0])\n' }]);
-  const t0 = Date.now();
+  // the cancel error is the evidence that the budget, not the document's end, stopped it (no timed assertion: the machine may be loaded)
   assert.throws(() => p.evaluate('x = data.w.n', { input: fromJS(big), timeoutMs: 100 }), (e: unknown) => e instanceof RegoError && e.code === ErrorCodes.evalCancel);
-  assert.ok(Date.now() - t0 < 5000);
 });
