@@ -191,7 +191,7 @@ export class FunctionRegistry {
     if (!NAME_PATTERN.test(name)) throw new FunctionError('badName', 'a function name is 1-63 of a-z, 0-9 and -, starting with a letter or digit');
     this.#authorize(caller, name, 'register');
     if (trigger !== undefined) trigger = parseTrigger(trigger);
-    const fn = await this.#load(name, wasm, limits, true, new Date(), trigger);
+    const fn = await this.#load(name, wasm, limits, true, new Date(), false, trigger);
     await this.#store.save({ name, wasm, limits, enabled: true, registeredAt: fn.registeredAt.toISOString(), ...(trigger ? { trigger } : {}) });
     await this.#install(fn);
     this.#log.info({ function: name, bytes: wasm.length, sha256: fn.sha256 }, 'function registered');
@@ -210,7 +210,7 @@ export class FunctionRegistry {
     const failed: Array<{ name: string; code: string; message: string }> = [];
     for (const kept of this.#store.load()) {
       try {
-        const fn = await this.#load(kept.name, kept.wasm, kept.limits, kept.enabled, new Date(kept.registeredAt), kept.trigger);
+        const fn = await this.#load(kept.name, kept.wasm, kept.limits, kept.enabled, new Date(kept.registeredAt), true, kept.trigger);
         await this.#install(fn);
         restored.push(fn.info());
       } catch (err) {
@@ -222,8 +222,8 @@ export class FunctionRegistry {
     return { restored, failed };
   }
 
-  async #load(name: string, wasm: Uint8Array, limits: Partial<FunctionLimits>, enabled: boolean, at: Date, trigger?: Trigger): Promise<WasmFunction> {
-    const fnLimits = this.#fnLimits(limits);
+  async #load(name: string, wasm: Uint8Array, limits: Partial<FunctionLimits>, enabled: boolean, at: Date, restoring: boolean, trigger?: Trigger): Promise<WasmFunction> {
+    const fnLimits = this.#fnLimits(limits, restoring);
     const checked = await checkModule(wasm, { memoryPages: fnLimits.memoryPages, tableEntries: this.limits.tableEntries, moduleBytes: this.limits.moduleBytes });
     const sha256 = createHash('sha256').update(wasm).digest('hex');
     this.#open();
@@ -369,17 +369,31 @@ export class FunctionRegistry {
     if (this.#closed) throw new FunctionError('closed', 'the function runtime is closed');
   }
 
-  #fnLimits(l: Partial<FunctionLimits>): FunctionLimits {
+  /**
+   * A function's limits: each one it asks for, or the runtime's. At
+   * registration, asking for more than the runtime's (the node-wide maximum)
+   * or for something that is not a positive whole number is refused; a kept
+   * registration restored under lower node-wide limits is brought down to them.
+   */
+  #fnLimits(l: Partial<FunctionLimits>, restoring: boolean): FunctionLimits {
     const d = this.limits;
-    const pick = (v: number | undefined, dflt: number, max: number): number =>
-      v === undefined ? dflt : Number.isInteger(v) && v > 0 ? Math.min(v, max) : dflt;
-    // A function may ask for less than the runtime's limits, never more.
+    const pick = (key: keyof FunctionLimits): number => {
+      const v = l[key];
+      const max = d[key];
+      if (v === undefined) return max;
+      if (!Number.isInteger(v) || v <= 0) {
+        if (restoring) return max;
+        throw new FunctionError('badInput', `${key} must be a positive whole number`);
+      }
+      if (v > max) {
+        if (restoring) return max;
+        throw new FunctionError('badInput', `${key} ${v} is above this node's maximum of ${max}`);
+      }
+      return v;
+    };
     return {
-      memoryPages: pick(l.memoryPages, d.memoryPages, d.memoryPages),
-      timeoutMs: pick(l.timeoutMs, d.timeoutMs, d.timeoutMs),
-      outputBytes: pick(l.outputBytes, d.outputBytes, d.outputBytes),
-      logBytes: pick(l.logBytes, d.logBytes, d.logBytes),
-      inputBytes: pick(l.inputBytes, d.inputBytes, d.inputBytes),
+      memoryPages: pick('memoryPages'), timeoutMs: pick('timeoutMs'), outputBytes: pick('outputBytes'),
+      logBytes: pick('logBytes'), inputBytes: pick('inputBytes'),
     };
   }
 
