@@ -70,6 +70,7 @@ function source(): string {
 }
 
 const MAX_START_FAILURES = 5;
+const DECODER = new TextDecoder();
 
 export class WorkerPool {
   readonly #o: PoolOptions;
@@ -282,7 +283,7 @@ export class WorkerPool {
     const errLen = ctl[CHANNEL.ERR]!;
     let reply: PoolReply;
     try {
-      const meta = JSON.parse(new TextDecoder().decode(payload.slice(0, metaLen))) as ReplyMeta;
+      const meta = JSON.parse(DECODER.decode(payload.slice(0, metaLen))) as ReplyMeta;
       reply = { ...meta, stdout: payload.slice(metaLen, metaLen + outLen), stderr: payload.slice(metaLen + outLen, metaLen + outLen + errLen) };
     } catch {
       reply = { ok: false, failure: 'channel', message: 'unreadable reply', stderrTruncated: false, stdout: new Uint8Array(0), stderr: new Uint8Array(0) };
