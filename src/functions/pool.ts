@@ -12,7 +12,7 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { FunctionError } from './errors.ts';
 import { createWasiHost } from './wasi.ts';
-import { CHANNEL, PREMADE_MAX, workerMain, type LoadSpec, type ReplyMeta, type ToWorker, type WorkerNotice } from './worker.ts';
+import { CHANNEL, PREMADE_MAX, PREMAKE_IDLE_MS, workerMain, type LoadSpec, type ReplyMeta, type ToWorker, type WorkerNotice } from './worker.ts';
 
 export interface PoolOptions {
   /** Workers kept started. */
@@ -64,7 +64,7 @@ function source(): string {
     `'use strict';`,
     `const __name = (f) => f;`,
     `const createWasiHost = ${createWasiHost.toString()};`,
-    `(${workerMain.toString()})(createWasiHost, require('node:worker_threads'), ${JSON.stringify(CHANNEL)}, ${PREMADE_MAX});`,
+    `(${workerMain.toString()})(createWasiHost, require('node:worker_threads'), ${JSON.stringify(CHANNEL)}, ${PREMADE_MAX}, ${PREMAKE_IDLE_MS});`,
   ].join('\n');
   return workerSource;
 }

@@ -16,9 +16,10 @@
  * One call: a fresh instance of the cached module with a fresh WASI host
  * (never one that ran before, so nothing of one patient's input survives into
  * the next call), `_start`, reply. An instance of a loaded module can be
- * made ahead of its call ("pre-made": right after the module is loaded and
- * right after each call of it, off the critical path); it is used by exactly
- * one call and dropped. Only modules without a start section are pre-made,
+ * made ahead of its call ("pre-made": right after the module is loaded, and
+ * after each call of it once the worker has been idle for
+ * {@link PREMAKE_IDLE_MS}, off the critical path); it is used by exactly one
+ * call and dropped. Only modules without a start section are pre-made,
  * so no module code ever runs before its call's input is known.
  */
 import type { MemoryPlan } from './module.ts';
@@ -70,6 +71,12 @@ export type ReplyMeta =
 
 /** Most pre-made instances a worker keeps (one per module, least recently used dropped first). */
 export const PREMADE_MAX = 16;
+/**
+ * After a call, a worker makes that module's next instance once no call has
+ * come for this long: back-to-back calls instantiate on their path, and the
+ * making never competes for a core with the pool reading the reply.
+ */
+export const PREMAKE_IDLE_MS = 2;
 
 /** The worker's loop. Self-contained: see the file comment. */
 export function workerMain(
@@ -77,6 +84,7 @@ export function workerMain(
   threads: typeof import('node:worker_threads'),
   L: ChannelLayout,
   premadeMax: number,
+  idleMs: number,
 ): void {
   const sab = threads.workerData as SharedArrayBuffer;
   const ctl = new Int32Array(sab, 0, L.HEADER_BYTES / 4);
@@ -193,7 +201,16 @@ export function workerMain(
   port.postMessage({ ready: true } satisfies WorkerNotice);
   let bell = 0;
   let last = 0;
+  /** Modules whose next instance is made once the worker has been idle for `idleMs` (so never while the pool reads a reply). */
+  const due: number[] = [];
   for (;;) {
+    if (due.length > 0 && Atomics.wait(ctl, L.BELL, bell, idleMs) === 'timed-out') {
+      while (due.length > 0 && Atomics.load(ctl, L.BELL) === bell) {
+        const l = loaded.get(due.shift()!);
+        if (l) premake(l);
+      }
+      continue;
+    }
     Atomics.wait(ctl, L.BELL, bell);
     bell = Atomics.load(ctl, L.BELL);
     for (let m = threads.receiveMessageOnPort(port); m !== undefined; m = threads.receiveMessageOnPort(port)) control(m.message as ToWorker);
@@ -206,6 +223,6 @@ export function workerMain(
     } catch (err) {
       reply(seq, { ok: false, failure: 'trap', message: String((err as Error)?.message ?? err).slice(0, 500), stderrTruncated: false }, EMPTY, EMPTY);
     }
-    if (l) premake(l); // the next call's instance, made after this call's reply
+    if (l?.premake && !due.includes(l.id)) due.push(l.id); // the next call's instance, made when idle
   }
 }
