@@ -3,9 +3,13 @@
  * what a Wasm function call costs, for news2, and what the alternatives cost
  * on the same machine in the same run.
  *
- *   cold call   first call of a registered module on a started worker: the
- *               compiled module goes to the worker, is instantiated, runs
- *               (each iteration registers the module under a new name)
+ *   cold call   first call of a registered module on a started worker (each
+ *               iteration registers the module under a new name; registration
+ *               resolves once the worker holds the compiled module), measured
+ *               twice: with the instance made ahead (the default: the worker
+ *               instantiates right after loading the module, and after each
+ *               call once idle for 2 ms, off the call's path) and with
+ *               instantiation on the call's path (`premake: false`)
  *   warm call   later calls: a fresh instance per call, module cached in the worker
  *   in-thread   instantiate + run on the main thread with the same WASI host
  *               (no worker hop): the sandbox's own cold-start floor
@@ -102,64 +106,80 @@ export async function run(): Promise<void> {
     inThread.push(performance.now() - t0);
   }
 
-  const registry = new FunctionRegistry({
-    logger: createLogger({ level: 'silent' }),
-    limits: { workers: 1, maxQueue: 4096 },
-    decide: () => ({ allow: true, reason: 'bench' }),
-  });
-  await registry.ready();
-  try {
-    const cold: number[] = [];
-    const coldInWorker: number[] = [];
-    for (let i = 0; i < COLD; i++) {
-      const name = `news2-${i}`;
-      await registry.register(who, name, wasm);
+  interface Figures { cold: number[]; coldInWorker: number[]; warm: number[]; warmInWorker: number[]; premade: number; warmPremade: number; perSecond: number }
+  /** Cold and warm calls on a one-worker registry, with or without instances made ahead. */
+  const measure = async (premake: boolean): Promise<Figures> => {
+    const registry = new FunctionRegistry({
+      logger: createLogger({ level: 'silent' }),
+      limits: { workers: 1, maxQueue: 4096 },
+      decide: () => ({ allow: true, reason: 'bench' }),
+      premake,
+    });
+    await registry.ready();
+    try {
+      const f: Figures = { cold: [], coldInWorker: [], warm: [], warmInWorker: [], premade: 0, warmPremade: 0, perSecond: 0 };
+      for (let i = 0; i < COLD; i++) {
+        const name = `news2-${i}`;
+        // Registration resolves once the worker holds the compiled module (and, with premake, an instance made ahead).
+        await registry.register(who, name, wasm);
+        const t0 = performance.now();
+        const r = await registry.call(who, name, INPUT);
+        f.cold.push(performance.now() - t0);
+        f.coldInWorker.push((r.premade ? 0 : r.instantiateMs) + r.runMs);
+        if (r.premade) f.premade++;
+        await registry.unregister(who, name);
+      }
+      await registry.register(who, 'news2', wasm);
+      await registry.call(who, 'news2', INPUT);
+      for (let i = 0; i < WARM; i++) {
+        const t0 = performance.now();
+        const r = await registry.call(who, 'news2', INPUT);
+        f.warm.push(performance.now() - t0);
+        f.warmInWorker.push((r.premade ? 0 : r.instantiateMs) + r.runMs);
+        if (r.premade) f.warmPremade++;
+      }
+      const burst = Math.min(WARM, 2000);
       const t0 = performance.now();
-      const r = await registry.call(who, name, INPUT);
-      cold.push(performance.now() - t0);
-      coldInWorker.push(r.instantiateMs + r.runMs);
-      await registry.unregister(who, name);
+      await Promise.all(Array.from({ length: burst }, () => registry.call(who, 'news2', INPUT)));
+      f.perSecond = burst / ((performance.now() - t0) / 1000);
+      return f;
+    } finally {
+      await registry.close();
     }
-    await registry.register(who, 'news2', wasm);
-    await registry.call(who, 'news2', INPUT);
-    const warm: number[] = [];
-    const warmInWorker: number[] = [];
-    for (let i = 0; i < WARM; i++) {
-      const t0 = performance.now();
-      const r = await registry.call(who, 'news2', INPUT);
-      warm.push(performance.now() - t0);
-      warmInWorker.push(r.instantiateMs + r.runMs);
-    }
-    const burst = Math.min(WARM, 2000);
-    const t0 = performance.now();
-    await Promise.all(Array.from({ length: burst }, () => registry.call(who, 'news2', INPUT)));
-    const perSecond = burst / ((performance.now() - t0) / 1000);
+  };
 
-    const workers: number[] = [];
-    for (let i = 0; i < SPAWNS; i++) workers.push(await workerOnce());
-    const procs: number[] = [];
-    for (let i = 0; i < SPAWNS; i++) procs.push(await spawnOnce());
+  const ahead = await measure(true);
+  const onPath = await measure(false);
+  const workers: number[] = [];
+  for (let i = 0; i < SPAWNS; i++) workers.push(await workerOnce());
+  const procs: number[] = [];
+  for (let i = 0; i < SPAWNS; i++) procs.push(await spawnOnce());
 
-    process.stdout.write('\nnews2, end to end from the caller (registry.call → output):\n');
-    const c = line('cold call (first call of a module on a worker)', cold);
-    line('warm call (fresh instance, cached module)', warm);
-    process.stdout.write('inside the worker (instantiate + run):\n');
-    const ci = line('cold', coldInWorker);
-    line('warm', warmInWorker);
-    process.stdout.write('without the worker hop:\n');
-    const it = line('instantiate + run on the main thread', inThread);
-    process.stdout.write('alternatives, same machine, same run:\n');
-    const w = line('fresh worker_thread to first message', workers);
-    const p = line('child process computing NEWS2 in JavaScript', procs);
-    process.stdout.write(`\nthroughput, 1 worker, ${burst} calls in flight: ${perSecond.toFixed(0)} calls/s\n`);
-    process.stdout.write('ratios (p50):\n');
-    process.stdout.write(`  fresh worker_thread / cold call      ${(w.p50 / c.p50).toFixed(0)}×\n`);
-    process.stdout.write(`  child process / cold call            ${(p.p50 / c.p50).toFixed(0)}×\n`);
-    process.stdout.write(`  seed's WasmEdge cold start (10 ms) / cold call p99   ${(10 / c.p99).toFixed(1)}×\n`);
-    process.stdout.write(`target: cold start p99 under 1 ms — end to end ${fmt(c.p99)}, in the worker ${fmt(ci.p99)}, in-thread ${fmt(it.p99)}\n`);
-  } finally {
-    await registry.close();
-  }
+  process.stdout.write('\nnews2, end to end from the caller (registry.call → parsed output), one worker:\n');
+  process.stdout.write(`instance made ahead (default; ${ahead.premade} of ${COLD} cold calls found one):\n`);
+  const c = line('cold call (first call of a registered module)', ahead.cold);
+  line(`warm call (back to back: ${ahead.warmPremade} of ${WARM} found one made ahead)`, ahead.warm);
+  process.stdout.write('instantiation on the call\'s path (premake: false):\n');
+  const cp = line('cold call (first call: instantiate + run)', onPath.cold);
+  line('warm call (instantiate + run)', onPath.warm);
+  process.stdout.write('inside the worker:\n');
+  const ci = line('cold, instance made ahead (run)', ahead.coldInWorker);
+  line('warm, back to back (mostly instantiate + run)', ahead.warmInWorker);
+  const cpi = line('cold, instantiate + run', onPath.coldInWorker);
+  line('warm, instantiate + run', onPath.warmInWorker);
+  process.stdout.write('without the worker hop:\n');
+  const it = line('instantiate + run on the main thread', inThread);
+  process.stdout.write('alternatives, same machine, same run:\n');
+  const w = line('fresh worker_thread to first message', workers);
+  const p = line('child process computing NEWS2 in JavaScript', procs);
+  process.stdout.write(`\nthroughput, 1 worker, ${Math.min(WARM, 2000)} calls in flight: ${ahead.perSecond.toFixed(0)} calls/s (made ahead), ${onPath.perSecond.toFixed(0)} calls/s (instantiate on path)\n`);
+  process.stdout.write('ratios (p50):\n');
+  process.stdout.write(`  fresh worker_thread / cold call      ${(w.p50 / c.p50).toFixed(0)}× (instantiate on path: ${(w.p50 / cp.p50).toFixed(0)}×)\n`);
+  process.stdout.write(`  child process / cold call            ${(p.p50 / c.p50).toFixed(0)}× (instantiate on path: ${(p.p50 / cp.p50).toFixed(0)}×)\n`);
+  process.stdout.write(`  seed's WasmEdge cold start (10 ms) / cold call p99   ${(10 / c.p99).toFixed(1)}× (instantiate on path: ${(10 / cp.p99).toFixed(1)}×)\n`);
+  process.stdout.write(`target: cold start p99 under 1 ms — end to end ${fmt(c.p99)} made ahead, ${fmt(cp.p99)} instantiating on the path; `
+    + `in the worker ${fmt(ci.p99)} / ${fmt(cpi.p99)}; in-thread ${fmt(it.p99)}\n`);
+  process.stdout.write(`load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await run();

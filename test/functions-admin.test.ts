@@ -73,4 +73,17 @@ describe('functions API', () => {
     ];
     for (const [r, status, code] of cases) assert.deepEqual([r.status, errCode(r)], [status, code]);
   });
+
+  it('takes per-function limits up to the node-wide maximum and refuses more, naming it', async () => {
+    const low = await api.handle({ method: 'PUT', path: '/news2-low', body: { wasm: Buffer.from(await shipped('news2')).toString('base64'), limits: { outputBytes: 2048, logBytes: 16 } }, caller: admin });
+    assert.equal(low.status, 201, JSON.stringify(low.body));
+    const { limits } = low.body as { limits: { outputBytes: number; logBytes: number; timeoutMs: number } };
+    assert.deepEqual([limits.outputBytes, limits.logBytes, limits.timeoutMs], [2048, 16, 1000]);
+    for (const [key, value] of [['timeoutMs', 1001], ['memoryPages', 257], ['outputBytes', 262145], ['logBytes', 4097]] as const) {
+      const r = await api.handle({ method: 'PUT', path: '/too-much', body: await shipped('news2'), query: { [key]: String(value) }, caller: admin });
+      assert.deepEqual([r.status, errCode(r)], [400, 'FN_ERR_BAD_INPUT'], key);
+      assert.match((r.body as { error: { message: string } }).error.message, new RegExp(`${key} ${value} is above this node's maximum`));
+    }
+    assert.equal((await api.handle({ method: 'GET', path: '/too-much', caller: admin })).status, 404);
+  });
 });

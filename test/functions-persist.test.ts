@@ -14,12 +14,12 @@ after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const EXAMPLE = { respiratoryRate: 25, spo2: 91, onOxygen: false, systolicBP: 95, heartRate: 115, consciousness: 'A', temperature: 38.5 };
 
-function start(memoryPages = 256) {
+function start(memoryPages = 256, timeoutMs = 1000) {
   const store = openStore({ dataDir, sync: 'normal' });
   store.migrate(FUNCTION_MIGRATIONS);
   const registry = new FunctionRegistry({
     logger: createLogger({ level: 'silent' }),
-    limits: { workers: 1, memoryPages },
+    limits: { workers: 1, memoryPages, timeoutMs },
     decide: () => ({ allow: true, reason: 'test' }),
     store: new SqliteFunctionStore(store),
   });
@@ -45,6 +45,17 @@ it('restores registrations, limits and disabled state after a restart, without w
     await assert.rejects(second.registry.call(admin, 'ecg-hr', {}), (e: unknown) => e instanceof FunctionError && e.code === 'FN_ERR_DISABLED');
   } finally {
     await second.stop();
+  }
+});
+
+it('brings a kept function\'s limits down to a node-wide maximum lowered since', async () => {
+  const lowered = start(256, 500);
+  try {
+    await lowered.registry.restore();
+    assert.equal(lowered.registry.get(admin, 'news2')?.limits.timeoutMs, 500);
+    assert.equal(((await lowered.registry.call(admin, 'news2', EXAMPLE)).output as { score: number }).score, 11);
+  } finally {
+    await lowered.stop();
   }
 });
 

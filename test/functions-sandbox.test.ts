@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { FunctionError, FunctionRegistry } from '../src/functions/index.ts';
+import { FunctionError, FunctionRegistry, GRANTED_IMPORTS } from '../src/functions/index.ts';
 import { createLogger } from '../src/observability/index.ts';
 import { admin, runtime, wat } from './functions-support.ts';
 
@@ -145,6 +145,96 @@ describe('functions sandbox', () => {
     await assert.rejects(rt.call(admin, 'environ', {}), (e: unknown) => /exited with code 40\b/.test((e as Error).message));
   });
 
+  it('refuses every other wasi_snapshot_preview1 function at registration, naming it', async () => {
+    // The whole preview1 interface (WASI legacy/preview1 docs): what is not granted is refused, whatever its signature.
+    const all = ['args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get', 'clock_res_get', 'clock_time_get',
+      'fd_advise', 'fd_allocate', 'fd_close', 'fd_datasync', 'fd_fdstat_get', 'fd_fdstat_set_flags', 'fd_fdstat_set_rights',
+      'fd_filestat_get', 'fd_filestat_set_size', 'fd_filestat_set_times', 'fd_pread', 'fd_prestat_get', 'fd_prestat_dir_name',
+      'fd_pwrite', 'fd_read', 'fd_readdir', 'fd_renumber', 'fd_seek', 'fd_sync', 'fd_tell', 'fd_write',
+      'path_create_directory', 'path_filestat_get', 'path_filestat_set_times', 'path_link', 'path_open', 'path_readlink',
+      'path_remove_directory', 'path_rename', 'path_symlink', 'path_unlink_file', 'poll_oneoff', 'proc_exit', 'proc_raise',
+      'sched_yield', 'random_get', 'sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown'];
+    const refused = all.filter((n) => !GRANTED_IMPORTS.includes(n));
+    assert.equal(refused.length, all.length - GRANTED_IMPORTS.length, 'every granted import is a preview1 function');
+    for (const name of refused) {
+      await assert.rejects(register('forbidden', command('', { imports: `(import "${WASI}" "${name}" (func))` })), (e: unknown) =>
+        code('FN_ERR_FORBIDDEN_IMPORT')(e) && (e as Error).message.includes(`${WASI}.${name},`), name);
+    }
+    // A granted name under another module or of another kind, and env.memory as a function, are refused too.
+    for (const [imp, named] of [
+      ['(import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))', 'function wasi_unstable.fd_write'],
+      [`(import "${WASI}" "fd_write" (global i32))`, `global ${WASI}.fd_write`],
+      ['(import "env" "memory" (func))', 'function env.memory'],
+      ['(import "env" "table" (table 1 1 funcref))', 'table env.table'],
+    ] as const) {
+      await assert.rejects(register('forbidden', command('', { imports: imp })), (e: unknown) =>
+        code('FN_ERR_FORBIDDEN_IMPORT')(e) && (e as Error).message.includes(named), named);
+    }
+    await assert.rejects(register('forbidden', command('', { memory: `(import "${WASI}" "memory" (memory 1 4))` })), (e: unknown) =>
+      code('FN_ERR_FORBIDDEN_IMPORT')(e) && (e as Error).message.includes(`memory ${WASI}.memory`));
+    assert.equal(rt.get(admin, 'forbidden'), undefined);
+  });
+
+  it('answers every granted import without reaching a file, the network or the environment', async () => {
+    // Each probe exits with what the host answered: an errno, or a value read back from memory.
+    const imports = `(import "${WASI}" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+      (import "${WASI}" "random_get" (func $random (param i32 i32) (result i32)))
+      (import "${WASI}" "args_sizes_get" (func $args_sizes (param i32 i32) (result i32)))
+      (import "${WASI}" "args_get" (func $args (param i32 i32) (result i32)))
+      (import "${WASI}" "environ_get" (func $environ (param i32 i32) (result i32)))`;
+    const EBADF = 8, EFAULT = 21, EINVAL = 28;
+    const fill = '(memory.fill (i32.const 2048) (i32.const 7) (i32.const 64))';
+    const probes: Array<[string, string, number]> = [
+      ['fd_write to stdin', `(call $proc_exit ${write(0, 1)})`, EBADF],
+      ['fd_write to fd 3, the first preopened directory elsewhere', `(call $proc_exit ${write(3, 1)})`, EBADF],
+      ['fd_write to fd -1', `(call $proc_exit ${write(-1, 1)})`, EBADF],
+      ['fd_read from stderr', '(call $proc_exit (call $fd_read (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))', EBADF],
+      ['fd_read from fd 4', '(call $proc_exit (call $fd_read (i32.const 4) (i32.const 0) (i32.const 1) (i32.const 8)))', EBADF],
+      ['fd_read into memory it does not have', '(i32.store (i32.const 0) (i32.const 1024)) (i32.store (i32.const 4) (i32.const 1000000)) (call $proc_exit (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))', EFAULT],
+      ['clock_time_get of an unknown clock', '(call $proc_exit (call $clock (i32.const 9) (i64.const 0) (i32.const 0)))', EINVAL],
+      ['clock_time_get past the memory', '(call $proc_exit (call $clock (i32.const 0) (i64.const 0) (i32.const 262140)))', EFAULT],
+      ['random_get past the memory', '(call $proc_exit (call $random (i32.const 0) (i32.const 1000000)))', EFAULT],
+      ['args_sizes_get: no arguments', '(drop (call $args_sizes (i32.const 0) (i32.const 4))) (call $proc_exit (i32.add (i32.const 40) (i32.add (i32.load (i32.const 0)) (i32.load (i32.const 4)))))', 40],
+      // args_get and environ_get write nothing: the bytes laid at 2048 are still there.
+      ['args_get writes nothing', `${fill} (drop (call $args (i32.const 2048) (i32.const 2080))) (call $proc_exit (i32.load8_u (i32.const 2049)))`, 7],
+      ['environ_get writes nothing', `${fill} (drop (call $environ (i32.const 2048) (i32.const 2080))) (call $proc_exit (i32.load8_u (i32.const 2090)))`, 7],
+    ];
+    for (const [what, body, answer] of probes) {
+      await register('probe', command(body, { imports }));
+      await assert.rejects(rt.call(admin, 'probe', {}), (e: unknown) => {
+        assert.ok(code('FN_ERR_EXIT')(e), `${what}: ${String(e)}`);
+        assert.match((e as Error).message, new RegExp(`exited with code ${answer}\\b`), what);
+        return true;
+      });
+    }
+  });
+
+  it('answers a granted import called with another signature with an error or a trap', async () => {
+    // fd_write imported again with 64-bit parameters: the host gets BigInts where it expects fd numbers, and refuses them.
+    await register('bad-sig', command('(call $proc_exit (call $w (i64.const 1) (i64.const 0) (i64.const 1) (i64.const 8)))', {
+      imports: `(import "${WASI}" "fd_write" (func $w (param i64 i64 i64 i64) (result i32)))`,
+    }));
+    await assert.rejects(rt.call(admin, 'bad-sig', {}), (e: unknown) => code('FN_ERR_EXIT')(e) && /exited with code 8\b/.test((e as Error).message));
+    // random_get expecting a 64-bit result: the host's answer cannot be converted, the call traps.
+    await register('bad-result', command('(drop (call $r (i32.const 0) (i32.const 4)))', {
+      imports: `(import "${WASI}" "random_get" (func $r (param i32 i32) (result i64)))`,
+    }));
+    await assert.rejects(rt.call(admin, 'bad-result', {}), code('FN_ERR_TRAP'));
+    assert.deepEqual((await rt.call(admin, 'ok', {})).output, { ok: true });
+  });
+
+  it('runs the start section of a module with one only within its call, with the input known', async () => {
+    // The start section reads stdin (no instance of such a module is made ahead of its call); _start echoes what it read.
+    // (It imports its memory: one it exported would not exist yet while the start section runs.)
+    await register('start-section', command(`(i32.store (i32.const 4) (i32.load (i32.const 16)))
+      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))`, {
+      memory: '(import "env" "memory" (memory 1))',
+      extra: `(func $init (i32.store (i32.const 0) (i32.const 4096)) (i32.store (i32.const 4) (i32.const 60000))
+        (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))) (start $init)`,
+    }));
+    for (const input of [{ first: 1 }, { second: 2 }]) assert.deepEqual((await rt.call(admin, 'start-section', input)).output, input);
+  });
+
   it('gives every call a fresh instance (no state survives between calls)', async () => {
     await register('counter', command('(global.set $n (i32.add (global.get $n) (i32.const 1))) (call $proc_exit (i32.add (i32.const 60) (global.get $n)))', {
       extra: '(global $n (mut i32) (i32.const 0))',
@@ -162,6 +252,8 @@ describe('functions sandbox', () => {
       (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))`));
     const input = { patient: 'Patient/1', values: [1, 2.5, 'é'] };
     assert.deepEqual((await rt.call(admin, 'echo', input)).output, input);
+    // A shorter input next: nothing of the first call's input is left to read.
+    assert.deepEqual((await rt.call(admin, 'echo', { p: 2 })).output, { p: 2 });
     await assert.rejects(rt.call(admin, 'echo', '{not json'), code('FN_ERR_BAD_INPUT'));
   });
 });

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { buildFunction, BuildError } from '../functions/build.ts';
-import { checkModule, DEFAULT_LIMITS, FunctionError, FunctionRegistry } from '../functions/index.ts';
+import { buildShipped, checkModule, DEFAULT_LIMITS, FunctionError, FunctionRegistry, PREBUILT_DIR } from '../functions/index.ts';
 import { createLogger } from '../observability/index.ts';
 import { parseArgs } from './args.ts';
 import type { Command } from './main.ts';
@@ -14,6 +14,9 @@ import type { Command } from './main.ts';
 const HELP = `usage:
   telemed-edge fn build <dir> -o <file.wasm> [--max-memory-pages N] [--runtime stub|incremental]
       compile functions/<name>/index.ts (AssemblyScript, beside functions/sdk) to a WASI command
+  telemed-edge fn build-shipped [-o <dir>]
+      build the shipped functions (news2, ecg-hr, deidentify) into <dir> (default functions/dist/),
+      where the node takes them instead of building at start (the OCI image does this)
   telemed-edge fn check <file.wasm> [--memory-pages N]
       check a module as the node does at registration (imports, memory, shape)
   telemed-edge fn run <file.wasm> [--timeout ms] [--memory-pages N] < input.json
@@ -49,6 +52,13 @@ async function build(positionals: string[], flags: Record<string, string | true>
   const wasm = await buildFunction(dir, { ...(pages ? { maxMemoryPages: pages } : {}), ...(runtime ? { runtime } : {}), cacheDir: false });
   writeFileSync(out, wasm);
   process.stderr.write(`built ${out} (${wasm.length} bytes)\n`);
+  return 0;
+}
+
+async function buildAll(flags: Record<string, string | true>): Promise<number> {
+  const out = flags.o ?? flags.out;
+  if (out === true) throw new UsageError('-o needs a folder');
+  for (const file of await buildShipped(out ?? PREBUILT_DIR)) process.stderr.write(`built ${file}\n`);
   return 0;
 }
 
@@ -99,6 +109,7 @@ export const fnCommand: Command = {
     }
     try {
       if (sub === 'build') return await build(rest, flags);
+      if (sub === 'build-shipped') return await buildAll(flags);
       if (sub === 'check') return await check(rest, flags);
       if (sub === 'run') return await run(rest, flags);
       throw new UsageError(`unknown subcommand '${sub}'`);

@@ -28,6 +28,12 @@ test('a bad setting is refused with its name', () => {
     [{ TELEMED_DB_SYNC: 'sometimes' }, 'TELEMED_DB_SYNC'],
     [{ TELEMED_NODE_ID: 'no spaces please' }, 'TELEMED_NODE_ID'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ TELEMED_FN_MAX_MEMORY_PAGES: '0' }, 'TELEMED_FN_MAX_MEMORY_PAGES'],
+    [{ TELEMED_FN_MAX_MEMORY_PAGES: '70000' }, 'TELEMED_FN_MAX_MEMORY_PAGES'],
+    [{ TELEMED_FN_TIMEOUT_MS: '1.5' }, 'TELEMED_FN_TIMEOUT_MS'],
+    [{ TELEMED_FN_MAX_OUTPUT_BYTES: 'lots' }, 'TELEMED_FN_MAX_OUTPUT_BYTES'],
+    [{ TELEMED_FN_MAX_STDERR_BYTES: '-1' }, 'TELEMED_FN_MAX_STDERR_BYTES'],
+    [{ TELEMED_FN_WORKERS: '0' }, 'TELEMED_FN_WORKERS'],
   ] as const) {
     assert.throws(() => loadConfig(env), (e: unknown) => e instanceof ConfigError && e.message.includes(name), `${JSON.stringify(env)} should name ${name}`);
   }
@@ -52,4 +58,11 @@ test('relay-only calls (TELEMED_ICE_POLICY=relay) need a TURN server; a wrong po
   const c = loadConfig({ TELEMED_ICE_POLICY: 'relay', TELEMED_TURN_URLS: 'turn:127.0.0.1:3478', TELEMED_TURN_SECRET: 'a-secret-of-enough-length' });
   assert.equal(c.icePolicy, 'relay');
   assert.equal(loadConfig({}).icePolicy, 'all');
+});
+
+test('Wasm function limits: defaults, and from the environment', () => {
+  const d = loadConfig({});
+  assert.deepEqual([d.fnMaxMemoryPages, d.fnTimeoutMs, d.fnMaxOutputBytes, d.fnMaxStderrBytes, d.fnWorkers], [256, 1000, 262144, 4096, 2]);
+  const c = loadConfig({ TELEMED_FN_MAX_MEMORY_PAGES: '512', TELEMED_FN_TIMEOUT_MS: '250', TELEMED_FN_MAX_OUTPUT_BYTES: '1024', TELEMED_FN_MAX_STDERR_BYTES: '0', TELEMED_FN_WORKERS: '4' });
+  assert.deepEqual([c.fnMaxMemoryPages, c.fnTimeoutMs, c.fnMaxOutputBytes, c.fnMaxStderrBytes, c.fnWorkers], [512, 250, 1024, 0, 4]);
 });

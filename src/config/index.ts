@@ -55,6 +55,13 @@ export const ConfigSchema = z
     syncPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ - (1-32)').default('telemed'),
     /** Register the shipped Wasm functions (news2, ecg-hr, deidentify) at start when missing. */
     functionsShipped: bool.default(true),
+    /** Wasm functions: node-wide limits, each the default and the most a function may ask for at registration. */
+    fnMaxMemoryPages: z.coerce.number().int().min(1).max(65536, 'at most 65536 (4 GiB, all of wasm32)').default(256),
+    fnTimeoutMs: z.coerce.number().int().min(1).max(600_000).default(1000),
+    fnMaxOutputBytes: z.coerce.number().int().min(2).max(64 * 1024 * 1024).default(256 * 1024),
+    fnMaxStderrBytes: z.coerce.number().int().min(0).max(1024 * 1024).default(4096),
+    /** Sandbox worker threads kept started for Wasm functions. */
+    fnWorkers: z.coerce.number().int().min(1).max(64).default(2),
     /** Folder or .tar.gz of the Rego policy bundle (default: the shipped `policies/`); watched for changes. */
     policyDir: z.string().min(1).optional(),
     /** Grace period for in-flight requests on SIGTERM, in ms. */
@@ -86,6 +93,11 @@ const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
   AMQP_URL: 'amqpUrl',
   TELEMED_SYNC_PREFIX: 'syncPrefix',
   TELEMED_FUNCTIONS_SHIPPED: 'functionsShipped',
+  TELEMED_FN_MAX_MEMORY_PAGES: 'fnMaxMemoryPages',
+  TELEMED_FN_TIMEOUT_MS: 'fnTimeoutMs',
+  TELEMED_FN_MAX_OUTPUT_BYTES: 'fnMaxOutputBytes',
+  TELEMED_FN_MAX_STDERR_BYTES: 'fnMaxStderrBytes',
+  TELEMED_FN_WORKERS: 'fnWorkers',
   TELEMED_TURN_SECRET: 'turnSecret',
   TELEMED_ICE_POLICY: 'icePolicy',
 };

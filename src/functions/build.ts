@@ -32,6 +32,18 @@ function sourcesOf(dir: string): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.ts')).sort().map((f) => join(dir, f));
 }
 
+/**
+ * The SHA-256 of a function's sources and the SDK's (names and contents): what
+ * a prebuilt module was built from, so a stale one is told apart.
+ */
+export function sourcesDigest(dir: string): string {
+  const fnDir = resolve(dir);
+  const base = dirname(fnDir);
+  const hash = createHash('sha256');
+  for (const file of [...sourcesOf(fnDir), ...sourcesOf(join(base, 'sdk'))]) hash.update(file.slice(base.length)).update('\0').update(readFileSync(file));
+  return hash.digest('hex');
+}
+
 /** Compiles the function in `dir` and returns the module's bytes. Throws {@link BuildError} with the compiler's diagnostics. */
 export async function buildFunction(dir: string, o: BuildOptions = {}): Promise<Uint8Array> {
   const fnDir = resolve(dir);

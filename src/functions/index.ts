@@ -14,7 +14,7 @@ export { checkModule, type CheckedModule, type ModuleLimits } from './module.ts'
 export { GRANTED_IMPORTS } from './wasi.ts';
 export { FunctionAdmin, errorResponse, type AdminRequest, type AdminResponse } from './admin.ts';
 export { functionMetrics } from './metrics.ts';
-export { registerShipped, shippedModule, SHIPPED_FUNCTIONS, type ShippedFunction, type ShippedOptions } from './shipped.ts';
-export { buildFunction, BuildError, FUNCTIONS_DIR, type BuildOptions } from './build.ts';
+export { registerShipped, shippedModule, buildShipped, PREBUILT_DIR, SHIPPED_FUNCTIONS, type ShippedFunction, type ShippedOptions } from './shipped.ts';
+export { buildFunction, BuildError, FUNCTIONS_DIR, sourcesDigest, type BuildOptions } from './build.ts';
 export { MemoryFunctionStore, SqliteFunctionStore, FUNCTION_MIGRATIONS, type FunctionStore, type StoredFunction } from './persist.ts';
 export { parseTrigger, matches, outputResource, TriggerOutputs, type Trigger, type TriggerOutput, type TriggerResource } from './triggers.ts';

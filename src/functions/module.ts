@@ -26,12 +26,16 @@ export interface MemoryPlan {
   imported?: { module: string; name: string; initial: number };
   /** The most pages the memory can reach. */
   maxPages: number;
+  /** Pages the memory has when the module is instantiated. */
+  initialPages: number;
 }
 
 export interface CheckedModule {
   module: WebAssembly.Module;
   memory: MemoryPlan;
   bytes: number;
+  /** The module has a start section: code that runs during instantiation, before the call's input is known. */
+  startSection: boolean;
 }
 
 export interface ModuleLimits {
@@ -47,6 +51,7 @@ interface Sections {
   imports: Array<{ module: string; name: string; kind: number; limits?: Limits }>;
   memories: Limits[];
   tables: Limits[];
+  start: boolean;
 }
 
 class Reader {
@@ -84,7 +89,7 @@ class Reader {
 function readSections(bytes: Uint8Array): Sections {
   const r = new Reader(bytes);
   r.pos = 8;
-  const s: Sections = { imports: [], memories: [], tables: [] };
+  const s: Sections = { imports: [], memories: [], tables: [], start: false };
   while (r.pos < bytes.length) {
     const id = r.byte();
     const size = r.u32();
@@ -104,6 +109,8 @@ function readSections(bytes: Uint8Array): Sections {
       for (let n = r.u32(); n > 0; n--) { r.byte(); s.tables.push(r.limits()); }
     } else if (id === 5) {
       for (let n = r.u32(); n > 0; n--) s.memories.push(r.limits());
+    } else if (id === 8) {
+      s.start = true;
     }
     r.pos = end;
   }
@@ -139,7 +146,11 @@ export async function checkModule(bytes: Uint8Array, limits: ModuleLimits): Prom
       if (imp.limits!.min > limits.memoryPages) {
         throw new FunctionError('badShape', `the imported memory needs ${imp.limits!.min} pages at start; the limit is ${limits.memoryPages}`);
       }
-      memory = { imported: { module: imp.module, name: imp.name, initial: imp.limits!.min }, maxPages: Math.min(imp.limits!.max ?? Infinity, limits.memoryPages) };
+      memory = {
+        imported: { module: imp.module, name: imp.name, initial: imp.limits!.min },
+        maxPages: Math.min(imp.limits!.max ?? Infinity, limits.memoryPages),
+        initialPages: imp.limits!.min,
+      };
       continue;
     }
     if (imp.kind === 0 && imp.module === WASI_MODULE && GRANTED_IMPORTS.includes(imp.name)) continue;
@@ -162,7 +173,7 @@ export async function checkModule(bytes: Uint8Array, limits: ModuleLimits): Prom
     if (own.max > limits.memoryPages) {
       throw new FunctionError('badShape', `the module's memory may grow to ${own.max} pages; the limit is ${limits.memoryPages} pages`);
     }
-    memory = { maxPages: own.max };
+    memory = { maxPages: own.max, initialPages: own.min };
   }
   let entries = 0;
   for (const t of s.tables) {
@@ -172,5 +183,5 @@ export async function checkModule(bytes: Uint8Array, limits: ModuleLimits): Prom
   if (entries > limits.tableEntries) {
     throw new FunctionError('badShape', `the module's tables may grow to ${entries} entries; the limit is ${limits.tableEntries}`);
   }
-  return { module, memory, bytes: bytes.length };
+  return { module, memory, bytes: bytes.length, startSection: s.start };
 }

@@ -4,18 +4,23 @@
  * even a Wasm infinite loop, and a fresh one takes its place while the other
  * workers carry on. Starting a worker costs tens of milliseconds, so workers
  * are started ahead of calls, never during one.
+ *
+ * A call travels over the worker's shared channel (worker.ts, {@link CHANNEL}):
+ * input bytes in, reply bytes out, `Atomics.notify` one way and
+ * `Atomics.waitAsync` the other.
  */
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { FunctionError } from './errors.ts';
-import type { MemoryPlan } from './module.ts';
 import { createWasiHost } from './wasi.ts';
-import { workerMain, type FromWorker, type ToWorker } from './worker.ts';
+import { CHANNEL, PREMADE_MAX, PREMAKE_IDLE_MS, workerMain, type LoadSpec, type ReplyMeta, type ToWorker, type WorkerNotice } from './worker.ts';
 
 export interface PoolOptions {
   /** Workers kept started. */
   size: number;
   /** Calls that may wait for a worker; one more is refused with `FN_ERR_BUSY`. */
   maxQueue: number;
+  /** Payload bytes of each worker's channel: at least the largest input, and the largest stdout plus stderr plus 4 KiB. */
+  channelBytes: number;
   /** Limits of each worker's JavaScript heap (Wasm memory is bounded by the module check). */
   resourceLimits?: ResourceLimits;
   /** Told when a worker is replaced and why ('deadline' or 'crash'). */
@@ -23,16 +28,13 @@ export interface PoolOptions {
 }
 
 export interface PoolCall {
-  key: string;
-  module: WebAssembly.Module;
-  memory: MemoryPlan;
+  load: LoadSpec;
   input: Uint8Array;
-  stdoutLimit: number;
-  stderrLimit: number;
   timeoutMs: number;
 }
 
-export type PoolReply = FromWorker;
+/** A call's reply: the worker's header, with stdout and stderr as bytes. */
+export type PoolReply = ReplyMeta & { stdout: Uint8Array; stderr: Uint8Array };
 
 interface Pending {
   call: PoolCall;
@@ -42,9 +44,15 @@ interface Pending {
 
 interface Slot {
   worker: Worker;
+  ctl: Int32Array;
+  payload: Uint8Array;
   ready: boolean;
-  /** Module keys this worker holds compiled. */
-  known: Set<string>;
+  /** Calls sent to this worker so far (the channel's `CALL`). */
+  seq: number;
+  /** Module ids this worker holds. */
+  known: Set<number>;
+  /** Loads sent and not yet acknowledged, by module id. */
+  acks: Map<number, Array<() => void>>;
   current?: { seq: number; pending: Pending; timer: NodeJS.Timeout };
 }
 
@@ -56,18 +64,18 @@ function source(): string {
     `'use strict';`,
     `const __name = (f) => f;`,
     `const createWasiHost = ${createWasiHost.toString()};`,
-    `(${workerMain.toString()})(createWasiHost, require('node:worker_threads').parentPort);`,
+    `(${workerMain.toString()})(createWasiHost, require('node:worker_threads'), ${JSON.stringify(CHANNEL)}, ${PREMADE_MAX}, ${PREMAKE_IDLE_MS});`,
   ].join('\n');
   return workerSource;
 }
 
 const MAX_START_FAILURES = 5;
+const DECODER = new TextDecoder();
 
 export class WorkerPool {
   readonly #o: PoolOptions;
   readonly #slots: Slot[] = [];
   readonly #queue: Pending[] = [];
-  #seq = 0;
   #closed: Promise<void> | undefined;
   #startFailures = 0;
   #replaced = 0;
@@ -91,10 +99,30 @@ export class WorkerPool {
     return this.#replaced;
   }
 
+  /**
+   * Gives a compiled module to every worker (which pre-makes an instance when
+   * `spec.premake`). Resolves once each has it, or has stopped; a worker
+   * started later is given it with its first call of it.
+   */
+  load(spec: LoadSpec): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return Promise.all(this.#slots.map((s) => new Promise<void>((resolve) => {
+      this.#send(s, { op: 'load', ...spec });
+      s.known.add(spec.id);
+      const waiting = s.acks.get(spec.id);
+      if (waiting) waiting.push(resolve);
+      else s.acks.set(spec.id, [resolve]);
+      this.#hold(s);
+    }))).then(() => undefined);
+  }
+
   /** Runs one call on a worker; rejects with `FN_ERR_TIMEOUT`, `FN_ERR_BUSY`, `FN_ERR_WORKER` or `FN_ERR_CLOSED`. */
   run(call: PoolCall): Promise<PoolReply> {
     if (this.#closed) return Promise.reject(new FunctionError('closed', 'the function runtime is closed'));
     if (this.#startFailures >= MAX_START_FAILURES) return Promise.reject(new FunctionError('worker', 'sandbox workers fail to start'));
+    if (call.input.length > this.#o.channelBytes) {
+      return Promise.reject(new FunctionError('badInput', `the input is ${call.input.length} bytes; the channel holds ${this.#o.channelBytes}`));
+    }
     return new Promise((resolve, reject) => {
       const idle = this.#slots.find((s) => s.ready && s.current === undefined);
       if (idle) return this.#dispatch(idle, { call, resolve, reject });
@@ -105,10 +133,10 @@ export class WorkerPool {
     });
   }
 
-  /** Drops a module from every worker's cache (after unregister or replace). */
-  forget(key: string): void {
+  /** Drops a module (and any instance made ahead) from every worker (after unregister or replace). */
+  forget(id: number): void {
     for (const s of this.#slots) {
-      if (s.known.delete(key)) s.worker.postMessage({ op: 'forget', key } satisfies ToWorker);
+      if (s.known.delete(id)) this.#send(s, { op: 'forget', id });
     }
   }
 
@@ -123,38 +151,45 @@ export class WorkerPool {
           s.current.pending.reject(err);
           s.current = undefined;
         }
+        this.#settleAcks(s);
         await s.worker.terminate();
+        Atomics.notify(s.ctl, CHANNEL.DONE); // releases a pending waitAsync
       }));
     })();
     return this.#closed;
   }
 
   #start(): Slot {
+    const sab = new SharedArrayBuffer(CHANNEL.HEADER_BYTES + this.#o.channelBytes);
     const worker = new Worker(source(), {
       eval: true,
       execArgv: [],
       env: {},
+      workerData: sab,
       ...(this.#o.resourceLimits ? { resourceLimits: this.#o.resourceLimits } : {}),
     });
-    const slot: Slot = { worker, ready: false, known: new Set() };
-    worker.on('message', (m: FromWorker | { ready: true }) => {
+    const slot: Slot = {
+      worker, ctl: new Int32Array(sab, 0, CHANNEL.HEADER_BYTES / 4), payload: new Uint8Array(sab, CHANNEL.HEADER_BYTES),
+      ready: false, seq: 0, known: new Set(), acks: new Map(),
+    };
+    worker.on('message', (m: WorkerNotice) => {
       if ('ready' in m) {
         slot.ready = true;
         this.#startFailures = 0;
         this.#pump(slot);
-        this.#hold(slot);
-        return;
+      } else if ('loaded' in m) {
+        const waiting = slot.acks.get(m.loaded);
+        if (waiting) {
+          slot.acks.delete(m.loaded);
+          for (const r of waiting) r();
+        }
       }
-      const cur = slot.current;
-      if (cur === undefined || cur.seq !== m.seq) return;
-      clearTimeout(cur.timer);
-      slot.current = undefined;
-      cur.pending.resolve(m);
-      this.#pump(slot);
       this.#hold(slot);
     });
     worker.on('error', () => {}); // the 'exit' that follows does the work
     worker.on('exit', () => {
+      this.#settleAcks(slot);
+      Atomics.notify(slot.ctl, CHANNEL.DONE); // releases a pending waitAsync
       if (this.#closed || !this.#slots.includes(slot)) return;
       if (!slot.ready) this.#startFailures++;
       const cur = slot.current;
@@ -168,12 +203,25 @@ export class WorkerPool {
     return slot;
   }
 
+  #settleAcks(slot: Slot): void {
+    for (const waiting of slot.acks.values()) for (const r of waiting) r();
+    slot.acks.clear();
+  }
+
+  /** Posts a control message and rings, so a worker waiting on its channel drains it. */
+  #send(slot: Slot, m: ToWorker): void {
+    slot.worker.postMessage(m);
+    Atomics.add(slot.ctl, CHANNEL.BELL, 1);
+    Atomics.notify(slot.ctl, CHANNEL.BELL);
+  }
+
   /**
-   * A worker keeps the process alive only while it starts or runs a call, so
-   * an idle runtime never holds the process open (and a pending call always does).
+   * A worker keeps the process alive only while it starts, loads or runs a
+   * call, so an idle runtime never holds the process open (and a pending call
+   * always does).
    */
   #hold(slot: Slot): void {
-    if (!slot.ready || slot.current !== undefined) slot.worker.ref();
+    if (!slot.ready || slot.current !== undefined || slot.acks.size > 0) slot.worker.ref();
     else slot.worker.unref();
   }
 
@@ -198,7 +246,7 @@ export class WorkerPool {
 
   #dispatch(slot: Slot, pending: Pending): void {
     const { call } = pending;
-    const seq = ++this.#seq;
+    const seq = ++slot.seq;
     const timer = setTimeout(() => {
       if (slot.current?.seq !== seq) return;
       slot.current = undefined;
@@ -208,13 +256,41 @@ export class WorkerPool {
     }, call.timeoutMs);
     slot.current = { seq, pending, timer };
     this.#hold(slot);
-    const first = !slot.known.has(call.key);
-    slot.known.add(call.key);
-    const message: ToWorker = {
-      op: 'call', seq, key: call.key, memory: call.memory, input: call.input,
-      stdoutLimit: call.stdoutLimit, stderrLimit: call.stderrLimit,
-      ...(first ? { module: call.module } : {}),
-    };
-    slot.worker.postMessage(message, [call.input.buffer as ArrayBuffer]);
+    if (!slot.known.has(call.load.id)) {
+      slot.known.add(call.load.id);
+      slot.worker.postMessage({ op: 'load', ...call.load } satisfies ToWorker);
+    }
+    const { ctl } = slot;
+    slot.payload.set(call.input, 0);
+    ctl[CHANNEL.FN] = call.load.id;
+    ctl[CHANNEL.INPUT] = call.input.length;
+    Atomics.store(ctl, CHANNEL.CALL, seq);
+    Atomics.add(ctl, CHANNEL.BELL, 1);
+    Atomics.notify(ctl, CHANNEL.BELL);
+    const wait = Atomics.waitAsync(ctl, CHANNEL.DONE, seq - 1);
+    if (wait.async) void wait.value.then(() => this.#finish(slot, seq));
+    else queueMicrotask(() => this.#finish(slot, seq));
+  }
+
+  #finish(slot: Slot, seq: number): void {
+    const cur = slot.current;
+    if (cur === undefined || cur.seq !== seq || Atomics.load(slot.ctl, CHANNEL.DONE) !== seq) return;
+    clearTimeout(cur.timer);
+    slot.current = undefined;
+    const { ctl, payload } = slot;
+    const metaLen = ctl[CHANNEL.META]!;
+    const outLen = ctl[CHANNEL.OUT]!;
+    const errLen = ctl[CHANNEL.ERR]!;
+    let reply: PoolReply;
+    try {
+      const meta = JSON.parse(DECODER.decode(payload.slice(0, metaLen))) as ReplyMeta;
+      reply = { ...meta, stdout: payload.slice(metaLen, metaLen + outLen), stderr: payload.slice(metaLen + outLen, metaLen + outLen + errLen) };
+    } catch {
+      reply = { ok: false, failure: 'channel', message: 'unreadable reply', stderrTruncated: false, stdout: new Uint8Array(0), stderr: new Uint8Array(0) };
+    }
+    payload.fill(0, 0, Math.max(metaLen + outLen + errLen, cur.pending.call.input.length));
+    cur.pending.resolve(reply);
+    this.#pump(slot);
+    this.#hold(slot);
   }
 }

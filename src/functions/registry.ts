@@ -13,6 +13,7 @@ import { FunctionError } from './errors.ts';
 import { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
 import { MemoryFunctionStore, type FunctionStore } from './persist.ts';
 import { WorkerPool, type PoolReply } from './pool.ts';
+import type { LoadSpec } from './worker.ts';
 import { matches, outputResource, parseTrigger, type Trigger, type TriggerResource } from './triggers.ts';
 
 /** Per-function limits; unset fields take the runtime's defaults. */
@@ -74,6 +75,12 @@ export interface FunctionRuntimeOptions {
   store?: FunctionStore;
   /** Told when a sandbox worker is terminated and replaced, for metrics. */
   onWorkerReplaced?: (reason: 'deadline' | 'crash') => void;
+  /**
+   * Keep one instance of each function made ahead in every worker, so a call
+   * runs without instantiating on its path (default true). Each instance
+   * still serves one call only.
+   */
+  premake?: boolean;
 }
 
 /** What a caller sees of a registered function. */
@@ -104,16 +111,23 @@ export interface CallResult {
   /** Instantiation and run time inside the worker, in milliseconds. */
   instantiateMs: number;
   runMs: number;
+  /** The instance was made ahead of the call (its instantiation was off the call's path). */
+  premade: boolean;
 }
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** A function whose memory starts larger than this many pages gets no instance made ahead. */
+const PREMAKE_MAX_PAGES = 64;
+const ENCODER = new TextEncoder();
+const DECODER = new TextDecoder('utf-8', { fatal: false });
 
 /** A registered function: its checked module and limits. */
 class WasmFunction {
   enabled = true;
   constructor(
     readonly name: string,
-    readonly key: string,
+    readonly load: LoadSpec,
     readonly checked: CheckedModule,
     readonly sha256: string,
     readonly limits: FunctionLimits,
@@ -148,6 +162,7 @@ export class FunctionRegistry {
     this.#pool = new WorkerPool({
       size: this.limits.workers,
       maxQueue: this.limits.maxQueue,
+      channelBytes: Math.max(this.limits.inputBytes, this.limits.outputBytes + this.limits.logBytes + 4096),
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
       onReplace: (reason) => {
         this.#log.warn({ reason }, 'sandbox worker replaced');
@@ -176,9 +191,9 @@ export class FunctionRegistry {
     if (!NAME_PATTERN.test(name)) throw new FunctionError('badName', 'a function name is 1-63 of a-z, 0-9 and -, starting with a letter or digit');
     this.#authorize(caller, name, 'register');
     if (trigger !== undefined) trigger = parseTrigger(trigger);
-    const fn = await this.#load(name, wasm, limits, true, new Date(), trigger);
+    const fn = await this.#load(name, wasm, limits, true, new Date(), false, trigger);
     await this.#store.save({ name, wasm, limits, enabled: true, registeredAt: fn.registeredAt.toISOString(), ...(trigger ? { trigger } : {}) });
-    this.#install(fn);
+    await this.#install(fn);
     this.#log.info({ function: name, bytes: wasm.length, sha256: fn.sha256 }, 'function registered');
     return fn.info();
   }
@@ -195,8 +210,8 @@ export class FunctionRegistry {
     const failed: Array<{ name: string; code: string; message: string }> = [];
     for (const kept of this.#store.load()) {
       try {
-        const fn = await this.#load(kept.name, kept.wasm, kept.limits, kept.enabled, new Date(kept.registeredAt), kept.trigger);
-        this.#install(fn);
+        const fn = await this.#load(kept.name, kept.wasm, kept.limits, kept.enabled, new Date(kept.registeredAt), true, kept.trigger);
+        await this.#install(fn);
         restored.push(fn.info());
       } catch (err) {
         const e = err instanceof FunctionError ? err : new FunctionError('internal', 'internal error');
@@ -207,20 +222,29 @@ export class FunctionRegistry {
     return { restored, failed };
   }
 
-  async #load(name: string, wasm: Uint8Array, limits: Partial<FunctionLimits>, enabled: boolean, at: Date, trigger?: Trigger): Promise<WasmFunction> {
-    const fnLimits = this.#fnLimits(limits);
+  async #load(name: string, wasm: Uint8Array, limits: Partial<FunctionLimits>, enabled: boolean, at: Date, restoring: boolean, trigger?: Trigger): Promise<WasmFunction> {
+    const fnLimits = this.#fnLimits(limits, restoring);
     const checked = await checkModule(wasm, { memoryPages: fnLimits.memoryPages, tableEntries: this.limits.tableEntries, moduleBytes: this.limits.moduleBytes });
     const sha256 = createHash('sha256').update(wasm).digest('hex');
     this.#open();
-    const fn = new WasmFunction(name, `${name}#${++this.#generation}`, checked, sha256, fnLimits, at, trigger);
+    const load: LoadSpec = {
+      id: ++this.#generation, module: checked.module, memory: checked.memory,
+      stdoutLimit: fnLimits.outputBytes, stderrLimit: fnLimits.logBytes,
+      // No instance is made ahead for a module with a start section (its code would run before the input is known),
+      // nor for one whose memory starts large (a made-ahead instance holds its memory while it waits).
+      premake: this.#o.premake !== false && !checked.startSection && checked.memory.initialPages <= PREMAKE_MAX_PAGES,
+    };
+    const fn = new WasmFunction(name, load, checked, sha256, fnLimits, at, trigger);
     fn.enabled = enabled;
     return fn;
   }
 
-  #install(fn: WasmFunction): void {
+  /** Makes `fn` the function of its name and gives its module to the workers (resolves once they have it). */
+  #install(fn: WasmFunction): Promise<void> {
     const old = this.#fns.get(fn.name);
     this.#fns.set(fn.name, fn);
-    if (old) this.#pool.forget(old.key);
+    if (old) this.#pool.forget(old.load.id);
+    return this.#pool.load(fn.load);
   }
 
   /** Removes a function (at once; resolves once the store forgot it); calls already running finish. */
@@ -228,7 +252,7 @@ export class FunctionRegistry {
     this.#open();
     const fn = this.#get(caller, name, 'unregister');
     this.#fns.delete(name);
-    this.#pool.forget(fn.key);
+    this.#pool.forget(fn.load.id);
     await this.#store.delete(name);
     this.#log.info({ function: name }, 'function unregistered');
   }
@@ -284,18 +308,22 @@ export class FunctionRegistry {
         throw new FunctionError('badInput', 'the input is not valid JSON');
       }
     }
-    const bytes = new TextEncoder().encode(text);
+    const bytes = ENCODER.encode(text);
     if (bytes.length > fn.limits.inputBytes) throw new FunctionError('badInput', `the input is ${bytes.length} bytes; the limit is ${fn.limits.inputBytes}`);
     const started = performance.now();
     let outcome = 'ok';
     try {
-      const reply = await this.#pool.run({
-        key: fn.key, module: fn.checked.module, memory: fn.checked.memory, input: bytes,
-        stdoutLimit: fn.limits.outputBytes, stderrLimit: fn.limits.logBytes, timeoutMs: fn.limits.timeoutMs,
-      });
-      if (reply.stderr) this.#log.info({ function: name, stderr: reply.stderr, truncated: reply.stderrTruncated || undefined }, 'function log');
-      if (!reply.ok) throw toError(name, reply);
-      return { output: reply.output, log: reply.stderr, instantiateMs: reply.instantiateMs, runMs: reply.runMs };
+      const reply = await this.#pool.run({ load: fn.load, input: bytes, timeoutMs: fn.limits.timeoutMs });
+      const log = reply.stderr.length > 0 ? DECODER.decode(reply.stderr) : '';
+      if (log) this.#log.info({ function: name, stderr: log, truncated: reply.stderrTruncated || undefined }, 'function log');
+      if (!reply.ok) throw toError(name, reply, log);
+      let output: unknown;
+      try {
+        output = JSON.parse(DECODER.decode(reply.stdout));
+      } catch (err) {
+        throw new FunctionError('badOutput', `function ${name}: stdout is not one JSON document: ${(err as Error).message.slice(0, 120)}`);
+      }
+      return { output, log, instantiateMs: reply.instantiateMs, runMs: reply.runMs, premade: reply.premade };
     } catch (err) {
       outcome = err instanceof FunctionError ? err.code : 'error';
       if (err instanceof FunctionError && err.status >= 500) this.#log.warn({ function: name, code: err.code }, 'function call failed');
@@ -341,17 +369,31 @@ export class FunctionRegistry {
     if (this.#closed) throw new FunctionError('closed', 'the function runtime is closed');
   }
 
-  #fnLimits(l: Partial<FunctionLimits>): FunctionLimits {
+  /**
+   * A function's limits: each one it asks for, or the runtime's. At
+   * registration, asking for more than the runtime's (the node-wide maximum)
+   * or for something that is not a positive whole number is refused; a kept
+   * registration restored under lower node-wide limits is brought down to them.
+   */
+  #fnLimits(l: Partial<FunctionLimits>, restoring: boolean): FunctionLimits {
     const d = this.limits;
-    const pick = (v: number | undefined, dflt: number, max: number): number =>
-      v === undefined ? dflt : Number.isInteger(v) && v > 0 ? Math.min(v, max) : dflt;
-    // A function may ask for less than the runtime's limits, never more.
+    const pick = (key: keyof FunctionLimits): number => {
+      const v = l[key];
+      const max = d[key];
+      if (v === undefined) return max;
+      if (!Number.isInteger(v) || v <= 0) {
+        if (restoring) return max;
+        throw new FunctionError('badInput', `${key} must be a positive whole number`);
+      }
+      if (v > max) {
+        if (restoring) return max;
+        throw new FunctionError('badInput', `${key} ${v} is above this node's maximum of ${max}`);
+      }
+      return v;
+    };
     return {
-      memoryPages: pick(l.memoryPages, d.memoryPages, d.memoryPages),
-      timeoutMs: pick(l.timeoutMs, d.timeoutMs, d.timeoutMs),
-      outputBytes: pick(l.outputBytes, d.outputBytes, d.outputBytes),
-      logBytes: pick(l.logBytes, d.logBytes, d.logBytes),
-      inputBytes: pick(l.inputBytes, d.inputBytes, d.inputBytes),
+      memoryPages: pick('memoryPages'), timeoutMs: pick('timeoutMs'), outputBytes: pick('outputBytes'),
+      logBytes: pick('logBytes'), inputBytes: pick('inputBytes'),
     };
   }
 
@@ -380,17 +422,17 @@ export class FunctionRegistry {
   }
 }
 
-function toError(name: string, r: Extract<PoolReply, { ok: false }>): FunctionError {
+function toError(name: string, r: Extract<PoolReply, { ok: false }>, stderr: string): FunctionError {
   switch (r.failure) {
     case 'exit': {
-      const first = r.stderr.split('\n').find((l) => l.trim() !== '')?.slice(0, 300);
+      const first = stderr.split('\n').find((l) => l.trim() !== '')?.slice(0, 300);
       return new FunctionError('exit', `function ${name} ${r.message}${first ? `: ${first}` : ''}`);
     }
     case 'output': return new FunctionError('outputTooLarge', `function ${name} ${r.message}`);
     case 'memory': return new FunctionError('memoryLimit', `function ${name} reached its memory limit: ${r.message}`);
-    case 'bad_output': return new FunctionError('badOutput', `function ${name}: ${r.message}`);
     case 'instantiate': return new FunctionError('trap', `function ${name} could not be instantiated: ${r.message}`);
-    case 'unknown_module': return new FunctionError('worker', `function ${name}: ${r.message}`);
+    case 'unknown_module':
+    case 'channel': return new FunctionError('worker', `function ${name}: ${r.message}`);
     default: return new FunctionError('trap', `function ${name} trapped: ${r.message}`);
   }
 }

@@ -1,20 +1,25 @@
 /**
  * The functions the node ships with (functions/<name>/): registered at start
  * so other parts can call them by name (the vitals part calls `news2`).
- * Each comes from a prebuilt `<name>.wasm` when one is given (an OCI image
- * builds them with `telemed-edge fn build` at image build time), else it is
- * built from source with the AssemblyScript compiler, cached by source hash.
+ * Each comes from a prebuilt `<name>.wasm` in {@link PREBUILT_DIR} when one
+ * built from today's sources is there (the OCI image builds them with
+ * `telemed-edge fn build-shipped` in its build stage, where AssemblyScript,
+ * a dev dependency, is installed), else it is built from source, cached by
+ * source hash.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildFunction, FUNCTIONS_DIR } from './build.ts';
+import { buildFunction, FUNCTIONS_DIR, sourcesDigest } from './build.ts';
 import type { Caller, FunctionInfo, FunctionRegistry } from './registry.ts';
 
 export const SHIPPED_FUNCTIONS = ['news2', 'ecg-hr', 'deidentify'] as const;
 export type ShippedFunction = (typeof SHIPPED_FUNCTIONS)[number];
 
+/** Where prebuilt shipped functions are looked for: `functions/dist/` (not in git). */
+export const PREBUILT_DIR = join(FUNCTIONS_DIR, 'dist');
+
 export interface ShippedOptions {
-  /** A folder holding prebuilt `<name>.wasm` files, used before building from source. */
+  /** A folder of prebuilt `<name>.wasm` (each with `<name>.sources`, the digest of its sources); default {@link PREBUILT_DIR}. */
   prebuiltDir?: string;
   /** The build cache (see BuildOptions.cacheDir). */
   cacheDir?: string | false;
@@ -22,11 +27,35 @@ export interface ShippedOptions {
   names?: readonly ShippedFunction[];
 }
 
-/** The bytes of a shipped function: prebuilt when present, else built from source. */
+/** The prebuilt bytes of a shipped function, when they were built from today's sources. */
+function prebuilt(name: ShippedFunction, dir: string): Uint8Array | undefined {
+  const wasm = join(dir, `${name}.wasm`);
+  const digest = join(dir, `${name}.sources`);
+  if (!existsSync(wasm) || !existsSync(digest)) return undefined;
+  if (readFileSync(digest, 'utf8').trim() !== sourcesDigest(join(FUNCTIONS_DIR, name))) return undefined;
+  return new Uint8Array(readFileSync(wasm));
+}
+
+/** The bytes of a shipped function: prebuilt when present and current, else built from source. */
 export async function shippedModule(name: ShippedFunction, o: Omit<ShippedOptions, 'names'> = {}): Promise<Uint8Array> {
-  const prebuilt = o.prebuiltDir ? join(o.prebuiltDir, `${name}.wasm`) : undefined;
-  if (prebuilt && existsSync(prebuilt)) return new Uint8Array(readFileSync(prebuilt));
+  const ready = prebuilt(name, o.prebuiltDir ?? PREBUILT_DIR);
+  if (ready) return ready;
   return buildFunction(join(FUNCTIONS_DIR, name), o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir });
+}
+
+/** Builds every shipped function into `dir` (default {@link PREBUILT_DIR}) with its sources' digest; returns the files written. */
+export async function buildShipped(dir = PREBUILT_DIR): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  const written: string[] = [];
+  for (const name of SHIPPED_FUNCTIONS) {
+    const wasm = await buildFunction(join(FUNCTIONS_DIR, name), { cacheDir: false });
+    const file = join(dir, `${name}.wasm`);
+    writeFileSync(`${file}.tmp`, wasm);
+    renameSync(`${file}.tmp`, file);
+    writeFileSync(join(dir, `${name}.sources`), `${sourcesDigest(join(FUNCTIONS_DIR, name))}\n`);
+    written.push(file);
+  }
+  return written;
 }
 
 /**

@@ -20,6 +20,7 @@ export const GRANTED_IMPORTS: readonly string[] = [
   'args_sizes_get', 'args_get', 'environ_sizes_get', 'environ_get', 'proc_exit',
 ];
 
+/** Read at each import call, so a host made before its input is known (a pre-made instance) is given it by setting `stdin`. */
 export interface WasiHostOptions {
   /** The bytes served on fd 0. */
   stdin: Uint8Array;
@@ -57,7 +58,8 @@ export function createWasiHost(o: WasiHostOptions): WasiHost {
   let errTruncated = false;
 
   const view = (): DataView => new DataView(mem!.buffer);
-  const inBounds = (ptr: number, len: number): boolean => ptr >= 0 && len >= 0 && ptr + len <= mem!.buffer.byteLength;
+  // Without a memory yet (a start section of a module that exports its memory), every pointer is out of bounds.
+  const inBounds = (ptr: number, len: number): boolean => mem !== undefined && ptr >= 0 && len >= 0 && ptr + len <= mem.buffer.byteLength;
   const stop = (wasiStop: WasiStop['wasiStop'], code: number): never => {
     throw { wasiStop, code } satisfies WasiStop;
   };

@@ -36,3 +36,10 @@ declare namespace WebAssembly {
   function validate(bytes: BufferSource): boolean;
   function instantiate(module: Module, imports?: Imports): Promise<Instance>;
 }
+
+/** `Atomics.waitAsync` (ES2024; in Node since 16), which lib ES2023 does not declare. */
+interface Atomics {
+  waitAsync(typedArray: Int32Array, index: number, value: number, timeout?: number):
+    | { async: false; value: 'not-equal' | 'timed-out' }
+    | { async: true; value: Promise<'ok' | 'timed-out'> };
+}

@@ -4,54 +4,159 @@
  * worker with no loader flags), so a worker loads nothing of the project and
  * starts fast; both functions must stay self-contained.
  *
- * One call: instantiate the cached module with a fresh WASI host (a fresh
- * instance per call, so nothing of one patient's input survives into the next
- * call), run `_start`, parse stdout as JSON, reply.
+ * Channel (see {@link CHANNEL}): each worker shares one SharedArrayBuffer
+ * with the pool. The pool writes a call's input bytes into it, sets `CALL`
+ * and rings `BELL` (`Atomics.notify`); the worker, blocked in `Atomics.wait`,
+ * runs the call, writes the reply bytes and sets `DONE`, which the pool
+ * awaits with `Atomics.waitAsync`. No structured clone and no event-loop
+ * turn on the worker's side of a call. Control messages (a compiled module
+ * to load, a module to forget) go by `postMessage`, followed by a ring: the
+ * worker drains them with `receiveMessageOnPort` before it looks at `CALL`.
+ *
+ * One call: a fresh instance of the cached module with a fresh WASI host
+ * (never one that ran before, so nothing of one patient's input survives into
+ * the next call), `_start`, reply. An instance of a loaded module can be
+ * made ahead of its call ("pre-made": right after the module is loaded, and
+ * after each call of it once the worker has been idle for
+ * {@link PREMAKE_IDLE_MS}, off the critical path); it is used by exactly one
+ * call and dropped. Only modules without a start section are pre-made,
+ * so no module code ever runs before its call's input is known.
  */
-import type { MessagePort } from 'node:worker_threads';
 import type { MemoryPlan } from './module.ts';
 import type { WasiHost, WasiHostOptions, WasiStop } from './wasi.ts';
 
-/** Pool → worker. `module` is sent the first time a worker sees `key`. */
-export type ToWorker =
-  | { op: 'call'; seq: number; key: string; module?: WebAssembly.Module; memory: MemoryPlan; input: Uint8Array; stdoutLimit: number; stderrLimit: number }
-  | { op: 'forget'; key: string };
+/** Int32 slots at the start of a worker's SharedArrayBuffer; the payload starts at `HEADER_BYTES`. */
+export const CHANNEL = {
+  /** Rung (incremented) by the pool for each call and each control message. */
+  BELL: 0,
+  /** Sequence number of the requested call. */
+  CALL: 1,
+  /** Sequence number of the last call answered. */
+  DONE: 2,
+  /** Module id of the requested call. */
+  FN: 3,
+  /** Input bytes of the requested call. */
+  INPUT: 4,
+  /** Reply: bytes of its JSON header, of stdout, of stderr (in that order in the payload). */
+  META: 5,
+  OUT: 6,
+  ERR: 7,
+  HEADER_BYTES: 64,
+} as const;
+export type ChannelLayout = typeof CHANNEL;
 
-export type FailureKind = 'trap' | 'exit' | 'output' | 'memory' | 'bad_output' | 'instantiate' | 'unknown_module';
+/** A compiled module and what a call of it needs; sent once to each worker. */
+export interface LoadSpec {
+  id: number;
+  module: WebAssembly.Module;
+  memory: MemoryPlan;
+  stdoutLimit: number;
+  stderrLimit: number;
+  /** Keep one instance made ahead of the next call. */
+  premake: boolean;
+}
 
-/** Worker → pool. */
-export type FromWorker =
-  | { seq: number; ok: true; output: unknown; stderr: string; stderrTruncated: boolean; instantiateMs: number; runMs: number }
-  | { seq: number; ok: false; failure: FailureKind; message: string; exitCode?: number; stderr: string; stderrTruncated: boolean };
+/** Pool → worker, by `postMessage` and a ring. */
+export type ToWorker = ({ op: 'load' } & LoadSpec) | { op: 'forget'; id: number };
 
-/** The worker's message loop. Self-contained: see the file comment. */
-export function workerMain(createWasi: (o: WasiHostOptions) => WasiHost, port: MessagePort): void {
-  const modules = new Map<string, WebAssembly.Module>();
-  const decoder = new TextDecoder('utf-8', { fatal: false });
+/** Worker → pool, by `postMessage`. */
+export type WorkerNotice = { ready: true } | { loaded: number };
+
+export type FailureKind = 'trap' | 'exit' | 'output' | 'memory' | 'instantiate' | 'unknown_module' | 'channel';
+
+/** The JSON header of a reply (stdout and stderr follow it as raw bytes). */
+export type ReplyMeta =
+  | { ok: true; stderrTruncated: boolean; instantiateMs: number; runMs: number; premade: boolean }
+  | { ok: false; failure: FailureKind; message: string; exitCode?: number; stderrTruncated: boolean };
+
+/** Most pre-made instances a worker keeps (one per module, least recently used dropped first). */
+export const PREMADE_MAX = 16;
+/**
+ * After a call, a worker makes that module's next instance once no call has
+ * come for this long: back-to-back calls instantiate on their path, and the
+ * making never competes for a core with the pool reading the reply.
+ */
+export const PREMAKE_IDLE_MS = 2;
+
+/** The worker's loop. Self-contained: see the file comment. */
+export function workerMain(
+  createWasi: (o: WasiHostOptions) => WasiHost,
+  threads: typeof import('node:worker_threads'),
+  L: ChannelLayout,
+  premadeMax: number,
+  idleMs: number,
+): void {
+  const sab = threads.workerData as SharedArrayBuffer;
+  const ctl = new Int32Array(sab, 0, L.HEADER_BYTES / 4);
+  const payload = new Uint8Array(sab, L.HEADER_BYTES);
+  const port = threads.parentPort!;
+  const loaded = new Map<number, LoadSpec>();
+  interface Made { instance: WebAssembly.Instance; memory: WebAssembly.Memory; wasi: WasiHost; io: WasiHostOptions; ms: number }
+  /** Pre-made instances by module id, in order of last use. */
+  const premade = new Map<number, Made>();
+  const encoder = new TextEncoder();
+  const EMPTY = new Uint8Array(0);
   const PAGE = 65536;
 
-  const run = (m: Extract<ToWorker, { op: 'call' }>): FromWorker => {
-    const module = m.module ?? modules.get(m.key);
-    const base = { seq: m.seq, stderr: '', stderrTruncated: false };
-    if (module === undefined) return { ...base, ok: false, failure: 'unknown_module', message: 'module not loaded in this worker' };
-    if (m.module) modules.set(m.key, m.module);
-
-    const wasi = createWasi({ stdin: m.input, stdoutLimit: m.stdoutLimit, stderrLimit: m.stderrLimit });
+  const make = (l: LoadSpec, stdin: Uint8Array): Made => {
+    // The host reads its options at each import call: a pre-made instance is given its call's input on `io` when the call starts.
+    const io: WasiHostOptions = { stdin, stdoutLimit: l.stdoutLimit, stderrLimit: l.stderrLimit };
+    const wasi = createWasi(io);
     const env: Record<string, WebAssembly.Memory> = {};
     let memory: WebAssembly.Memory | undefined;
-    if (m.memory.imported) {
-      memory = new WebAssembly.Memory({ initial: m.memory.imported.initial, maximum: m.memory.maxPages });
-      env[m.memory.imported.name] = memory;
-    }
     const t0 = performance.now();
-    let instance: WebAssembly.Instance;
-    try {
-      instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.imports, env } as WebAssembly.Imports);
-    } catch (err) {
-      return { ...base, ok: false, failure: 'instantiate', message: String((err as Error).message ?? err) };
+    if (l.memory.imported) {
+      memory = new WebAssembly.Memory({ initial: l.memory.imported.initial, maximum: l.memory.maxPages });
+      env[l.memory.imported.name] = memory;
+      wasi.bind(memory); // before instantiation: a start section may call the host
     }
+    const instance = new WebAssembly.Instance(l.module, { wasi_snapshot_preview1: wasi.imports, env } as WebAssembly.Imports);
     memory ??= instance.exports.memory as WebAssembly.Memory;
     wasi.bind(memory);
+    return { instance, memory, wasi, io, ms: performance.now() - t0 };
+  };
+
+  const premake = (l: LoadSpec): void => {
+    if (!l.premake || premade.has(l.id) || !loaded.has(l.id)) return;
+    try {
+      premade.set(l.id, make(l, EMPTY));
+    } catch {
+      return; // the call instantiates and reports the error
+    }
+    if (premade.size > premadeMax) premade.delete(premade.keys().next().value!);
+  };
+
+  const reply = (seq: number, meta: ReplyMeta, out: Uint8Array, err: Uint8Array): void => {
+    let head = encoder.encode(JSON.stringify(meta));
+    if (head.length + out.length + err.length > payload.length) {
+      out = EMPTY;
+      err = EMPTY;
+      head = encoder.encode(JSON.stringify({ ok: false, failure: 'channel', message: 'the reply is larger than the channel', stderrTruncated: false } satisfies ReplyMeta));
+    }
+    payload.set(head, 0);
+    payload.set(out, head.length);
+    payload.set(err, head.length + out.length);
+    ctl[L.META] = head.length;
+    ctl[L.OUT] = out.length;
+    ctl[L.ERR] = err.length;
+    Atomics.store(ctl, L.DONE, seq);
+    Atomics.notify(ctl, L.DONE);
+  };
+
+  const call = (seq: number, l: LoadSpec | undefined, input: Uint8Array): void => {
+    if (l === undefined) return reply(seq, { ok: false, failure: 'unknown_module', message: 'module not loaded in this worker', stderrTruncated: false }, EMPTY, EMPTY);
+    let made = premade.get(l.id);
+    premade.delete(l.id); // an instance serves one call only
+    const wasPremade = made !== undefined;
+    if (made === undefined) {
+      try {
+        made = make(l, input);
+      } catch (err) {
+        return reply(seq, { ok: false, failure: 'instantiate', message: String((err as Error)?.message ?? err).slice(0, 500), stderrTruncated: false }, EMPTY, EMPTY);
+      }
+    }
+    const { instance, memory, wasi, io } = made;
+    io.stdin = input;
     const t1 = performance.now();
     let exitCode = 0;
     let thrown: unknown;
@@ -62,43 +167,62 @@ export function workerMain(createWasi: (o: WasiHostOptions) => WasiHost, port: M
       if (stop !== null && typeof stop === 'object' && stop.wasiStop === 'exit') exitCode = stop.code ?? 1;
       else thrown = err;
     }
-    const t2 = performance.now();
-    const stderr = decoder.decode(wasi.stderr());
-    const done = { ...base, stderr, stderrTruncated: wasi.stderrTruncated() };
+    const runMs = performance.now() - t1;
+    const stderr = wasi.stderr();
+    const stderrTruncated = wasi.stderrTruncated();
     if (thrown !== undefined) {
       const stop = thrown as Partial<WasiStop> | null;
       if (stop !== null && typeof stop === 'object' && stop.wasiStop === 'output') {
-        return { ...done, ok: false, failure: 'output', message: `wrote more than ${m.stdoutLimit} bytes to stdout` };
+        return reply(seq, { ok: false, failure: 'output', message: `wrote more than ${l.stdoutLimit} bytes to stdout`, stderrTruncated }, EMPTY, stderr);
       }
       const pages = memory.buffer.byteLength / PAGE;
-      const message = thrown instanceof Error ? thrown.message : String(thrown);
-      if (pages >= m.memory.maxPages * 0.9) {
-        return { ...done, ok: false, failure: 'memory', message: `trapped (${message}) with memory at ${pages} of ${m.memory.maxPages} pages` };
+      const message = (thrown instanceof Error ? thrown.message : String(thrown)).slice(0, 500);
+      if (pages >= l.memory.maxPages * 0.9) {
+        return reply(seq, { ok: false, failure: 'memory', message: `trapped (${message}) with memory at ${pages} of ${l.memory.maxPages} pages`, stderrTruncated }, EMPTY, stderr);
       }
-      return { ...done, ok: false, failure: 'trap', message };
+      return reply(seq, { ok: false, failure: 'trap', message, stderrTruncated }, EMPTY, stderr);
     }
-    if (exitCode !== 0) return { ...done, ok: false, failure: 'exit', exitCode, message: `exited with code ${exitCode}` };
-    let output: unknown;
-    try {
-      output = JSON.parse(decoder.decode(wasi.stdout()));
-    } catch (err) {
-      return { ...done, ok: false, failure: 'bad_output', message: `stdout is not one JSON document: ${(err as Error).message.slice(0, 120)}` };
-    }
-    return { ...done, ok: true, output, instantiateMs: t1 - t0, runMs: t2 - t1 };
+    if (exitCode !== 0) return reply(seq, { ok: false, failure: 'exit', exitCode, message: `exited with code ${exitCode}`, stderrTruncated }, EMPTY, stderr);
+    reply(seq, { ok: true, stderrTruncated, instantiateMs: made.ms, runMs, premade: wasPremade }, wasi.stdout(), stderr);
   };
 
-  port.on('message', (m: ToWorker) => {
+  const control = (m: ToWorker): void => {
     if (m.op === 'forget') {
-      modules.delete(m.key);
+      loaded.delete(m.id);
+      premade.delete(m.id);
       return;
     }
-    let reply: FromWorker;
-    try {
-      reply = run(m);
-    } catch (err) {
-      reply = { seq: m.seq, ok: false, failure: 'trap', message: String((err as Error)?.message ?? err), stderr: '', stderrTruncated: false };
+    const spec: LoadSpec = { id: m.id, module: m.module, memory: m.memory, stdoutLimit: m.stdoutLimit, stderrLimit: m.stderrLimit, premake: m.premake };
+    loaded.set(m.id, spec);
+    premake(spec);
+    port.postMessage({ loaded: m.id } satisfies WorkerNotice);
+  };
+
+  port.postMessage({ ready: true } satisfies WorkerNotice);
+  let bell = 0;
+  let last = 0;
+  /** Modules whose next instance is made once the worker has been idle for `idleMs` (so never while the pool reads a reply). */
+  const due: number[] = [];
+  for (;;) {
+    if (due.length > 0 && Atomics.wait(ctl, L.BELL, bell, idleMs) === 'timed-out') {
+      while (due.length > 0 && Atomics.load(ctl, L.BELL) === bell) {
+        const l = loaded.get(due.shift()!);
+        if (l) premake(l);
+      }
+      continue;
     }
-    port.postMessage(reply);
-  });
-  port.postMessage({ ready: true });
+    Atomics.wait(ctl, L.BELL, bell);
+    bell = Atomics.load(ctl, L.BELL);
+    for (let m = threads.receiveMessageOnPort(port); m !== undefined; m = threads.receiveMessageOnPort(port)) control(m.message as ToWorker);
+    const seq = Atomics.load(ctl, L.CALL);
+    if (seq === last) continue;
+    last = seq;
+    const l = loaded.get(ctl[L.FN]!);
+    try {
+      call(seq, l, payload.slice(0, ctl[L.INPUT]));
+    } catch (err) {
+      reply(seq, { ok: false, failure: 'trap', message: String((err as Error)?.message ?? err).slice(0, 500), stderrTruncated: false }, EMPTY, EMPTY);
+    }
+    if (l?.premake && !due.includes(l.id)) due.push(l.id); // the next call's instance, made when idle
+  }
 }

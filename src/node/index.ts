@@ -72,6 +72,10 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   const functions = new FunctionRegistry({
     logger,
     store: new SqliteFunctionStore(store),
+    limits: {
+      memoryPages: config.fnMaxMemoryPages, timeoutMs: config.fnTimeoutMs, outputBytes: config.fnMaxOutputBytes,
+      logBytes: config.fnMaxStderrBytes, workers: config.fnWorkers,
+    },
     decide: (input) => {
       const d = policy.current().decide(input);
       metrics.policyDecisions.inc({ action: input.action, allow: String(d.allow) });
