@@ -29,6 +29,8 @@ export class GroupCommitter {
   #queue: Pending[] = [];
   #scheduled = false;
   #closed = false;
+  /** Set when a commit could not be made durable (the WAL's fdatasync failed): no write is taken any more. */
+  #failed: unknown;
 
   constructor(
     db: Db,
@@ -53,6 +55,7 @@ export class GroupCommitter {
   /** Runs `fn` inside a transaction; resolves with its result after the commit. */
   write<T>(fn: (db: Db) => T): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('store is closed'));
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.#scheduled) {
@@ -74,6 +77,7 @@ export class GroupCommitter {
 
   #flush(): void {
     this.#scheduled = false;
+    if (this.#failed !== undefined) for (const p of this.#queue.splice(0)) p.reject(this.#failed);
     if (this.#queue.length === 0) return;
     const db = this.#db;
     const batch: Pending[] = [];
@@ -115,8 +119,14 @@ export class GroupCommitter {
         else p.reject(r.error);
       });
     if (!this.#durable) return settle();
-    // committed but not known to be on disk: nobody hears "done" (a caller may retry; writes dedupe)
-    this.#durable().then(settle, (error: unknown) => batch.forEach((p) => p.reject(error)));
+    // Committed but not known to be on disk (an I/O error): nobody hears "done", and the store takes no
+    // more writes, since what callers remember of their writes (marks, counters) no longer matches the
+    // file; a restart reads the truth back from disk.
+    this.#durable().then(settle, (error: unknown) => {
+      this.#failed ??= new Error(`store failed: a commit could not be made durable (${(error as Error)?.message ?? String(error)}); restart the node`);
+      for (const p of batch) p.reject(this.#failed);
+      for (const p of this.#queue.splice(0)) p.reject(this.#failed);
+    });
   }
 
   /** What did not fit in this batch goes in the next one, a turn later. */

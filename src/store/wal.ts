@@ -11,10 +11,11 @@
  *   that finished before it started.
  * - {@link Checkpointer}: the main connection never checkpoints on its own
  *   (`wal_autocheckpoint = 0`); a worker thread with its own connection runs
- *   PASSIVE checkpoints (which never block the writer) every few hundred ms.
- *   If the WAL still grows past a bound (a checkpoint that never catches up),
- *   the store runs one RESTART checkpoint on the main connection after its
- *   next commit: slow once, but the WAL stays bounded.
+ *   PASSIVE checkpoints (which never block the writer) every 250 ms, and
+ *   restarts a fully copied WAL past 16 MiB (see WORKER). If the WAL still
+ *   grows past a bound (a checkpoint that never catches up), the store runs
+ *   one RESTART checkpoint on the main connection after its next commit:
+ *   slow once, but the WAL stays bounded.
  */
 import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -87,7 +88,17 @@ export class WalFsync {
   }
 }
 
-/** Runs in the worker: its own connection, PASSIVE checkpoints on a timer, the WAL's size reported back. */
+/**
+ * Runs in the worker: its own connection, a PASSIVE checkpoint on a timer
+ * (sooner again while it is behind), the WAL's size reported back. PASSIVE
+ * never restarts the WAL; the writer does so at its next transaction only if
+ * the WAL was completely copied when that transaction began, which under
+ * steady writes rarely happens. So once a PASSIVE copied everything and the
+ * WAL is past `restartFrames`, the worker tries a RESTART at once, with no
+ * busy wait: nothing is left to copy, so it holds the write lock for a moment
+ * only (a writer that comes then waits that moment), or is busy and tries
+ * again next time.
+ */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
@@ -96,13 +107,19 @@ db.pragma('busy_timeout = 0');
 db.pragma('synchronous = ' + workerData.synchronous);
 let timer;
 const tick = () => {
+  let next = workerData.everyMs;
   try {
-    const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
+    let r = db.pragma('wal_checkpoint(PASSIVE)')[0];
+    if (r.log > 0 && r.checkpointed < r.log) next = Math.min(next, 20);
+    else if (r.log >= workerData.restartFrames) {
+      const x = db.pragma('wal_checkpoint(RESTART)')[0];
+      if (!x.busy) r = x;
+    }
     parentPort.postMessage({ type: 'checkpoint', busy: r.busy, log: r.log, checkpointed: r.checkpointed });
   } catch (err) {
     parentPort.postMessage({ type: 'error', message: String(err && err.message || err) });
   }
-  timer = setTimeout(tick, workerData.everyMs);
+  timer = setTimeout(tick, next);
 };
 timer = setTimeout(tick, workerData.everyMs);
 parentPort.on('message', (m) => {
@@ -118,6 +135,8 @@ export interface CheckpointerOptions {
   synchronous: 'FULL' | 'NORMAL';
   /** How often the worker checkpoints, ms (default 250). */
   everyMs?: number;
+  /** WAL frames past which a fully copied WAL is restarted from the top (default 4096: 16 MiB of 4 KiB pages). */
+  restartFrames?: number;
   /** WAL frames (pages) past which the main connection checkpoints itself (default 65 536: 256 MiB of 4 KiB pages). */
   boundPages?: number;
   /** The worker failed: the caller goes back to checkpointing on its own connection. */
@@ -137,7 +156,7 @@ export class Checkpointer {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.#worker = new Worker(WORKER, {
       eval: true,
-      workerData: { file: o.file, driver, synchronous: o.synchronous, everyMs: o.everyMs ?? 250 },
+      workerData: { file: o.file, driver, synchronous: o.synchronous, everyMs: o.everyMs ?? 250, restartFrames: o.restartFrames ?? 4096 },
       // a checkpoint worker never holds the node (or a test) open
       stdout: false,
       stderr: false,
