@@ -211,7 +211,8 @@ async function runMode(SYNC: 'full' | 'normal'): Promise<void> {
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   const sat = ((acked - a0) / (performance.now() - t0)) * 1000;
   running = false;
-  await new Promise((r) => setTimeout(r, 2000)); // drain
+  // drain: the paced phase starts with nothing in flight (at most 30 s)
+  for (let i = 0; i < 300 && devs.some((d) => d.inFlight > 0); i++) await new Promise((r) => setTimeout(r, 100));
   process.stdout.write(`sustained ingest, every sample committed before its ack: ${Math.round(sat)} samples/s (${(sat / ready.baseline).toFixed(2)}× baseline; target 50 000)\n`);
 
   // 2. paced at half the saturation rate (or BENCH_RATE)
