@@ -17,13 +17,14 @@
  * one Observation per reading, and one per series.
  * Settings: BENCH_DEVICES (50), BENCH_FRAME (100 samples: one second of a
  * monitor), BENCH_INFLIGHT (4 frames), BENCH_SECONDS (8 per phase), BENCH_RATE,
- * BENCH_SYNC (normal | full), BENCH_SERIES (1: a regular series of a code in a
+ * BENCH_SYNC (normal | full | normal,full: each mode in its own node, both by
+ * default; TELEMED_DB_SYNC picks one when BENCH_SYNC is unset), BENCH_SERIES (1: a regular series of a code in a
  * frame is one SampledData Observation; 0: one Observation per reading),
  * BENCH_FANOUT (received | committed: when clinicians get a sample).
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
@@ -33,7 +34,9 @@ const FRAME = Number(process.env.BENCH_FRAME ?? 100);
 const WINDOW = Number(process.env.BENCH_INFLIGHT ?? 4);
 const SERIES = process.env.BENCH_SERIES !== '0';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const SYNC = process.env.BENCH_SYNC === 'full' ? 'full' : 'normal';
+/** The modes to run, each in its own node: `normal`, `full` or both (default `normal,full`). */
+const MODES = (process.env.BENCH_SYNC ?? process.env.TELEMED_DB_SYNC ?? 'normal,full').split(',').map((m) => (m.trim() === 'full' ? 'full' : 'normal'));
+const SYNC = MODES[0]!;
 const self = fileURLToPath(import.meta.url);
 
 type Any = Record<string, any>;
@@ -68,6 +71,12 @@ async function serve(): Promise<void> {
   for (let i = 0; i < DEVICES; i++) {
     await node.fhir.putAsSystem({ resourceType: 'Patient', id: `bench-p${i}`, active: true });
     await node.fhir.putAsSystem({ resourceType: 'Practitioner', id: `bench-dr${i}`, active: true });
+    // the shipped policy lets vitals flow only with the patient's telehealth consent
+    await node.fhir.putAsSystem({
+      resourceType: 'Consent', id: `bench-c${i}`, status: 'active', category: [{ text: 'telehealth' }],
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      patient: { reference: `Patient/bench-p${i}` }, provision: { type: 'permit' },
+    });
     await node.fhir.putAsSystem({
       resourceType: 'Appointment', id: `bench-a${i}`, status: 'booked', start: new Date().toISOString(),
       participant: [{ actor: { reference: `Practitioner/bench-dr${i}` }, status: 'accepted' }, { actor: { reference: `Patient/bench-p${i}` }, status: 'accepted' }],
@@ -92,8 +101,14 @@ async function serve(): Promise<void> {
   const perReading = await measure(false);
   const perSeries = await measure(true);
   const baseline = SERIES ? perSeries : perReading;
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const eld = monitorEventLoopDelay({ resolution: 1 });
+  eld.enable();
   process.send!({ type: 'ready', url: node.url.replace('http', 'ws') + '/ws/vitals-bench', people, baseline, perReading, perSeries });
   process.on('message', (m: Any) => {
+    if (m.type === 'mark') {
+          eld.reset();
+    }
     if (m.type === 'memory') {
       global.gc?.();
       const mu = process.memoryUsage();
@@ -104,7 +119,7 @@ async function serve(): Promise<void> {
         const count = commits.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
         const le = (x: number) => commits.find((v) => v.metricName?.endsWith('_bucket') && Number(v.labels.le) === x)?.value;
         const gc = find('nodejs_gc_duration_seconds')?.values.filter((v) => v.metricName?.endsWith('_sum')) ?? [];
-        process.send!({ type: 'memory', rss: mu.rss, heap: mu.heapUsed, stats: vitals.stats(), commits: count, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25].map((x) => [x, le(x)]), gc: gc.map((v) => [v.labels.kind, v.value]) });
+        process.send!({ type: 'memory', rss: mu.rss, heap: mu.heapUsed, stats: vitals.stats(), loop: { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 }, commits: count, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25].map((x) => [x, le(x)]), gc: gc.map((v) => [v.labels.kind, v.value]) });
       });
     }
     if (m.type === 'stop') void vitals.close().then(() => node.close()).then(() => { rmSync(dir, { recursive: true, force: true }); process.exit(0); });
@@ -120,10 +135,21 @@ const pct = (xs: number[], p: number) => {
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
 export async function run(): Promise<void> {
+  for (const sync of MODES) await runMode(sync);
+}
+
+async function runMode(SYNC: 'full' | 'normal'): Promise<void> {
   const { VitalsClient } = await import('../src/vitals/index.ts');
-  const child = fork(self, [], { env: { ...process.env, BENCH_VITALS_ROLE: 'server' }, execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const ready = await new Promise<Any>((resolve) => child.on('message', (m: Any) => m.type === 'ready' && resolve(m)));
+  const child = fork(self, [], { env: { ...process.env, BENCH_VITALS_ROLE: 'server', BENCH_SYNC: SYNC }, execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // the node goes with this process whatever happens here (a refused subscribe, an error)
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  const ready = await new Promise<Any>((resolve, reject) => {
+    child.on('message', (m: Any) => m.type === 'ready' && resolve(m));
+    child.once('exit', (code) => reject(new Error(`the bench node exited (${code}) before it was ready`)));
+  });
   const ask = (type: string) => new Promise<Any>((resolve) => { child.once('message', resolve); child.send({ type }); });
+  process.stdout.write(`\n--- TELEMED_DB_SYNC=${SYNC} (load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')})\n`);
   process.stdout.write(`${DEVICES} devices × 1 clinician, frames of ${FRAME} samples, window ${WINDOW}, sync=${SYNC}\n`);
   process.stdout.write(`storage baseline (group commit, no socket, in the node process): one Observation per reading ${Math.round(ready.perReading)} samples/s, one per series ${Math.round(ready.perSeries)} samples/s\n`);
   process.stdout.write(`service stores ${SERIES ? 'one Observation per series' : 'one Observation per reading'}, fans out when ${process.env.BENCH_FANOUT === 'committed' ? 'committed' : 'received'}\n`);
@@ -185,7 +211,8 @@ export async function run(): Promise<void> {
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   const sat = ((acked - a0) / (performance.now() - t0)) * 1000;
   running = false;
-  await new Promise((r) => setTimeout(r, 2000)); // drain
+  // drain: the paced phase starts with nothing in flight (at most 30 s)
+  for (let i = 0; i < 300 && devs.some((d) => d.inFlight > 0); i++) await new Promise((r) => setTimeout(r, 100));
   process.stdout.write(`sustained ingest, every sample committed before its ack: ${Math.round(sat)} samples/s (${(sat / ready.baseline).toFixed(2)}× baseline; target 50 000)\n`);
 
   // 2. paced at half the saturation rate (or BENCH_RATE)
@@ -193,6 +220,7 @@ export async function run(): Promise<void> {
   const framesPerSecPerDev = rate / FRAME / DEVICES;
   for (const d of devs) d.onAck = undefined;
   measuring = true;
+  child.send({ type: 'mark' });
   a0 = acked;
   t0 = performance.now();
   const timers = devs.map((d, i) => {
@@ -216,10 +244,13 @@ export async function run(): Promise<void> {
   process.stdout.write(`  fan-out latency  p50 ${ms(pct(fanLat, 50))}  p99 ${ms(pct(fanLat, 99))}  (${fanLat.length} frames; target p99 < 20 ms)\n`);
   const mem = await ask('memory');
   process.stdout.write(`node commits: ${mem.commits}; at most (s → commits): ${mem.buckets.map(([x, n]: [number, number]) => `${x}→${n}`).join(' ')}; GC seconds by kind: ${mem.gc.map(([k, v]: [string, number]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`);
+  process.stdout.write(`node event loop delay while paced: p50 ${ms(mem.loop.p50)}  p99 ${ms(mem.loop.p99)}  max ${ms(mem.loop.max)}\n`);
+  process.stdout.write(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
   process.stdout.write(`node memory: rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB, heap ${(mem.heap / 2 ** 20).toFixed(0)} MiB (${JSON.stringify(mem.stats)})\n`);
   for (const d of devs) d.client.close();
   child.send({ type: 'stop' });
   await new Promise((r) => child.once('exit', r));
+  process.off('exit', reap);
 }
 
 if (process.env.BENCH_VITALS_ROLE === 'server') void serve();

@@ -290,6 +290,56 @@ test('the policy decides: a patient streams only for themself, only admitted cli
   }
 });
 
+test('a Consent revoked or deleted through /fhir ends the patient\'s streams at once, with the reason, and the clinician\'s feed stops', { timeout: 4 * T }, async () => {
+  for (const how of ['revoke', 'delete'] as const) {
+    const b = await book();
+    await enterCall(b);
+    const doc = await watcher(b);
+    const { client: dev } = await device(b, `consent-${how}`);
+    dev.send({ type: 'samples', samples: frame(0) });
+    await dev.next('ack', (f) => f.seq === 5, T);
+    await doc.next('vitals', (f) => f.samples.at(-1).seq === 5, T);
+    const before = observationsOf(b.patient).length;
+
+    const consentId = `consent-${b.patient.split('-')[1]}`;
+    const current = await fhirGet(`Consent/${consentId}`, b.clinician);
+    assert.equal(current.status, 200);
+    const res = how === 'revoke'
+      ? await fetch(`${node.url}/fhir/Consent/${consentId}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${await token(b.clinician)}`, 'content-type': 'application/fhir+json' },
+        body: JSON.stringify({ ...current.body, status: 'inactive' }),
+      })
+      : await fetch(`${node.url}/fhir/Consent/${consentId}`, { method: 'DELETE', headers: { authorization: `Bearer ${await token(b.clinician)}` } });
+    assert.ok(res.status < 300, `the consent write is accepted (${res.status})`);
+    await res.arrayBuffer();
+
+    // the device is told why and closed; what it sends now is not stored
+    dev.send({ type: 'samples', samples: frame(6) });
+    const e = await dev.next('error', (f) => f.code === 'stream_refused', T);
+    assert.equal(typeof e.reason, 'string');
+    assert.ok(e.reason.length > 0, 'the error frame names the reason');
+    await assert.rejects(dev.next('never', () => true, T), /closed \(4403/);
+    // the clinician heard it before anything they send after the write: it came with the write, not with the minute's re-decision
+    doc.send({ type: 'ping', ref: 'after-consent' });
+    const order = await doc.next('pong', (f) => f.ref === 'after-consent', T);
+    const idx = (f: Frame) => doc.received.indexOf(f);
+    const gone = doc.received.find((f) => f.type === 'unsubscribed' && f.appointmentId === b.id);
+    assert.ok(gone, 'the clinician is unsubscribed');
+    assert.equal(gone.reason, e.reason);
+    assert.ok(idx(gone) < idx(order), 'unsubscribed arrived before the pong of a ping sent after the write');
+    assert.ok(!doc.received.some((f) => f.type === 'vitals' && f.samples.some((x: Any) => x.seq >= 6)), 'no sample after the revocation reached the clinician');
+    assert.equal(observationsOf(b.patient).length, before, 'nothing after the revocation is stored');
+
+    // a new stream is refused while there is no consent
+    const again = new VitalsClient(wsVitals);
+    clients.push(again);
+    await again.opened;
+    again.send({ type: 'hello', token: await token(b.patient), device: `consent-${how}` });
+    assert.equal((await again.next('error', () => true, T)).code, 'stream_refused');
+  }
+});
+
 test('a deterioration raises alert frames to the clinician and FHIR Flags', { timeout: 4 * T }, async () => {
   const b = await book();
   await enterCall(b);

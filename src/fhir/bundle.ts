@@ -95,6 +95,7 @@ export function processBundle(svc: FhirService, ctx: Ctx, body: unknown): FhirRe
   if (bundle.type === 'batch') {
     const out: BundleEntry[] = entries.map((e, i) => {
       ctx.db.exec('SAVEPOINT entry');
+      const marks = [ctx.created.length, ctx.changes.length] as const;
       try {
         const res = runOne(svc, ctx, parseEntry(e, i));
         ctx.db.exec('RELEASE entry');
@@ -102,6 +103,9 @@ export function processBundle(svc: FhirService, ctx: Ctx, body: unknown): FhirRe
       } catch (err) {
         ctx.db.exec('ROLLBACK TO entry');
         ctx.db.exec('RELEASE entry');
+        // what this entry wrote is gone: nobody is told it was created or changed
+        ctx.created.length = marks[0];
+        ctx.changes.length = marks[1];
         const fe = toFhirError(err);
         return toEntry({ status: fe.status, body: fe.toOutcome() });
       }

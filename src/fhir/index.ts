@@ -3,7 +3,7 @@
  * sealed at rest, with access decided by the policy and every touch audited.
  * HTTP-agnostic: node/ mounts {@link FhirService.handle} on Fastify.
  */
-export { FhirService, type FhirRequest, type FhirResponse, type AuditLink, type FhirServiceOptions } from './service.ts';
+export { FhirService, type FhirChange, type FhirRequest, type FhirResponse, type AuditLink, type FhirServiceOptions } from './service.ts';
 export { FhirRepository, FHIR_MIGRATIONS } from './repository.ts';
 export { ResourceValidator } from './validate.ts';
 export { FhirError, outcome, toFhirError, type OperationOutcome, type Issue } from './outcome.ts';

@@ -60,6 +60,17 @@ export interface FhirServiceOptions {
   onDecision?: (action: Action, allow: boolean) => void;
 }
 
+/**
+ * One committed write, as {@link FhirService.onWrite} listeners get it:
+ * `resource` is the version written, or for a delete the last live version.
+ */
+export interface FhirChange {
+  interaction: 'create' | 'update' | 'delete';
+  type: string;
+  id: string;
+  resource: Resource;
+}
+
 /** Per-interaction context: the audit records gathered while it runs. */
 export interface Ctx {
   db: Db;
@@ -68,6 +79,8 @@ export interface Ctx {
   baseUrl: string;
   /** Resources created by this interaction, reported to `onCreated` after the commit. */
   created: Resource[];
+  /** Every create, update and delete of this interaction, reported to `onWrite` listeners after the commit. */
+  changes: FhirChange[];
   /**
    * In a transaction: `Type/id` of every resource the transaction creates or
    * updates. References to them are valid before they are written, since the
@@ -81,6 +94,7 @@ const AUDIT_ONLY = new Set(['read', 'vread', 'search-type', 'history-instance'])
 export class FhirService {
   readonly repo: FhirRepository;
   readonly #o: FhirServiceOptions;
+  readonly #writeListeners = new Set<(changes: readonly FhirChange[]) => void>();
 
   constructor(o: FhirServiceOptions) {
     this.#o = o;
@@ -98,14 +112,37 @@ export class FhirService {
       interaction = route.interaction;
       type = route.type ?? '-';
       if (route.interaction === 'capabilities') return { status: 200, body: capabilityStatement(req.baseUrl) };
-      const { res, created } = await this.#o.store.write((db) => this.#inTransaction(db, req, route.run));
+      const { res, created, changes } = await this.#o.store.write((db) => this.#inTransaction(db, req, route.run));
       if (created.length > 0) this.#notifyCreated(created);
+      if (changes.length > 0) this.#notifyWrite(changes);
       this.#o.onOutcome?.(interaction, type, res.status < 400 ? 'ok' : res.status === 403 ? 'denied' : res.status < 500 ? 'client_error' : 'error');
       return res;
     } catch (err) {
       const e = toFhirError(err);
       this.#o.onOutcome?.(interaction, type, e.status === 403 ? 'denied' : e.status < 500 ? 'client_error' : 'error');
       return { status: e.status, body: e.toOutcome() };
+    }
+  }
+
+  /**
+   * Calls `listener` after every commit that created, updated or deleted
+   * resources, through the API (batches and transactions included: what
+   * committed) or by the node ({@link putAsSystem}); not for writes other parts
+   * make through {@link repo} in their own transactions. A listener's error
+   * is swallowed. Returns the unsubscribe.
+   */
+  onWrite(listener: (changes: readonly FhirChange[]) => void): () => void {
+    this.#writeListeners.add(listener);
+    return () => void this.#writeListeners.delete(listener);
+  }
+
+  #notifyWrite(changes: readonly FhirChange[]): void {
+    for (const l of [...this.#writeListeners]) {
+      try {
+        l(changes);
+      } catch {
+        // a listener's failure never turns into the client's error
+      }
     }
   }
 
@@ -119,8 +156,8 @@ export class FhirService {
     }
   }
 
-  #inTransaction(db: Db, req: FhirRequest, run: (ctx: Ctx) => FhirResponse): { res: FhirResponse; created: Resource[] } {
-    const ctx: Ctx = { db, principal: req.principal, audits: [], baseUrl: req.baseUrl, created: [] };
+  #inTransaction(db: Db, req: FhirRequest, run: (ctx: Ctx) => FhirResponse): { res: FhirResponse; created: Resource[]; changes: FhirChange[] } {
+    const ctx: Ctx = { db, principal: req.principal, audits: [], baseUrl: req.baseUrl, created: [], changes: [] };
     let res: FhirResponse;
     db.exec('SAVEPOINT interaction');
     try {
@@ -131,11 +168,12 @@ export class FhirService {
       db.exec('RELEASE interaction');
       ctx.audits = ctx.audits.filter((a) => a.outcome !== '0');
       ctx.created = [];
+      ctx.changes = [];
       const e = toFhirError(err);
       res = { status: e.status, body: e.toOutcome() };
     }
     for (const a of ctx.audits) this.#writeAudit(db, a);
-    return { res, created: ctx.created };
+    return { res, created: ctx.created, changes: ctx.changes };
   }
 
   #writeAudit(db: Db, facts: AuditFacts): void {
@@ -329,6 +367,7 @@ export class FhirService {
     const w: WriteResult = presetId ? this.repo.update(candidate) : this.repo.create(resource);
     const ref = `${resource.resourceType}/${w.stored.resource.id}`;
     ctx.created.push(w.stored.resource);
+    ctx.changes.push({ interaction: 'create', type: resource.resourceType, id: w.stored.resource.id!, resource: w.stored.resource });
     this.#audit(ctx, 'create', ref, patients.length > 0 ? patients : compartmentOf(w.stored.resource));
     return { ...ok(w.stored), status: 201, headers: { ...ok(w.stored).headers, location: `${ctx.baseUrl}/${ref}/_history/${w.stored.versionId}` } };
   }
@@ -374,6 +413,7 @@ export class FhirService {
     if (prev && !prev.deleted) this.authorize(ctx, Actions.writeRecord, 'update', prev.resource, `${type}/${id}`);
     const patients = this.authorize(ctx, Actions.writeRecord, 'update', resource, `${type}/${id}`);
     const w = this.repo.update(resource, expected);
+    ctx.changes.push({ interaction: w.created ? 'create' : 'update', type, id, resource: w.stored.resource });
     this.#audit(ctx, 'update', `${type}/${id}`, patients);
     return { ...ok(w.stored), status: w.created ? 201 : 200 };
   }
@@ -389,6 +429,7 @@ export class FhirService {
     this.authorize(ctx, Actions.readRecord, 'delete', prev.resource, `${type}/${id}`);
     const patients = this.authorize(ctx, Actions.writeRecord, 'delete', prev.resource, `${type}/${id}`);
     this.repo.delete(type, id);
+    ctx.changes.push({ interaction: 'delete', type, id, resource: prev.resource });
     this.#audit(ctx, 'delete', `${type}/${id}`, patients);
     return { status: 204 };
   }
@@ -400,13 +441,15 @@ export class FhirService {
   async putAsSystem(resource: Resource): Promise<Resource> {
     this.#o.validator.assertValid(resource);
     const principal: Principal = { id: `Device/${this.#o.nodeId}`, role: 'admin' };
-    return this.#o.store.write((db) => {
+    const { stored, created } = await this.#o.store.write((db) => {
       const w = resource.id === undefined ? this.repo.create(resource) : this.repo.update(resource);
       const stored = w.stored.resource;
       const patients = compartmentOf(stored);
       if (patients.length > 0) this.#writeAudit(db, { interaction: resource.id === undefined ? 'create' : 'update', principal, target: `${stored.resourceType}/${stored.id}`, patients, outcome: '0' });
-      return stored;
+      return { stored, created: w.created };
     });
+    this.#notifyWrite([{ interaction: created ? 'create' : 'update', type: stored.resourceType, id: stored.id!, resource: stored }]);
+    return stored;
   }
 
   /**

@@ -15,6 +15,8 @@ export interface OpenOptions {
   file: string;
   /** `full` fsyncs every commit (survives power loss); `normal` survives a process crash. */
   sync: 'full' | 'normal';
+  /** `own` (default): SQLite checkpoints the WAL inside a COMMIT past 8000 pages; `external`: never on this connection (a Checkpointer does, wal.ts). */
+  checkpoint?: 'own' | 'external';
 }
 
 /** Opens SQLite in WAL mode with the pragmas the node relies on. */
@@ -27,8 +29,10 @@ export function openDatabase(opts: OpenOptions): Db {
   db.pragma('busy_timeout = 5000');
   db.pragma('temp_store = MEMORY');
   db.pragma('secure_delete = ON');
-  // Fewer, larger checkpoints (each one fsyncs the database file) and a 64 MB page cache.
-  db.pragma('wal_autocheckpoint = 8000');
+  // Fewer, larger checkpoints (each one fsyncs the database file) and a 64 MB page cache;
+  // a WAL restarted after a checkpoint is cut back to 64 MiB.
+  db.pragma(`wal_autocheckpoint = ${opts.checkpoint === 'external' ? 0 : 8000}`);
+  db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   db.pragma('cache_size = -65536');
   return db;
 }

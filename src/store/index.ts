@@ -10,6 +10,7 @@ import path from 'node:path';
 import { openDatabase, migrate, type Db, type Migration } from './database.ts';
 import { GroupCommitter } from './committer.ts';
 import { DataCipher, loadDataKey, loadOrCreateKeyFile } from './crypto.ts';
+import { Checkpointer, WalFsync } from './wal.ts';
 
 export { DataCipher, loadOrCreateKeyFile, type Db, type Migration };
 
@@ -21,6 +22,8 @@ export interface StoreOptions {
   /** Use an in-memory database (tests). */
   memory?: boolean;
   onCommit?: (seconds: number, size: number) => void;
+  /** Longest a group commit keeps taking writes, ms (default 8): the event loop waits while it runs. */
+  maxBatchMs?: number;
 }
 
 /** The start is refused: the data key at hand is not the one the database was written with. The message names where the key comes from. */
@@ -39,11 +42,20 @@ export class Store {
   readonly cipher: DataCipher;
   readonly file: string;
   readonly #committer: GroupCommitter;
+  /** `full` on a file: the WAL's fdatasync before a write settles, off the event loop. */
+  readonly #fsync: WalFsync | undefined;
+  /** On a file: WAL checkpoints in a worker thread. */
+  readonly #checkpointer: Checkpointer | undefined;
   #closed = false;
 
   constructor(opts: StoreOptions) {
     this.file = opts.memory ? ':memory:' : path.join(opts.dataDir, 'telemed.db');
-    this.db = openDatabase({ file: this.file, sync: opts.sync ?? 'full' });
+    const sync = opts.sync ?? 'full';
+    // Off the event loop (wal.ts): `full` is SQLite's NORMAL plus our own fdatasync of the WAL before any
+    // write settles, and checkpoints run in a worker. In memory there is neither a WAL file nor a disk.
+    const file = !opts.memory;
+    this.db = openDatabase({ file: this.file, sync: file ? 'normal' : sync, checkpoint: file ? 'external' : 'own' });
+    this.#fsync = file && sync === 'full' ? new WalFsync(`${this.file}-wal`) : undefined;
     try {
       migrate(this.db, STORE_MIGRATIONS);
       const check = this.db.prepare('SELECT value FROM store_meta WHERE name = ?').pluck().get(KEY_CHECK) as Buffer | undefined;
@@ -63,16 +75,38 @@ export class Store {
           throw new DataKeyError(`${source}: this is not the data key ${this.file} was written with`);
         }
       }
+      this.#fsync?.syncNow();
     } catch (err) {
+      this.#fsync?.close();
       this.db.close();
       throw err;
     }
-    this.#committer = new GroupCommitter(this.db, opts.onCommit ? { onCommit: opts.onCommit } : {});
+    if (file) {
+      this.#checkpointer = new Checkpointer({
+        file: this.file,
+        synchronous: sync === 'full' ? 'FULL' : 'NORMAL',
+        // without the worker, SQLite checkpoints inside COMMIT again (slower, still bounded)
+        onFailed: () => {
+          if (!this.#closed) this.db.pragma('wal_autocheckpoint = 8000');
+        },
+      });
+    }
+    const fsync = this.#fsync;
+    const checkpointer = this.#checkpointer;
+    this.#committer = new GroupCommitter(this.db, {
+      ...(opts.onCommit ? { onCommit: opts.onCommit } : {}),
+      ...(opts.maxBatchMs !== undefined ? { maxBatchMs: opts.maxBatchMs } : {}),
+      ...(fsync ? { durable: () => fsync.sync() } : {}),
+      // the WAL passed its bound (the worker's checkpoints do not catch up): one checkpoint here, blocking
+      ...(checkpointer ? { afterCommit: () => void (checkpointer.takeOver() && this.db.pragma('wal_checkpoint(RESTART)')) } : {}),
+    });
   }
 
   /** Applies schema migrations (each part passes its own). */
   migrate(migrations: readonly Migration[]): string[] {
-    return migrate(this.db, migrations);
+    const applied = migrate(this.db, migrations);
+    if (applied.length > 0) this.#fsync?.syncNow();
+    return applied;
   }
 
   /** Runs `fn` in a transaction; resolves after the commit is durable. */
@@ -82,7 +116,9 @@ export class Store {
 
   /** Runs `fn` in a synchronous transaction right now (start-up, CLI tools). */
   writeNow<T>(fn: (db: Db) => T): T {
-    return this.db.transaction(fn).immediate(this.db);
+    const value = this.db.transaction(fn).immediate(this.db);
+    this.#fsync?.syncNow();
+    return value;
   }
 
   get closed(): boolean {
@@ -94,9 +130,11 @@ export class Store {
     if (this.#closed) return;
     this.#closed = true;
     this.#committer.close();
+    this.#checkpointer?.stop();
     try {
       this.db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
+      this.#fsync?.close();
       this.db.close();
     }
   }

@@ -128,6 +128,7 @@ export class VitalsService {
     samples: Counter<'result'>; ack: Histogram; streams: Gauge; watchers: Gauge; fanout: Counter; alerts: Counter<'rule'>; decisions: Counter<'allow'>;
   };
   #closing: Promise<void> | undefined;
+  readonly #offWrite: () => void;
 
   constructor(o: VitalsServiceOptions) {
     this.#o = o;
@@ -170,6 +171,12 @@ export class VitalsService {
         clinicianGone: (appointmentId, user, reason) => this.#dropWatchers(appointmentId, user, reason),
       });
     }
+    // A Consent written through /fhir (created, updated, deleted) decides the patient's streams again at once.
+    this.#offWrite = o.fhir.onWrite((changes) => {
+      const patients = new Set<string>();
+      for (const c of changes) if (c.type === 'Consent') for (const p of consentPatients(c.resource)) patients.add(p);
+      for (const p of patients) this.#recheckPatient(p);
+    });
     const heartbeat = setInterval(() => {
       for (const s of this.#sessions) {
         if (!s.alive) s.ws.terminate();
@@ -252,6 +259,7 @@ export class VitalsService {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const t of this.#timers) clearInterval(t);
+      this.#offWrite();
       this.#alerter.close();
       for (const [server, l] of this.#servers) server.off('upgrade', l);
       this.#calls.close();
@@ -284,13 +292,18 @@ export class VitalsService {
   #onClose(s: Session): void {
     clearTimeout(s.hello);
     this.#sessions.delete(s);
-    if (s.device) {
-      if (s.device.owner === s) s.device.owner = undefined;
-      this.#streams.get(s.device.patient)?.delete(s);
-      if (this.#streams.get(s.device.patient)?.size === 0) this.#streams.delete(s.device.patient);
-      this.#m.streams.dec();
-    }
+    this.#stopStream(s);
     for (const a of s.subscriptions) this.#unwatch(s, a);
+  }
+
+  /** The socket streams for its device no more: later `samples` frames on it are refused, not stored, not fanned out. */
+  #stopStream(s: Session): void {
+    if (!s.device) return;
+    if (s.device.owner === s) s.device.owner = undefined;
+    this.#streams.get(s.device.patient)?.delete(s);
+    if (this.#streams.get(s.device.patient)?.size === 0) this.#streams.delete(s.device.patient);
+    this.#m.streams.dec();
+    s.device = undefined;
   }
 
   async #onMessage(s: Session, data: RawData, isBinary: boolean): Promise<void> {
@@ -506,15 +519,37 @@ export class VitalsService {
     return d;
   }
 
-  /** Decides every stream of the patient again; a refused one gets `stream_refused` and is closed (4403). */
+  /**
+   * Decides every stream of the patient again, and every clinician watching
+   * one of the patient's calls: a refused stream gets `stream_refused
+   * {reason}` and is closed (4403), and stops at once (it is out of the
+   * patient's streams before its close completes); a refused clinician gets
+   * `unsubscribed {reason}` and no more samples.
+   */
   #recheckPatient(patient: string): void {
-    for (const s of [...(this.#streams.get(patient) ?? [])]) {
+    const streams = this.#streams.get(patient);
+    for (const s of [...(streams ?? [])]) {
       const d = this.#decide(s.principal!, patient);
       if (d.allow) continue;
       s.error(ErrorCodes.streamRefused, 'the policy no longer allows this stream', { reason: d.reason });
+      this.#stopStream(s);
       s.ws.close(CloseCodes.refused, d.reason);
     }
+    for (const call of this.#calls.callsOf(patient)) {
+      for (const w of [...(this.#watchers.get(call.appointmentId) ?? [])]) {
+        const d = this.#decide(w.principal!, patient);
+        if (d.allow) continue;
+        this.#unwatch(w, call.appointmentId);
+        w.send({ type: 'unsubscribed', appointmentId: call.appointmentId, reason: d.reason });
+      }
+    }
   }
+}
+
+/** The patients a Consent is about (`patient`, a literal reference). */
+function consentPatients(r: Any): string[] {
+  const ref = r?.patient?.reference;
+  return typeof ref === 'string' && /^Patient\/[^/]+$/.test(ref) ? [ref] : [];
 }
 
 /** Builds the vitals service; the node attaches it to its HTTP server and mounts {@link VitalsService.ingestBatch}. */
