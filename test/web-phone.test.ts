@@ -230,10 +230,12 @@ test('at phone size, from the keyboard: device check, waiting, admit, toggles, c
   assert.deepEqual(await sentTracksEnabled(patient, 'audio'), [false]);
   const silent = await until('the clinician hears nothing', () => receivedAudioEnergy(doctor), (e) => e < 1e-6);
   t.diagnostic(`audio energy received while muted: ${silent}`);
+  await doctor.getByTestId('remote-media').filter({ hasText: 'The patient muted the microphone.' }).waitFor();
   await patient.keyboard.press('Enter');
   await patient.getByRole('button', { name: 'Mute microphone' }).waitFor();
   assert.deepEqual(await sentTracksEnabled(patient, 'audio'), [true]);
   await until('the clinician hears the patient again', () => receivedAudioEnergy(doctor), (e) => e > 0);
+  await doctor.getByTestId('remote-media').waitFor({ state: 'hidden' });
 
   // Camera off: the sent video track is disabled and the clinician's picture goes black; on again, it returns.
   const lit = await until('the clinician sees a picture', () => remoteBrightness(doctor), (b) => b > 20);
@@ -242,12 +244,23 @@ test('at phone size, from the keyboard: device check, waiting, admit, toggles, c
   await patient.getByRole('button', { name: 'Turn camera on' }).waitFor();
   assert.deepEqual(await sentTracksEnabled(patient, 'video'), [false]);
   const dark = await until('the clinician sees a black picture', () => remoteBrightness(doctor), (b) => b >= 0 && b < 3);
+  // ...and is told why, rather than left with a black picture.
+  await doctor.getByTestId('remote-media').filter({ hasText: 'The patient turned the camera off.' }).waitFor();
   await shot(doctor, 'clinician-call-patient-camera-off');
   t.diagnostic(`remote picture brightness: ${lit.toFixed(1)} with the camera on, ${dark.toFixed(1)} off`);
   await patient.keyboard.press(' ');
   await patient.getByRole('button', { name: 'Turn camera off' }).waitFor();
   assert.deepEqual(await sentTracksEnabled(patient, 'video'), [true]);
   await until('the clinician sees the picture again', () => remoteBrightness(doctor), (b) => b > 20);
+  await doctor.getByTestId('remote-media').waitFor({ state: 'hidden' });
+
+  // Both browsers' getStats summaries reached the node's Prometheus histograms; /metrics names nobody.
+  const metricsText = () => fetch(`${node.url}/metrics`).then((r) => r.text());
+  const count = (text: string, name: string) => Number(new RegExp(`^${name}_count (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  const metrics = await until('stats reports in the histograms', metricsText, (m) => ['consult_rtt_seconds', 'consult_jitter_seconds', 'consult_packet_loss_ratio', 'consult_receive_bitrate_bytes_per_second'].every((n) => count(m, n) >= 2));
+  assert.match(metrics, /^consult_rtt_seconds_bucket\{le="0\.05"\} \d+/m);
+  assert.match(metrics, /^consult_frames_decoded_total [1-9]\d*/m);
+  assert.doesNotMatch(metrics, /Frida|ph-call|Patient\/ph-|phone-doc/, 'no name or identifier in the metrics');
 
   // End from the keyboard: press, then confirm on the same (now armed) button.
   await tabTo(doctor, 'button.danger');
