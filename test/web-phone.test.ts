@@ -52,6 +52,16 @@ after(async () => {
 
 const shot = (page: Page, name: string) => shotAs(page, 'web-phone', name);
 
+/** Every request a page makes that does not go to the node (no CDN, no font or script from elsewhere). */
+const foreign: string[] = [];
+function servedByTheNodeOnly(page: Page): Page {
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.protocol !== 'data:' && u.protocol !== 'blob:' && u.origin !== node.url) foreign.push(r.url());
+  });
+  return page;
+}
+
 /** A patient with a telehealth Consent and an Appointment of `doctor` with them at `start`. */
 async function book(tag: string, given: string, start: Date, doctor = DOCTOR): Promise<{ id: string; patient: string }> {
   const patient = `Patient/${tag}`;
@@ -197,7 +207,7 @@ test("the clinician's start page lists today's appointments of that clinician, a
 test('at phone size, from the keyboard: device check, waiting, admit, toggles, call, end; the Encounter is finished with its period', { skip, timeout: 300_000 }, async (t) => {
   const a = await book('ph-call', 'Frida', laterToday(5));
   const doctorToken = await node.auth.mint(DOCTOR, 'authorized_medical_staff');
-  const patient = await session.openPage(PHONE);
+  const patient = servedByTheNodeOnly(await session.openPage(PHONE));
   await patient.goto(`${node.url}/join/${a.id}#token=${await node.auth.mint(a.patient, 'patient')}`);
   await patient.getByRole('heading', { name: 'Before you join' }).waitFor();
   // The device check: camera, microphone (the fake one's beep moves the level) and network, each marked.
@@ -210,7 +220,7 @@ test('at phone size, from the keyboard: device check, waiting, admit, toggles, c
   await patient.getByTestId('waiting').waitFor();
   await checkState(patient, 'patient-waiting');
 
-  const doctor = await session.openPage(PHONE);
+  const doctor = servedByTheNodeOnly(await session.openPage(PHONE));
   await doctor.goto(`${node.url}/call/${a.id}#token=${doctorToken}`);
   await doctor.getByRole('button', { name: 'Admit Frida Phone' }).waitFor();
   await checkState(doctor, 'clinician-waiting-room');
@@ -287,6 +297,7 @@ test('at phone size, from the keyboard: device check, waiting, admit, toggles, c
   assert.ok(Date.parse(enc.period.start) > 0 && Date.parse(enc.period.end) >= Date.parse(enc.period.start), `period ${JSON.stringify(enc.period)}`);
   const appt = (await (await fetch(`${node.url}/fhir/Appointment/${a.id}`, { headers })).json()) as any;
   assert.equal(appt.status, 'fulfilled');
+  assert.deepEqual(foreign, [], 'every file and call of the app is served by the node (no CDN)');
 });
 
 test('a refused join at phone size: the reason in plain words, reachable controls, no sideways scroll, no camera and no peer connection', { skip, timeout: 120_000 }, async () => {
