@@ -122,6 +122,10 @@ describe('consultation signaling under bad input', () => {
     for (let i = 0; i < 300; i++) pat.send({ type: 'candidate', appointmentId: a.id, candidate: null });
     const err = await pat.next('error');
     assert.equal(err.code, 'rate_limited');
+    // The limit is per socket: the clinician's socket in the same room is answered at once.
+    doc.send({ type: 'ping', ref: 'doc-during-flood' });
+    await doc.next('pong', (f) => f.ref === 'doc-during-flood');
+    assert.equal(doc.pending('error').length, 0, 'the clinician was not rate limited');
     // Recovery: once the bucket refills, frames are handled again.
     let pong = false;
     for (let i = 0; i < 50 && !pong; i++) {

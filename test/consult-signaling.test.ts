@@ -169,6 +169,30 @@ describe('consultation signaling', () => {
     assert.equal(two.doc.pending('answer').length + two.doc.pending('candidate').length, 0);
   });
 
+  test("a seat's camera and microphone state reaches the other seat of its room only; not while waiting", async () => {
+    const a = await h.book();
+    const one = await h.enterCall(a);
+    const two = await h.enterCall(await h.book());
+    one.pat.send({ type: 'media', appointmentId: a.id, audio: true, video: false });
+    const got = await one.doc.next('media');
+    assert.deepEqual([got.appointmentId, got.from, got.audio, got.video], [a.id, one.patSeat, true, false]);
+    two.doc.send({ type: 'media', appointmentId: a.id, audio: false, video: false });
+    assert.equal((await two.doc.next('error')).code, 'not_in_room');
+    one.pat.send({ type: 'media', appointmentId: a.id, audio: 'off', video: false });
+    assert.equal((await one.pat.next('error')).code, 'bad_frame');
+    for (const c of [one.doc, one.pat, two.doc, two.pat]) await c.roundTrip();
+    assert.equal(one.pat.pending('media').length, 0, 'the sender is not told its own state');
+    assert.equal(one.doc.pending('media').length, 0, 'only the one valid frame was relayed');
+    assert.equal(two.pat.pending('media').length, 0);
+
+    const w = await h.book();
+    const { pat, doc } = await h.openWaitingRoom(w);
+    pat.send({ type: 'media', appointmentId: w.id, audio: false, video: true });
+    assert.equal((await pat.next('error')).code, 'not_admitted');
+    await doc.roundTrip();
+    assert.equal(doc.pending('media').length, 0);
+  });
+
   test('chat is kept as a Communication before it is delivered, and its text never reaches the logs', async () => {
     const a = await h.book();
     const { doc, pat, patSeat, patAdmitted } = await h.enterCall(a);

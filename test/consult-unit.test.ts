@@ -20,6 +20,7 @@ describe('frame parser', () => {
     assert.equal(codeOf('{"v":1,"type":"candidate","appointmentId":"a-1","candidate":null}'), 'ok');
     assert.equal(codeOf('{"v":1,"type":"candidate","appointmentId":"a-1","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host","sdpMid":"0","sdpMLineIndex":0}}'), 'ok');
     assert.equal(codeOf('{"v":1,"type":"stats","appointmentId":"a-1","rtt":0.02,"packetLoss":0.01,"framesDecoded":300}'), 'ok');
+    assert.equal(codeOf('{"v":1,"type":"media","appointmentId":"a-1","audio":false,"video":true}'), 'ok');
   });
 
   test('names each kind of bad input with its own stable code', () => {

@@ -96,6 +96,8 @@ export const ClientFrameSchemas = {
       bitrate: finite.min(0).max(1e10).optional(),
     })
     .strict(),
+  /** This seat's microphone and camera are on or off (the toggles): relayed to the other admitted seats, so they can say so. */
+  media: z.object({ ...inRoom, type: z.literal('media'), audio: z.boolean(), video: z.boolean() }).strict(),
   /** Shares a DocumentReference already stored on the node (uploaded through the FHIR endpoint). */
   document: z.object({ ...inRoom, type: z.literal('document'), documentReference: id }).strict(),
   /** A clinician follows an appointment's waiting room without taking a seat (`lobby` frames until `unwatch` or the end). */
@@ -140,6 +142,7 @@ export type ServerFrame =
   | { type: 'offer' | 'answer'; appointmentId: string; from: string; sdp: string }
   | { type: 'candidate'; appointmentId: string; from: string; candidate: FrameOf<'candidate'>['candidate'] }
   | { type: 'chat'; appointmentId: string; from: string; user: string; id: string; text: string; sent: string; ref?: string }
+  | { type: 'media'; appointmentId: string; from: string; audio: boolean; video: boolean }
   | { type: 'document'; appointmentId: string; from: string; id: string; title?: string; contentType?: string; ref?: string }
   | { type: 'left'; appointmentId: string; reason: string; ref?: string }
   | { type: 'ended'; appointmentId: string; reason: string; encounter?: string }

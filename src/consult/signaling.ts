@@ -128,6 +128,7 @@ export class Signaling {
       case 'candidate': return this.#relay(conn, f);
       case 'chat': return this.#chat(conn, f);
       case 'stats': return this.#stats(conn, f);
+      case 'media': return this.#media(conn, f);
       case 'document': return this.#document(conn, f);
       case 'watch': return this.#watch(conn, f);
       case 'unwatch': return this.#unwatch(conn, f.appointmentId);
@@ -445,6 +446,13 @@ export class Signaling {
   #stats(conn: Connection, f: FrameOf<'stats'>): void {
     const p = this.#seatIn(conn, f.appointmentId);
     p.room.quality.report(p.seat, f);
+  }
+
+  /** A seat's microphone/camera state, to the other connected admitted seats (none connected: nothing to tell, no error). */
+  #media(conn: Connection, f: FrameOf<'media'>): void {
+    const p = this.#seatIn(conn, f.appointmentId);
+    const frame: ServerFrame = { type: 'media', appointmentId: f.appointmentId, from: p.seat, audio: f.audio, video: f.video };
+    for (const t of p.room.admitted()) if (t !== p && t.connected) t.send(frame);
   }
 
   #leave(conn: Connection, f: FrameOf<'leave'>): void {

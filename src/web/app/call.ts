@@ -19,6 +19,8 @@ export interface CallEvents {
   chat(m: ChatMessage): void;
   document(d: SharedDocument): void;
   notice(text: string): void;
+  /** Another seat's microphone and camera are on or off. */
+  media(seat: string, audio: boolean, video: boolean): void;
   /** The summary just sent (every 5 s in the call). */
   stats(s: CallStats): void;
 }
@@ -105,10 +107,19 @@ export class Call {
 
   setMicrophone(on: boolean): void {
     for (const t of this.local?.getAudioTracks() ?? []) t.enabled = on;
+    this.#sendMedia();
   }
 
   setCamera(on: boolean): void {
     for (const t of this.local?.getVideoTracks() ?? []) t.enabled = on;
+    this.#sendMedia();
+  }
+
+  /** Tells the other seats whether our microphone and camera are on (PROTOCOL.md `media`); only once admitted. */
+  #sendMedia(): void {
+    if (this.phase !== 'in-call' || !this.local) return;
+    const on = (ts: MediaStreamTrack[]) => ts.some((t) => t.enabled && t.readyState === 'live');
+    this.#send({ type: 'media', audio: on(this.local.getAudioTracks()), video: on(this.local.getVideoTracks()) });
   }
 
   /** The first peer connection (the other person, in a two-party call). */
@@ -155,11 +166,13 @@ export class Call {
         this.peers.set(peer.seat, peer);
         this.on.peers([...this.peers.values()]);
         this.#offer(peer.seat, { fresh: true });
+        this.#sendMedia();
         return;
       }
       case 'ice-restart':
         this.on.notice('The other person is back: reconnecting the video…');
         this.#offer(f.seat, { fresh: Boolean(f.fresh) || !this.pcs.has(f.seat), restart: true });
+        this.#sendMedia();
         return;
       case 'peer-disconnected': {
         const p = this.peers.get(f.seat);
@@ -191,6 +204,9 @@ export class Call {
         return;
       case 'chat':
         this.on.chat({ from: f.from, user: f.user, id: f.id, text: f.text, sent: f.sent, mine: f.from === this.seat });
+        return;
+      case 'media':
+        if (f.from !== this.seat) this.on.media(f.from, f.audio === true, f.video === true);
         return;
       case 'document':
         this.on.document({ from: f.from, id: f.id, title: f.title, contentType: f.contentType, mine: f.from === this.seat });
@@ -250,6 +266,7 @@ export class Call {
       }
     }
     this.#setPhase('in-call', f.resumed ? 'resumed' : undefined);
+    this.#sendMedia();
     this.#statsTimer ??= window.setInterval(() => void this.#reportStats(), STATS_EVERY_MS);
   }
 

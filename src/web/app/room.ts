@@ -39,6 +39,14 @@ export function roomView(o: RoomOptions): Call {
       },
     );
   startMedia.addEventListener('click', playRemote);
+  // The other person's toggles (PROTOCOL.md `media`): "camera off" instead of a black picture nobody can explain.
+  const remoteMedia = h('p', { class: 'remote-media', hidden: true, 'data-testid': 'remote-media', 'aria-live': 'polite' });
+  const showRemoteMedia = (audio: boolean, video: boolean) => {
+    const who = o.clinician ? 'The patient' : 'The clinician';
+    remoteMedia.textContent = !video && !audio ? `${who} turned the camera off and muted the microphone.` : !video ? `${who} turned the camera off.` : !audio ? `${who} muted the microphone.` : '';
+    remoteMedia.hidden = audio && video;
+    remoteMedia.classList.toggle('camera-off', !video);
+  };
   const remoteNote = h('p', { class: 'placeholder' }, o.clinician ? 'Nobody is in the call yet. Admit the patient from the waiting room.' : 'Connecting…');
   const localVideo = h('video', { class: 'local-video', autoplay: true, muted: true, playsInline: true, 'aria-label': 'Your own video' });
   const localTile = h('div', { class: 'local' }, localVideo);
@@ -63,7 +71,7 @@ export function roomView(o: RoomOptions): Call {
     'div',
     { class: 'stage' },
     vitals?.banner,
-    h('div', { class: 'videos' }, h('div', { class: 'remote' }, remoteVideo, remoteNote, startMedia), localTile),
+    h('div', { class: 'videos' }, h('div', { class: 'remote' }, remoteVideo, remoteNote, remoteMedia, startMedia), localTile),
     h('div', { class: 'controls', role: 'group', 'aria-label': 'Call controls' }, micBtn, camBtn, quality, endBtn),
     notice,
   );
@@ -99,6 +107,7 @@ export function roomView(o: RoomOptions): Call {
         if (stream) playRemote();
       }
       remoteNote.hidden = stream !== null;
+      if (!stream) showRemoteMedia(true, true);
       if (!stream) remoteNote.textContent = o.clinician ? 'The patient is not connected.' : 'The clinician is not connected.';
     },
     local: (stream) => {
@@ -106,6 +115,9 @@ export function roomView(o: RoomOptions): Call {
       micBtn.disabled = camBtn.disabled = !stream;
     },
     chat: (m) => void addChat(m),
+    media: (seat, audio, video) => {
+      if (remoteSeat === undefined || seat === remoteSeat) showRemoteMedia(audio, video);
+    },
     document: (d) => void addDocument(d),
     stats: (st) => {
       const poor = st.videoStalled === true || (st.packetLoss ?? 0) > 0.05 || (st.rtt ?? 0) > 0.4;
