@@ -43,6 +43,19 @@ describe('hub command line', () => {
     assert.equal(u.code, 2);
   });
 
+  it('refuses bad settings at start with a message naming each one (exit 78), never echoing a password', async () => {
+    const bad = await cli([], { TELEMED_HUB_PORT: 'abc', TELEMED_HUB_DATABASE_URL: 'mysql://db/x', TELEMED_HUB_ADMIN_TOKEN: 'short', TELEMED_HUB_OFFLINE_AFTER_MS: '5', AMQP_URL: '' });
+    assert.equal(bad.code, 78);
+    for (const name of ['TELEMED_HUB_PORT', 'TELEMED_HUB_DATABASE_URL', 'TELEMED_HUB_ADMIN_TOKEN', 'TELEMED_HUB_OFFLINE_AFTER_MS']) assert.match(bad.stderr, new RegExp(name));
+    const key = await cli([], { TELEMED_HUB_SIGNING_KEY: path.join(dir, 'missing.key'), AMQP_URL: '' });
+    assert.equal(key.code, 78);
+    assert.match(key.stderr, /TELEMED_HUB_SIGNING_KEY: cannot read .*missing\.key/);
+    const unreachable = await cli([], { TELEMED_HUB_DATABASE_URL: 'postgres://hub:s3cretpw@127.0.0.1:1/hub', TELEMED_HUB_PORT: '0', AMQP_URL: '' });
+    assert.equal(unreachable.code, 78);
+    assert.match(unreachable.stderr, /TELEMED_HUB_DATABASE_URL: cannot use PostgreSQL/);
+    assert.doesNotMatch(unreachable.stderr + unreachable.stdout, /s3cretpw/);
+  });
+
   it('keygen, then rollout of the shipped bundle to one node: in force there; the same bundle signed with another key is refused', { skip, timeout: 90_000 }, async () => {
     assert.equal((await cli(['keygen', '--out', path.join(dir, 'hub')])).code, 0);
     assert.equal((await cli(['keygen', '--out', path.join(dir, 'rogue')])).code, 0);

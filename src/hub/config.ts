@@ -13,7 +13,7 @@ import { SCHEMA_NAME } from './ledger-pg.ts';
 export const HubConfigSchema = z
   .object({
     /** HTTP port of the fleet page and API (0: any free port). */
-    port: z.coerce.number().int().min(0).max(65535).default(8090),
+    port: z.coerce.number({ error: 'must be a port number (0-65535)' }).int('must be a port number (0-65535)').min(0, 'must be a port number (0-65535)').max(65535, 'must be a port number (0-65535)').default(8090),
     /** Address to listen on. */
     host: z.string().min(1).default('127.0.0.1'),
     /** Folder of the hub's SQLite file (the default store) and its key. */
@@ -27,7 +27,7 @@ export const HubConfigSchema = z
     /** Prefix of the fleet's exchanges and queues (same on nodes and hub). */
     syncPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ - (1-32)').default('telemed'),
     /** Silence after which a node counts as offline, in ms. */
-    offlineAfterMs: z.coerce.number().int().min(1000, 'must be at least 1000 (ms)').max(7 * 24 * 3600 * 1000, 'must be at most a week (ms)').default(30_000),
+    offlineAfterMs: z.coerce.number({ error: 'must be a whole number of ms' }).int('must be a whole number of ms').min(1000, 'must be at least 1000 (ms)').max(7 * 24 * 3600 * 1000, 'must be at most a week (ms)').default(30_000),
     /** PEM file of the hub's Ed25519 private key (bundle signing); without it rollouts are refused. */
     signingKeyPath: z.string().min(1).optional(),
     /** Bearer token of the rollout API (`POST /api/rollouts`); without it the API refuses rollouts. */
