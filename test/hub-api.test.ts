@@ -85,7 +85,9 @@ for (const S of STORES) {
         const page = await fetch(`${hub.url}/`);
         assert.equal(page.status, 200);
         assert.match(page.headers.get('content-type') ?? '', /text\/html/);
-        assert.match(await page.text(), /api\/nodes/);
+        const html = await page.text();
+        assert.match(html, /api\/nodes/);
+        assert.match(html, /api\/rollouts/, 'the page lists the rollouts too');
         const metrics = await (await fetch(`${hub.url}/metrics`)).text();
         assert.match(metrics, /hub_messages_total\{kind="heartbeat",result="new"\} [1-9]/);
       } finally {
