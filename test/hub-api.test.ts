@@ -16,7 +16,7 @@ import { createHub, type FleetNode, type HubOptions, type RolloutRecord } from '
 import { bundleFromFiles, createBuiltinPolicy, createRegoPolicy, loadVerifiedRegoPolicy, type PolicyEngine } from '../src/policy/index.ts';
 import { assertFleet, createSyncAgent, routingKey, topology, type BundleFileText, type SyncAgent } from '../src/sync/index.ts';
 import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, syncStore, until } from './sync-harness.ts';
-import { dropSchema, PG_URL, pgSkip, runSchema, schemaExists } from './hub-harness.ts';
+import { dropSchema, PG_URL, PgProxy, pgSkip, runSchema, schemaExists } from './hub-harness.ts';
 
 const brokerReason = await brokerSkip();
 const pgReason = brokerReason ?? (await pgSkip());
@@ -219,6 +219,75 @@ for (const S of STORES) {
     });
   });
 }
+
+describe('hub on PostgreSQL: outages and two hubs', { skip: pgReason }, () => {
+  const prefix = runPrefix();
+  const schema = runSchema();
+  const t = topology(prefix);
+  const node = `${prefix}-pg`;
+  let conn: ChannelModel;
+  let ch: ConfirmChannel;
+  const env = (i: number) => Buffer.from(JSON.stringify({ v: 1, id: `m-${i}`, node, seq: i, kind: 'aggregate', body: { metric: 'alerts', period: '2026-11-24T10:00Z', count: 1 } }));
+  const publish = async (from: number, to: number) => {
+    for (let i = from; i <= to; i++) ch.publish(t.fleet, routingKey(node, 'aggregate'), env(i), { persistent: true });
+    await ch.waitForConfirms();
+  };
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+  before(async () => {
+    conn = await amqp.connect(brokerUrl());
+    ch = await conn.createConfirmChannel();
+    await assertFleet(ch, t);
+  });
+  after(async () => {
+    await conn?.close();
+    await deleteTopology(prefix, []);
+    await dropSchema(schema);
+  });
+
+  it('with the database cut while messages arrive, nothing is acked unrecorded: after it returns each message is recorded once, the hub never went down', { timeout: 60_000 }, async () => {
+    const proxy = await new PgProxy().listen();
+    const hub = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), prefix, port: 0, databaseUrl: proxy.url, databaseSchema: schema });
+    await hub.start();
+    try {
+      await publish(1, 100);
+      await until(async () => (await hub.ledger.messageCount(node)) === 100, 'the first 100');
+      proxy.cut();
+      await publish(101, 200);
+      await publish(51, 150); // copies, some of them of messages recorded before the cut
+      await until(async () => /hub_messages_total\{kind="aggregate",result="failed"\} [1-9]/.test(await (await fetch(`${hub.url}/metrics`)).text()), 'records fail while the database is away');
+      assert.equal((await fetch(`${hub.url}/api/rollouts`)).status, 500, 'the API says it cannot read, and the hub stays up');
+      proxy.restore();
+      await until(async () => (await hub.ledger.messageCount(node)) === 200, 'every message after the database came back');
+      await until(async () => (await ch.checkQueue(t.hubInbox)).messageCount === 0, 'the inbox is empty');
+      assert.deepEqual(await hub.ledger.messageSeqs(node), range(1, 200));
+      assert.equal(await hub.ledger.aggregateCount(node, 'alerts'), 200);
+    } finally {
+      await hub.close();
+      await proxy.close();
+    }
+  });
+
+  it('two hubs on one database consume the same inbox: copies of each id land on both, each is recorded once', { timeout: 60_000 }, async () => {
+    const open = async () => {
+      const h = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), prefix, port: 0, databaseUrl: PG_URL, databaseSchema: schema, prefetch: 50 });
+      await h.start();
+      return h;
+    };
+    const [h1, h2] = await Promise.all([open(), open()]);
+    try {
+      await until(() => h1.online && h2.online, 'both hubs consuming');
+      for (let round = 0; round < 3; round++) await publish(201, 1200);
+      await until(async () => (await h1.ledger.messageCount(node)) === 1200, 'a thousand more, once each');
+      await until(async () => (await ch.checkQueue(t.hubInbox)).messageCount === 0, 'the inbox is empty');
+      assert.deepEqual(await h2.ledger.messageSeqs(node), range(1, 1200));
+      assert.equal(await h1.ledger.aggregateCount(node, 'alerts'), 1200, 'each effect once');
+      assert.equal((await h2.ledger.nodeRows()).find((n) => n.id === node)?.messages, 1200);
+    } finally {
+      await Promise.all([h1.close(), h2.close()]);
+    }
+  });
+});
 
 describe('hub rollout API without a token configured', () => {
   it('refuses every rollout (default deny) and says how to turn it on', async () => {

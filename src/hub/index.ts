@@ -248,7 +248,8 @@ export function createHub(o: HubOptions): Hub<Ledger> {
   });
   app.post('/api/rollouts', async (req, reply) => postRollout(req, reply));
   app.get('/metrics', async (_req, reply) => {
-    const fleet = await refresh();
+    // Metrics answer while the store is away (the last snapshot; hub_messages_total{result="failed"} tells why).
+    const fleet = await refresh().catch(() => toFleet(snapshot));
     nodesGauge.set({ status: 'online' }, fleet.filter((n) => n.status === 'online').length);
     nodesGauge.set({ status: 'offline' }, fleet.filter((n) => n.status === 'offline').length);
     return reply.type(registry.contentType).send(await registry.metrics());

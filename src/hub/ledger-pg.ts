@@ -111,6 +111,8 @@ export class PgLedger implements Ledger {
     this.#pool = new pg.Pool({ connectionString: o.url, max: o.max ?? 4, connectionTimeoutMillis: 10_000, application_name: 'telemed-edge hub' });
     // An idle connection dropped by the server must not take the process down; the next query opens a new one.
     this.#pool.on('error', (err) => o.logger.warn({ part: 'hub', err: { message: err.message } }, 'postgresql connection lost'));
+    // The same for a connection lost while checked out: its query fails (and the batch is handed back), the event is only logged.
+    this.#pool.on('connect', (client) => client.on('error', (err) => o.logger.warn({ part: 'hub', err: { message: err.message } }, 'postgresql connection lost')));
   }
 
   /** Creates the schema and applies what is missing, under an advisory lock (two hubs starting at once do not race). */
