@@ -172,7 +172,12 @@ for (const S of STORES) {
         const broken = await post({ target: { all: true }, revision: 'broken-1', files: [{ path: 'x.rego', text: 'package x\n\nallow if {' }] });
         assert.equal(broken.status, 400);
         assert.match(((await broken.json()) as { message: string }).message, /x\.rego:\d+/);
-        assert.equal(((await (await fetch(`${hub.url}/api/rollouts`)).json()) as { rollouts: unknown[] }).rollouts.length, 0);
+        // Other bad input: a path out of the bundle, a body that is not gzip, a bad node id, an unknown content type.
+        assert.equal((await post({ ...good, files: [{ path: '../p.rego', text: 'package p' }] })).status, 400);
+        assert.equal((await post(Buffer.from('not gzip'), undefined, '?all=true')).status, 400);
+        assert.equal((await post({ ...good, target: { node: 'no spaces allowed' } })).status, 400);
+        assert.equal((await fetch(`${hub.url}/api/rollouts`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' }, body: 'x' })).status, 415);
+        assert.equal(((await (await fetch(`${hub.url}/api/rollouts`)).json()) as { rollouts: unknown[] }).rollouts.length, 0, 'nothing recorded for any of them');
 
         // To all: active on A (with the configuration in its data document); refused on C (signed by a key it does not hold).
         const res = await post(good);

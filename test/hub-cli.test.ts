@@ -6,10 +6,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHub } from '../src/hub/index.ts';
 import { bundleFromFiles, createBuiltinPolicy, loadVerifiedRegoPolicy, type PolicyEngine } from '../src/policy/index.ts';
 import { createSyncAgent } from '../src/sync/index.ts';
 import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, syncStore, until } from './sync-harness.ts';
@@ -32,7 +34,7 @@ describe('hub command line', () => {
   const nodeId = `${prefix}-cli`;
   after(async () => {
     rmSync(dir, { recursive: true, force: true });
-    if (!skip) await deleteTopology(prefix, [nodeId]);
+    if (!skip) await deleteTopology(prefix, [nodeId, `${prefix}-api`]);
   });
 
   it('refuses a rollout without a target or key, with the usage', async () => {
@@ -80,6 +82,31 @@ describe('hub command line', () => {
     } finally {
       await agent.close();
       store.close();
+    }
+  });
+
+  it('rollout --hub goes through the running hub: checked, signed, sent and recorded with the node pending; a wrong token is refused', { skip, timeout: 90_000 }, async () => {
+    const token = randomBytes(24).toString('hex');
+    const hub = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), memory: true, prefix, port: 0, signingKey: generateKeyPairSync('ed25519').privateKey, adminToken: token });
+    await hub.start();
+    const src = path.join(dir, 'api-bundle');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(path.join(src, 'p.rego'), 'package p\n\nimport rego.v1\n\nallow if input.x == 1\n');
+    writeFileSync(path.join(src, 'data.json'), JSON.stringify({ fleet: { min_count: 5 } }));
+    try {
+      await until(() => hub.online, 'hub connected');
+      const args = ['rollout', '--node', `${prefix}-api`, '--bundle', src, '--revision', 'api-1', '--hub', hub.url];
+      const wrong = await cli(args, { TELEMED_HUB_ADMIN_TOKEN: 'x'.repeat(40) });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /refused the rollout \(401\)/);
+      const ok = await cli(args, { TELEMED_HUB_ADMIN_TOKEN: token });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /1 node\(s\) pending/);
+      const [r] = await hub.ledger.rollouts();
+      assert.equal(r?.revision, 'api-1');
+      assert.deepEqual(r?.nodes.map((n) => [n.node, n.status]), [[`${prefix}-api`, 'pending']]);
+    } finally {
+      await hub.close();
     }
   });
 });

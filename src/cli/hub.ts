@@ -14,9 +14,11 @@ import type { Command } from './main.ts';
 
 const USAGE = `usage: telemed-edge hub                      run the hub
        telemed-edge hub keygen --out DIR       write an Ed25519 key pair (hub-signing.key, hub-signing.pub)
-       telemed-edge hub rollout (--node ID | --group G | --all) --bundle DIR|FILE.tar.gz [--revision R]
-                                               sign a policy bundle with TELEMED_HUB_SIGNING_KEY (a PEM file)
-                                               and send it to the nodes' durable queues
+       telemed-edge hub rollout (--node ID | --group G | --all) --bundle DIR|FILE.tar.gz [--revision R] [--hub URL]
+                                               with --hub: through the running hub's API (TELEMED_HUB_ADMIN_TOKEN),
+                                               which checks, signs, sends and records it (status per node);
+                                               without: sign with TELEMED_HUB_SIGNING_KEY (a PEM file) and send
+                                               it straight to the nodes' durable queues (AMQP_URL)
 
 Environment (or the same keys in a JSON file named by TELEMED_HUB_CONFIG):
   AMQP_URL                       broker, e.g. amqp://guest:guest@127.0.0.1:5672 (none: standalone)
@@ -58,9 +60,12 @@ async function rollout(args: string[]): Promise<number> {
   const target: RolloutTarget | undefined = typeof flags.node === 'string' ? { node: flags.node }
     : typeof flags.group === 'string' ? { group: flags.group } : flags.all === true ? { all: true } : undefined;
   if (!target || typeof flags.bundle !== 'string') return fail(`hub rollout needs a target (--node, --group or --all) and --bundle DIR\n\n${USAGE}`);
+  const hubUrl = typeof flags.hub === 'string' ? flags.hub : undefined;
   const amqpUrl = process.env.AMQP_URL;
   const keyFile = process.env.TELEMED_HUB_SIGNING_KEY;
-  if (!amqpUrl || !keyFile) return fail('hub rollout needs AMQP_URL and TELEMED_HUB_SIGNING_KEY', 78);
+  const token = process.env.TELEMED_HUB_ADMIN_TOKEN;
+  if (hubUrl && !token) return fail('hub rollout --hub needs TELEMED_HUB_ADMIN_TOKEN', 78);
+  if (!hubUrl && (!amqpUrl || !keyFile)) return fail('hub rollout needs AMQP_URL and TELEMED_HUB_SIGNING_KEY (or --hub URL with TELEMED_HUB_ADMIN_TOKEN)', 78);
   let files: Array<{ path: string; text: string }>;
   let revision: string;
   try {
@@ -68,6 +73,22 @@ async function rollout(args: string[]): Promise<number> {
   } catch (err) {
     return fail(`cannot read the bundle ${flags.bundle}: ${(err as Error).message}`);
   }
+  if (hubUrl) {
+    try {
+      const res = await fetch(new URL('/api/rollouts', hubUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ target, revision, files }),
+      });
+      const body = (await res.json().catch(() => ({}))) as { id?: string; message?: string; nodes?: Array<{ node: string; status: string }> };
+      if (res.status !== 202) return fail(`the hub refused the rollout (${res.status}): ${body.message ?? ''}`, 1);
+      process.stdout.write(`rollout ${body.id} of ${revision} (${files.length} files) sent by the hub; ${body.nodes?.length ?? 0} node(s) pending: ${new URL(`/api/rollouts/${body.id}`, hubUrl).toString()}\n`);
+      return 0;
+    } catch (err) {
+      return fail(`cannot reach the hub at ${hubUrl}: ${(err as Error).message}`, 1);
+    }
+  }
+  if (!amqpUrl || !keyFile) return fail('hub rollout needs AMQP_URL and TELEMED_HUB_SIGNING_KEY', 78);
   try {
     const key = await rolloutOnce({ amqpUrl, prefix: process.env.TELEMED_SYNC_PREFIX || 'telemed', signingKey: readFileSync(keyFile, 'utf8'), target, revision, files });
     process.stdout.write(`bundle ${revision} (${files.length} files) sent to ${key}, confirmed by the broker\n`);

@@ -13,6 +13,7 @@ import type { ConsumeMessage } from 'amqplib';
 import { createHash, randomBytes, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { z } from 'zod';
@@ -259,7 +260,10 @@ export function createHub(o: HubOptions): Hub<Ledger> {
   const RolloutJson = z.object({
     target: z.union([z.object({ node: z.string() }).strict(), z.object({ group: z.string() }).strict(), z.object({ all: z.literal(true) }).strict()]),
     revision: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'letters, digits, . _ : - (1-100)').optional(),
-    files: z.array(z.object({ path: z.string().min(1).max(300), text: z.string() }).strict()).min(1).max(500),
+    files: z.array(z.object({
+      path: z.string().min(1).max(300).refine((p) => !p.split('/').includes('..') && !p.startsWith('/'), 'a relative path inside the bundle'),
+      text: z.string(),
+    }).strict()).min(1).max(500),
     /** The policy's configuration: merged into the bundle's data document. */
     data: z.record(z.string(), z.unknown()).optional(),
   }).strict();
@@ -293,6 +297,11 @@ export function createHub(o: HubOptions): Hub<Ledger> {
         const picked = [q.data.node !== undefined, q.data.group !== undefined, q.data.all !== undefined].filter(Boolean).length;
         if (picked !== 1) return fail(reply, 400, 'bad_request', 'give exactly one target: ?node=ID, ?group=G or ?all=true');
         target = q.data.node !== undefined ? { node: q.data.node } : q.data.group !== undefined ? { group: q.data.group } : { all: true };
+        try {
+          gunzipSync(req.body, { maxOutputLength: 32 * 1024 * 1024 }); // a bundle is small: refuse an archive that unpacks to more than 32 MiB
+        } catch {
+          return fail(reply, 400, 'bad_bundle', 'the body is not a gzip archive of at most 32 MiB unpacked');
+        }
         const dir = mkdtempSync(path.join(tmpdir(), 'telemed-hub-upload-'));
         try {
           const file = path.join(dir, 'bundle.tar.gz');
@@ -304,10 +313,15 @@ export function createHub(o: HubOptions): Hub<Ledger> {
       } else {
         return fail(reply, 415, 'unsupported_media_type', 'send the bundle as application/json ({ target, files, revision?, data? }) or as a .tar.gz (application/gzip, target in the query)');
       }
-      checkTarget(target);
     } catch (err) {
       return fail(reply, 400, 'bad_bundle', `the bundle cannot be read: ${(err as Error).message}`);
     }
+    try {
+      checkTarget(target);
+    } catch (err) {
+      return fail(reply, 400, 'bad_request', (err as Error).message);
+    }
+    if (!/^[A-Za-z0-9._:-]{1,100}$/.test(prepared.revision)) return fail(reply, 400, 'bad_request', 'revision: letters, digits, . _ : - (1-100)');
     if (!signingKey) return fail(reply, 503, 'no_signing_key', 'the hub has no bundle signing key (set TELEMED_HUB_SIGNING_KEY)');
     if (!link?.up) return fail(reply, 503, 'broker_unavailable', link ? 'the hub is not connected to the broker; try again' : 'the hub has no broker (set AMQP_URL)');
     try {
