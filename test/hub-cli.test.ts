@@ -6,10 +6,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHub } from '../src/hub/index.ts';
 import { bundleFromFiles, createBuiltinPolicy, loadVerifiedRegoPolicy, type PolicyEngine } from '../src/policy/index.ts';
 import { createSyncAgent } from '../src/sync/index.ts';
 import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, syncStore, until } from './sync-harness.ts';
@@ -32,7 +34,7 @@ describe('hub command line', () => {
   const nodeId = `${prefix}-cli`;
   after(async () => {
     rmSync(dir, { recursive: true, force: true });
-    if (!skip) await deleteTopology(prefix, [nodeId]);
+    if (!skip) await deleteTopology(prefix, [nodeId, `${prefix}-api`]);
   });
 
   it('refuses a rollout without a target or key, with the usage', async () => {
@@ -41,6 +43,19 @@ describe('hub command line', () => {
     assert.match(r.stderr, /--node, --group or --all/);
     const u = await cli(['frobnicate']);
     assert.equal(u.code, 2);
+  });
+
+  it('refuses bad settings at start with a message naming each one (exit 78), never echoing a password', async () => {
+    const bad = await cli([], { TELEMED_HUB_PORT: 'abc', TELEMED_HUB_DATABASE_URL: 'mysql://db/x', TELEMED_HUB_ADMIN_TOKEN: 'short', TELEMED_HUB_OFFLINE_AFTER_MS: '5', AMQP_URL: '' });
+    assert.equal(bad.code, 78);
+    for (const name of ['TELEMED_HUB_PORT', 'TELEMED_HUB_DATABASE_URL', 'TELEMED_HUB_ADMIN_TOKEN', 'TELEMED_HUB_OFFLINE_AFTER_MS']) assert.match(bad.stderr, new RegExp(name));
+    const key = await cli([], { TELEMED_HUB_SIGNING_KEY: path.join(dir, 'missing.key'), AMQP_URL: '' });
+    assert.equal(key.code, 78);
+    assert.match(key.stderr, /TELEMED_HUB_SIGNING_KEY: cannot read .*missing\.key/);
+    const unreachable = await cli([], { TELEMED_HUB_DATABASE_URL: 'postgres://hub:s3cretpw@127.0.0.1:1/hub', TELEMED_HUB_PORT: '0', AMQP_URL: '' });
+    assert.equal(unreachable.code, 78);
+    assert.match(unreachable.stderr, /TELEMED_HUB_DATABASE_URL: cannot use PostgreSQL/);
+    assert.doesNotMatch(unreachable.stderr + unreachable.stdout, /s3cretpw/);
   });
 
   it('keygen, then rollout of the shipped bundle to one node: in force there; the same bundle signed with another key is refused', { skip, timeout: 90_000 }, async () => {
@@ -67,6 +82,31 @@ describe('hub command line', () => {
     } finally {
       await agent.close();
       store.close();
+    }
+  });
+
+  it('rollout --hub goes through the running hub: checked, signed, sent and recorded with the node pending; a wrong token is refused', { skip, timeout: 90_000 }, async () => {
+    const token = randomBytes(24).toString('hex');
+    const hub = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), memory: true, prefix, port: 0, signingKey: generateKeyPairSync('ed25519').privateKey, adminToken: token });
+    await hub.start();
+    const src = path.join(dir, 'api-bundle');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(path.join(src, 'p.rego'), 'package p\n\nimport rego.v1\n\nallow if input.x == 1\n');
+    writeFileSync(path.join(src, 'data.json'), JSON.stringify({ fleet: { min_count: 5 } }));
+    try {
+      await until(() => hub.online, 'hub connected');
+      const args = ['rollout', '--node', `${prefix}-api`, '--bundle', src, '--revision', 'api-1', '--hub', hub.url];
+      const wrong = await cli(args, { TELEMED_HUB_ADMIN_TOKEN: 'x'.repeat(40) });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /refused the rollout \(401\)/);
+      const ok = await cli(args, { TELEMED_HUB_ADMIN_TOKEN: token });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /1 node\(s\) pending/);
+      const [r] = await hub.ledger.rollouts();
+      assert.equal(r?.revision, 'api-1');
+      assert.deepEqual(r?.nodes.map((n) => [n.node, n.status]), [[`${prefix}-api`, 'pending']]);
+    } finally {
+      await hub.close();
     }
   });
 });

@@ -1,15 +1,12 @@
 /**
- * `telemed-edge hub`: the central hub (fleet registry, aggregates, fleet page).
- * Configured by environment until the config part carries the hub's keys:
- * AMQP_URL, TELEMED_HUB_DATA_DIR (default ./data-hub), TELEMED_HUB_PORT
- * (default 8090), HOST (default 127.0.0.1), TELEMED_HUB_OFFLINE_AFTER_MS
- * (default 30000), TELEMED_SYNC_PREFIX (default telemed), LOG_LEVEL.
+ * `telemed-edge hub`: the central hub (fleet registry, aggregates, rollouts,
+ * fleet page). Its settings (src/hub/config.ts) are validated at start; a bad
+ * one stops it with a message naming the setting (exit 78).
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createHub, rolloutOnce, type RolloutTarget } from '../hub/index.ts';
-import { bundleFromFiles, loadBundle, toJS } from '../policy/index.ts';
+import { bundleFiles, createHub, HubConfigError, loadHubConfig, rolloutOnce, type RolloutTarget } from '../hub/index.ts';
 import { parseArgs } from './args.ts';
 import { createLogger } from '../observability/index.ts';
 import { redactUrl } from '../sync/index.ts';
@@ -17,17 +14,23 @@ import type { Command } from './main.ts';
 
 const USAGE = `usage: telemed-edge hub                      run the hub
        telemed-edge hub keygen --out DIR       write an Ed25519 key pair (hub-signing.key, hub-signing.pub)
-       telemed-edge hub rollout (--node ID | --group G | --all) --bundle DIR [--revision R]
-                                               sign a policy bundle with TELEMED_HUB_SIGNING_KEY (a PEM file)
-                                               and send it to the nodes' durable queues
+       telemed-edge hub rollout (--node ID | --group G | --all) --bundle DIR|FILE.tar.gz [--revision R] [--hub URL]
+                                               with --hub: through the running hub's API (TELEMED_HUB_ADMIN_TOKEN),
+                                               which checks, signs, sends and records it (status per node);
+                                               without: sign with TELEMED_HUB_SIGNING_KEY (a PEM file) and send
+                                               it straight to the nodes' durable queues (AMQP_URL)
 
-Environment:
+Environment (or the same keys in a JSON file named by TELEMED_HUB_CONFIG):
   AMQP_URL                       broker, e.g. amqp://guest:guest@127.0.0.1:5672 (none: standalone)
   TELEMED_HUB_DATA_DIR           the hub's SQLite folder (default ./data-hub)
-  TELEMED_HUB_PORT, HOST         where the fleet page and /api/nodes listen (default 127.0.0.1:8090)
-  TELEMED_HUB_OFFLINE_AFTER_MS   silence after which a node is offline (default 30000)
+  TELEMED_HUB_DATABASE_URL       PostgreSQL instead of SQLite, e.g. postgres://hub@127.0.0.1:5432/telemed
+  TELEMED_HUB_DATABASE_SCHEMA    the PostgreSQL schema of the hub's tables (default telemed_hub)
+  TELEMED_HUB_PORT, HOST         where the fleet page and API listen (default 127.0.0.1:8090)
+  TELEMED_HUB_OFFLINE_AFTER_MS   silence after which a node is offline (default 30000, at least 1000)
   TELEMED_SYNC_PREFIX            exchange and queue name prefix, same on nodes and hub (default telemed)
-  TELEMED_HUB_SIGNING_KEY        PEM file of the hub's Ed25519 private key (rollout)
+  TELEMED_HUB_SIGNING_KEY        PEM file of the hub's Ed25519 private key (rollouts)
+  TELEMED_HUB_ADMIN_TOKEN        bearer token of POST /api/rollouts (at least 32 characters; unset: API refuses)
+  LOG_LEVEL                      fatal, error, warn, info (default), debug, trace, silent
 `;
 
 /** `hub keygen`: the hub keeps the private key; every node is given the public one. */
@@ -57,22 +60,35 @@ async function rollout(args: string[]): Promise<number> {
   const target: RolloutTarget | undefined = typeof flags.node === 'string' ? { node: flags.node }
     : typeof flags.group === 'string' ? { group: flags.group } : flags.all === true ? { all: true } : undefined;
   if (!target || typeof flags.bundle !== 'string') return fail(`hub rollout needs a target (--node, --group or --all) and --bundle DIR\n\n${USAGE}`);
+  const hubUrl = typeof flags.hub === 'string' ? flags.hub : undefined;
   const amqpUrl = process.env.AMQP_URL;
   const keyFile = process.env.TELEMED_HUB_SIGNING_KEY;
-  if (!amqpUrl || !keyFile) return fail('hub rollout needs AMQP_URL and TELEMED_HUB_SIGNING_KEY', 78);
+  const token = process.env.TELEMED_HUB_ADMIN_TOKEN;
+  if (hubUrl && !token) return fail('hub rollout --hub needs TELEMED_HUB_ADMIN_TOKEN', 78);
+  if (!hubUrl && (!amqpUrl || !keyFile)) return fail('hub rollout needs AMQP_URL and TELEMED_HUB_SIGNING_KEY (or --hub URL with TELEMED_HUB_ADMIN_TOKEN)', 78);
   let files: Array<{ path: string; text: string }>;
   let revision: string;
   try {
-    const b = loadBundle(flags.bundle);
-    revision = typeof flags.revision === 'string' ? flags.revision : String(b.manifest.revision ?? '');
-    if (revision === '') return fail('the bundle has no revision in its .manifest: give --revision');
-    files = [...b.modules.map((m) => ({ path: m.path, text: m.text })), { path: '.manifest', text: JSON.stringify({ ...b.manifest, revision }) }];
-    const data = toJS(b.data) as Record<string, unknown>;
-    if (Object.keys(data).length > 0) files.push({ path: 'data.json', text: JSON.stringify(data) });
-    bundleFromFiles(files); // the same reading the node will do
+    ({ revision, files } = bundleFiles(flags.bundle, typeof flags.revision === 'string' ? { revision: flags.revision } : {}));
   } catch (err) {
     return fail(`cannot read the bundle ${flags.bundle}: ${(err as Error).message}`);
   }
+  if (hubUrl) {
+    try {
+      const res = await fetch(new URL('/api/rollouts', hubUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ target, revision, files }),
+      });
+      const body = (await res.json().catch(() => ({}))) as { id?: string; message?: string; nodes?: Array<{ node: string; status: string }> };
+      if (res.status !== 202) return fail(`the hub refused the rollout (${res.status}): ${body.message ?? ''}`, 1);
+      process.stdout.write(`rollout ${body.id} of ${revision} (${files.length} files) sent by the hub; ${body.nodes?.length ?? 0} node(s) pending: ${new URL(`/api/rollouts/${body.id}`, hubUrl).toString()}\n`);
+      return 0;
+    } catch (err) {
+      return fail(`cannot reach the hub at ${hubUrl}: ${(err as Error).message}`, 1);
+    }
+  }
+  if (!amqpUrl || !keyFile) return fail('hub rollout needs AMQP_URL and TELEMED_HUB_SIGNING_KEY', 78);
   try {
     const key = await rolloutOnce({ amqpUrl, prefix: process.env.TELEMED_SYNC_PREFIX || 'telemed', signingKey: readFileSync(keyFile, 'utf8'), target, revision, files });
     process.stdout.write(`bundle ${revision} (${files.length} files) sent to ${key}, confirmed by the broker\n`);
@@ -82,14 +98,6 @@ async function rollout(args: string[]): Promise<number> {
   }
 }
 
-
-function int(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got '${raw}'`);
-  return n;
-}
 
 export const hubCommand: Command = {
   summary: 'run the central hub (fleet registry, aggregates)',
@@ -104,31 +112,39 @@ export const hubCommand: Command = {
       process.stderr.write(`telemed-edge: unknown hub command '${args[0]}'\n\n${USAGE}`);
       return 2;
     }
-    let port: number;
-    let offlineAfterMs: number;
+    let c: ReturnType<typeof loadHubConfig>;
     try {
-      port = int('TELEMED_HUB_PORT', 8090);
-      offlineAfterMs = int('TELEMED_HUB_OFFLINE_AFTER_MS', 30_000);
+      c = loadHubConfig();
     } catch (err) {
-      process.stderr.write(`telemed-edge: ${(err as Error).message}\n`);
+      if (!(err instanceof HubConfigError)) throw err;
+      process.stderr.write(`telemed-edge: ${err.message}\n`);
       return 78; // EX_CONFIG
     }
-    const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'info', name: 'telemed-edge-hub' });
-    const amqpUrl = process.env.AMQP_URL || undefined;
-    const dataDir = path.resolve(process.env.TELEMED_HUB_DATA_DIR ?? './data-hub');
-    const prefix = process.env.TELEMED_SYNC_PREFIX || 'telemed';
-    const hub = createHub({ logger, ...(amqpUrl ? { amqpUrl } : {}), prefix, dataDir, port, host: process.env.HOST ?? '127.0.0.1', offlineAfterMs });
+    const logger = createLogger({ level: c.logLevel, name: 'telemed-edge-hub' });
+    const hub = createHub({
+      logger, prefix: c.syncPrefix, dataDir: c.dataDir, port: c.port, host: c.host, offlineAfterMs: c.offlineAfterMs,
+      ...(c.amqpUrl ? { amqpUrl: c.amqpUrl } : {}),
+      ...(c.databaseUrl ? { databaseUrl: c.databaseUrl, databaseSchema: c.databaseSchema } : {}),
+      ...(c.signingKey ? { signingKey: c.signingKey } : {}),
+      ...(c.adminToken ? { adminToken: c.adminToken } : {}),
+    });
     try {
       await hub.start();
     } catch (err) {
+      await hub.close().catch(() => undefined);
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        process.stderr.write(`telemed-edge: port ${port} is already in use (set TELEMED_HUB_PORT)\n`);
-        await hub.close();
+        process.stderr.write(`telemed-edge: port ${c.port} is already in use (set TELEMED_HUB_PORT)\n`);
+        return 78;
+      }
+      if (c.databaseUrl) {
+        process.stderr.write(`telemed-edge: TELEMED_HUB_DATABASE_URL: cannot use PostgreSQL at ${redactUrl(c.databaseUrl)}: ${(err as Error).message}\n`);
         return 78;
       }
       throw err;
     }
-    process.stdout.write(`\n  telemed-edge hub is up: ${hub.url}   fleet API: ${hub.url}/api/nodes\n  data: ${dataDir}   broker: ${amqpUrl ? redactUrl(amqpUrl) : 'none (standalone: set AMQP_URL)'}\n\n`);
+    const storeText = c.databaseUrl ? `postgresql ${redactUrl(c.databaseUrl)} schema ${c.databaseSchema}` : `sqlite ${c.dataDir}`;
+    const rollouts = c.adminToken && c.signingKey ? 'POST /api/rollouts (admin token)' : 'off (set TELEMED_HUB_ADMIN_TOKEN and TELEMED_HUB_SIGNING_KEY)';
+    process.stdout.write(`\n  telemed-edge hub is up: ${hub.url}   fleet API: ${hub.url}/api/nodes\n  store: ${storeText}   broker: ${c.amqpUrl ? redactUrl(c.amqpUrl) : 'none (standalone: set AMQP_URL)'}\n  rollouts: ${rollouts}\n\n`);
     return new Promise<number>((resolve) => {
       const stop = () => {
         hub.close().then(() => resolve(0), () => resolve(1));

@@ -2,27 +2,42 @@
  * The hub door: the central service of the fleet (`telemed-edge hub`).
  *
  * Consumes the hub inbox with manual acks: each message is recorded by id in
- * the hub's own store and acknowledged only after that commit, so a
- * redelivered message changes nothing (exactly-once effect). Serves the fleet
- * registry as `GET /api/nodes` and a fleet page at `/`.
+ * the hub's own store (SQLite by default, PostgreSQL by setting) and
+ * acknowledged only after that commit, so a redelivered message changes
+ * nothing (exactly-once effect). Serves the fleet registry as
+ * `GET /api/nodes`, a fleet page at `/`, and rollouts of signed policy bundles
+ * (`POST /api/rollouts`, admin token) with their status per node.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ConsumeMessage } from 'amqplib';
-import { randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { gunzipSync } from 'node:zlib';
+import path from 'node:path';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { z } from 'zod';
 import type { Logger } from '../observability/index.ts';
+import { bundleFromFiles, loadVerifiedRegoPolicy } from '../policy/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { AmqpLink, assertFleet, ed25519Key, topology, type BundleFileText } from '../sync/index.ts';
-import { publishBundle, rolloutOnce, type RolloutTarget } from './rollout.ts';
-import { HUB_MIGRATIONS, Ledger, parseIncoming } from './ledger.ts';
+import { AmqpLink, assertFleet, canonicalBundle, ed25519Key, topology, type BundleFileText } from '../sync/index.ts';
+import { bundleFiles, checkTarget, publishBundle, rolloutOnce, type RolloutTarget } from './rollout.ts';
+import { HUB_MIGRATIONS, SqliteLedger, parseIncoming, type Ledger, type NodeRow, type RolloutRecord } from './ledger.ts';
+import { PgLedger } from './ledger-pg.ts';
 import { FLEET_PAGE } from './page.ts';
 
-export { HUB_MIGRATIONS, Ledger, publishBundle, rolloutOnce, type RolloutTarget };
+export { HUB_MIGRATIONS, SqliteLedger, PgLedger, publishBundle, rolloutOnce, bundleFiles, type Ledger, type RolloutTarget, type RolloutRecord, type NodeRow };
+export { loadHubConfig, HubConfigError, HubConfigSchema, HUB_ENV, type HubConfig } from './config.ts';
 
 export interface HubOptions {
   logger: Logger;
   /** Without it the hub serves its page and API over what it already holds, and says it is standalone. */
   amqpUrl?: string;
-  /** The hub's store; default: opened under `dataDir` (or in memory when `memory`). */
+  /** PostgreSQL instead of SQLite (e.g. postgres://hub@127.0.0.1:5432/telemed). */
+  databaseUrl?: string;
+  /** The PostgreSQL schema of the hub's tables (default `telemed_hub`). */
+  databaseSchema?: string;
+  /** The hub's SQLite store; default: opened under `dataDir` (or in memory when `memory`). Ignored with `databaseUrl`. */
   store?: Store;
   dataDir?: string;
   memory?: boolean;
@@ -34,9 +49,9 @@ export interface HubOptions {
   prefetch?: number;
   /** Ed25519 private key that signs bundle rollouts (nodes hold the public key). */
   signingKey?: KeyObject | string;
+  /** Bearer token of `POST /api/rollouts`; without it the HTTP rollout API refuses (default deny). */
+  adminToken?: string;
 }
-
-
 
 /** One row of `GET /api/nodes`. */
 export interface FleetNode {
@@ -56,49 +71,97 @@ export interface FleetNode {
   messages: number;
 }
 
-export interface Hub {
-  readonly store: Store;
-  readonly ledger: Ledger;
+/** A rollout the hub could not start: the HTTP status and a PHI-free code. */
+export class RolloutError extends Error {
+  override readonly name = 'RolloutError';
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** A hub over its ledger; plain `Hub` is the default store's (SQLite, with its sync readers). */
+export interface Hub<L extends Ledger = SqliteLedger> {
+  readonly ledger: L;
+  /** The SQLite store (undefined on PostgreSQL). */
+  readonly store: L extends SqliteLedger ? Store : Store | undefined;
   readonly app: FastifyInstance;
+  readonly registry: Registry;
   /** Where the HTTP server listens (after start). */
   url: string;
   start(): Promise<void>;
+  /** The fleet: on SQLite read now; on PostgreSQL the last snapshot (refreshed after each batch and on every `GET /api/nodes`). */
   nodes(): FleetNode[];
   /**
    * Signs a policy bundle and publishes it to the target's durable queue(s);
-   * resolves after the broker confirmed it. A node that is offline gets it on
-   * return. Throws when the hub has no signing key or no broker link.
+   * resolves after the broker confirmed it, with the rollout as recorded (each
+   * target node `pending` until its heartbeat reports the revision). A node
+   * that is offline gets it on return. Throws {@link RolloutError} when the hub
+   * has no signing key or no broker link.
    */
-  rollout(target: RolloutTarget, revision: string, files: BundleFileText[]): Promise<void>;
+  rollout(target: RolloutTarget, revision: string, files: BundleFileText[]): Promise<RolloutRecord>;
   /** True while the consumer's link to the broker is up. */
   readonly online: boolean;
   close(): Promise<void>;
 }
 
-export function createHub(o: HubOptions): Hub {
+export function createHub(o: HubOptions & { databaseUrl: string }): Hub<PgLedger>;
+export function createHub(o: HubOptions & { databaseUrl?: undefined }): Hub<SqliteLedger>;
+export function createHub(o: HubOptions): Hub<Ledger>;
+export function createHub(o: HubOptions): Hub<Ledger> {
   const log = o.logger.child({ part: 'hub' });
-  const ownStore = o.store === undefined;
-  // In memory nothing outlives the process, so an ephemeral data key (no key file written).
-  const store = o.store ?? (o.memory
-    ? openStore({ dataDir: o.dataDir ?? 'data-hub', memory: true, dataKey: randomBytes(32).toString('base64') })
-    : openStore({ dataDir: o.dataDir ?? 'data-hub' }));
-  store.migrate(HUB_MIGRATIONS);
-  const ledger = new Ledger(store);
+  let store: Store | undefined;
+  let ownStore = false;
+  let ledger: Ledger;
+  if (o.databaseUrl) {
+    ledger = new PgLedger({ url: o.databaseUrl, logger: o.logger, ...(o.databaseSchema ? { schema: o.databaseSchema } : {}) });
+  } else {
+    ownStore = o.store === undefined;
+    // In memory nothing outlives the process, so an ephemeral data key (no key file written).
+    store = o.store ?? (o.memory
+      ? openStore({ dataDir: o.dataDir ?? 'data-hub', memory: true, dataKey: randomBytes(32).toString('base64') })
+      : openStore({ dataDir: o.dataDir ?? 'data-hub' }));
+    ledger = new SqliteLedger(store);
+  }
+  const sqlite = ledger instanceof SqliteLedger ? ledger : undefined;
   const t = topology(o.prefix);
   const offlineAfter = o.offlineAfterMs ?? 30_000;
   const signingKey = o.signingKey ? ed25519Key(o.signingKey, 'private') : undefined;
+  const adminDigest = o.adminToken ? createHash('sha256').update(o.adminToken).digest() : undefined;
 
-  const nodes = (): FleetNode[] => {
+  const registry = new Registry();
+  const handled = new Counter({ name: 'hub_messages_total', help: 'Messages consumed from the hub inbox, by kind and result (new, duplicate, unreadable, failed)', labelNames: ['kind', 'result'], registers: [registry] });
+  const recordSeconds = new Histogram({ name: 'hub_record_seconds', help: 'Time from delivery to the commit of a message in the hub store', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
+  const nodesGauge = new Gauge({ name: 'hub_nodes', help: 'Nodes in the registry, by status', labelNames: ['status'], registers: [registry] });
+  const brokerGauge = new Gauge({ name: 'hub_broker_connected', help: '1 while the hub is connected to the broker', registers: [registry], collect() { this.set(link?.up ? 1 : 0); } });
+  void brokerGauge;
+
+  let snapshot: NodeRow[] = [];
+  const toFleet = (rows: NodeRow[]): FleetNode[] => {
     const now = Date.now();
-    return ledger.nodes().map((n) => ({
+    return rows.map((n) => ({
       id: n.id, city: n.city, version: n.version,
       status: now - Date.parse(n.last_seen) <= offlineAfter ? 'online' : 'offline',
       lastHeartbeat: n.last_heartbeat, lastSeen: n.last_seen, backlog: n.backlog, bundle: n.bundle, bundleRefused: n.bundle_refused,
       callsToday: n.calls_today, p99LatencyMs: n.p99_ms, messages: n.messages,
     }));
   };
+  const nodes = (): FleetNode[] => toFleet(sqlite ? sqlite.nodes() : snapshot);
+  const refresh = async (): Promise<FleetNode[]> => {
+    if (sqlite) return nodes();
+    snapshot = await ledger.nodeRows();
+    return toFleet(snapshot);
+  };
+  // PostgreSQL: the snapshot follows the commits (at most every 200 ms).
+  let refreshTimer: NodeJS.Timeout | undefined;
+  const refreshSoon = () => {
+    if (sqlite || refreshTimer || closing) return;
+    refreshTimer = setTimeout(() => {
+      refreshTimer = undefined;
+      refresh().catch((err: Error) => log.warn({ err: { message: err.message } }, 'fleet snapshot not refreshed'));
+    }, 200);
+    refreshTimer.unref();
+  };
 
-  let refused = 0;
   const link = o.amqpUrl
     ? new AmqpLink({
         url: o.amqpUrl,
@@ -112,8 +175,8 @@ export function createHub(o: HubOptions): Hub {
             if (msg === null) return; // consumer cancelled (queue deleted): the link resets on channel close
             const m = parseIncoming(msg.content);
             if (m === undefined) {
-              refused++;
-              log.warn({ refused }, 'unreadable message dropped');
+              handled.inc({ kind: 'unknown', result: 'unreadable' });
+              log.warn('unreadable message dropped');
               try {
                 ch.nack(msg, false, false);
               } catch {
@@ -121,50 +184,184 @@ export function createHub(o: HubOptions): Hub {
               }
               return;
             }
+            const end = recordSeconds.startTimer();
             ledger.record(m).then(
-              () => {
+              (fresh) => {
+                end();
+                handled.inc({ kind: m.kind, result: fresh ? 'new' : 'duplicate' });
+                refreshSoon();
                 try {
                   ch.ack(msg);
                 } catch {
                   // The channel died after the commit: the broker redelivers and the ledger ignores the copy.
                 }
               },
-              (err: Error) => log.error({ err: { message: err.message } }, 'message not recorded; left for redelivery'),
+              (err: Error) => {
+                handled.inc({ kind: m.kind, result: 'failed' });
+                log.error({ err: { message: err.message } }, 'message not recorded; handed back for redelivery in 1 s');
+                // Not acked: back to the queue after a pause (the store may be restarting), so it is not lost on this channel.
+                setTimeout(() => {
+                  try {
+                    ch.nack(msg, false, true);
+                  } catch {
+                    // channel gone: the broker redelivers it anyway.
+                  }
+                }, 1000).unref();
+              },
             );
           }, { noAck: false });
         },
       })
     : undefined;
 
-  const app = Fastify({ logger: false });
-  app.get('/api/nodes', async () => ({ nodes: nodes(), broker: link ? (link.up ? 'connected' : 'disconnected') : 'none' }));
+  const rollout = async (target: RolloutTarget, revision: string, files: BundleFileText[]): Promise<RolloutRecord> => {
+    if (!signingKey) throw new RolloutError(503, 'no_signing_key', 'the hub has no bundle signing key (set TELEMED_HUB_SIGNING_KEY)');
+    const ch = link?.channel;
+    if (!ch) throw new RolloutError(503, 'broker_unavailable', link ? 'the hub is not connected to the broker' : 'the hub has no broker (set AMQP_URL)');
+    checkTarget(target);
+    const id = randomUUID();
+    const sha256 = createHash('sha256').update(canonicalBundle(revision, files)).digest('hex');
+    await ledger.createRollout({ id, revision, target, files: files.length, sha256, nodes: await ledger.targetNodes(target) });
+    const startedAt = new Date().toISOString();
+    try {
+      const key = await publishBundle(ch, t, target, revision, files, signingKey);
+      await ledger.rolloutPublished(id, startedAt);
+      log.info({ target: key, revision, rollout: id }, 'bundle rolled out');
+    } catch (err) {
+      await ledger.rolloutFailed(id, (err as Error).message).catch(() => undefined);
+      throw err;
+    }
+    return (await ledger.rollout(id))!;
+  };
+
+  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
+  app.addContentTypeParser(['application/gzip', 'application/x-gzip', 'application/octet-stream'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) log.error({ err: { message: err.message } }, 'request failed');
+    void reply.code(status).send({ error: status === 500 ? 'internal' : (err.code ?? 'bad_request'), message: status === 500 ? 'internal error' : err.message });
+  });
+  app.get('/api/nodes', async () => ({ nodes: await refresh(), broker: link ? (link.up ? 'connected' : 'disconnected') : 'none', store: ledger.kind }));
+  app.get('/api/rollouts', async () => ({ rollouts: await ledger.rollouts(50) }));
+  app.get('/api/rollouts/:id', async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
+    const r = await ledger.rollout(req.params.id);
+    return r ?? reply.code(404).send({ error: 'not_found', message: 'no such rollout' });
+  });
+  app.post('/api/rollouts', async (req, reply) => postRollout(req, reply));
+  app.get('/metrics', async (_req, reply) => {
+    // Metrics answer while the store is away (the last snapshot; hub_messages_total{result="failed"} tells why).
+    const fleet = await refresh().catch(() => toFleet(snapshot));
+    nodesGauge.set({ status: 'online' }, fleet.filter((n) => n.status === 'online').length);
+    nodesGauge.set({ status: 'offline' }, fleet.filter((n) => n.status === 'offline').length);
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(FLEET_PAGE));
 
+  const RolloutJson = z.object({
+    target: z.union([z.object({ node: z.string() }).strict(), z.object({ group: z.string() }).strict(), z.object({ all: z.literal(true) }).strict()]),
+    revision: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'letters, digits, . _ : - (1-100)').optional(),
+    files: z.array(z.object({
+      path: z.string().min(1).max(300).refine((p) => !p.split('/').includes('..') && !p.startsWith('/'), 'a relative path inside the bundle'),
+      text: z.string(),
+    }).strict()).min(1).max(500),
+    /** The policy's configuration: merged into the bundle's data document. */
+    data: z.record(z.string(), z.unknown()).optional(),
+  }).strict();
+  const RolloutQuery = z.object({
+    node: z.string().optional(), group: z.string().optional(), all: z.enum(['true']).optional(),
+    revision: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'letters, digits, . _ : - (1-100)').optional(),
+  }).strict();
+
+  const fail = (reply: FastifyReply, status: number, error: string, message: string) => reply.code(status).send({ error, message });
+
+  async function postRollout(req: FastifyRequest, reply: FastifyReply) {
+    if (!adminDigest) return fail(reply, 403, 'rollouts_disabled', 'the rollout API is off: set TELEMED_HUB_ADMIN_TOKEN on the hub');
+    const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+    const given = m ? createHash('sha256').update(m[1]!).digest() : undefined;
+    if (!given || !timingSafeEqual(given, adminDigest)) {
+      void reply.header('www-authenticate', 'Bearer realm="telemed-edge hub"');
+      return fail(reply, 401, 'unauthorized', 'an admin token is required (Authorization: Bearer <TELEMED_HUB_ADMIN_TOKEN>)');
+    }
+    let target: RolloutTarget;
+    let prepared: { revision: string; files: BundleFileText[] };
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    try {
+      if (type === 'application/json') {
+        const p = RolloutJson.safeParse(req.body);
+        if (!p.success) return fail(reply, 400, 'bad_request', p.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+        target = p.data.target as RolloutTarget;
+        prepared = bundleFiles(p.data.files, { ...(p.data.revision ? { revision: p.data.revision } : {}), ...(p.data.data ? { data: p.data.data } : {}) });
+      } else if (Buffer.isBuffer(req.body)) {
+        const q = RolloutQuery.safeParse(req.query);
+        if (!q.success) return fail(reply, 400, 'bad_request', q.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '));
+        const picked = [q.data.node !== undefined, q.data.group !== undefined, q.data.all !== undefined].filter(Boolean).length;
+        if (picked !== 1) return fail(reply, 400, 'bad_request', 'give exactly one target: ?node=ID, ?group=G or ?all=true');
+        target = q.data.node !== undefined ? { node: q.data.node } : q.data.group !== undefined ? { group: q.data.group } : { all: true };
+        try {
+          gunzipSync(req.body, { maxOutputLength: 32 * 1024 * 1024 }); // a bundle is small: refuse an archive that unpacks to more than 32 MiB
+        } catch {
+          return fail(reply, 400, 'bad_bundle', 'the body is not a gzip archive of at most 32 MiB unpacked');
+        }
+        const dir = mkdtempSync(path.join(tmpdir(), 'telemed-hub-upload-'));
+        try {
+          const file = path.join(dir, 'bundle.tar.gz');
+          writeFileSync(file, req.body, { mode: 0o600 });
+          prepared = bundleFiles(file, q.data.revision ? { revision: q.data.revision } : {});
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      } else {
+        return fail(reply, 415, 'unsupported_media_type', 'send the bundle as application/json ({ target, files, revision?, data? }) or as a .tar.gz (application/gzip, target in the query)');
+      }
+    } catch (err) {
+      return fail(reply, 400, 'bad_bundle', `the bundle cannot be read: ${(err as Error).message}`);
+    }
+    try {
+      checkTarget(target);
+    } catch (err) {
+      return fail(reply, 400, 'bad_request', (err as Error).message);
+    }
+    if (!/^[A-Za-z0-9._:-]{1,100}$/.test(prepared.revision)) return fail(reply, 400, 'bad_request', 'revision: letters, digits, . _ : - (1-100)');
+    if (!signingKey) return fail(reply, 503, 'no_signing_key', 'the hub has no bundle signing key (set TELEMED_HUB_SIGNING_KEY)');
+    if (!link?.up) return fail(reply, 503, 'broker_unavailable', link ? 'the hub is not connected to the broker; try again' : 'the hub has no broker (set AMQP_URL)');
+    try {
+      // The node would refuse a bundle that does not compile or fails its own tests: say so now, with file:line:col.
+      loadVerifiedRegoPolicy(bundleFromFiles(prepared.files.map((f) => ({ ...f })), `rollout ${prepared.revision}`));
+    } catch (err) {
+      return fail(reply, 400, 'bundle_rejected', (err as Error).message);
+    }
+    try {
+      return await reply.code(202).send(await rollout(target, prepared.revision, prepared.files));
+    } catch (err) {
+      if (err instanceof RolloutError) return fail(reply, err.status, err.code, err.message);
+      log.error({ err: { message: (err as Error).message } }, 'rollout failed');
+      return fail(reply, 502, 'rollout_failed', 'the broker did not confirm the rollout; try again');
+    }
+  }
+
   let closing: Promise<void> | undefined;
-  const hub: Hub = {
-    store, ledger, app, url: '',
+  const hub: Hub<Ledger> = {
+    ledger, store, app, registry, url: '',
     get online() {
       return link?.up ?? false;
     },
     async start() {
+      await ledger.init();
+      await refresh();
       if (link) link.start();
       else log.info('no AMQP_URL: the hub runs standalone over what it holds');
       const address = await app.listen({ port: o.port ?? 8090, host: o.host ?? '127.0.0.1' });
       hub.url = `http://127.0.0.1:${new URL(address).port}`;
     },
     nodes,
-    async rollout(target, revision, files) {
-      if (!signingKey) throw new Error('the hub has no bundle signing key');
-      const ch = link?.channel;
-      if (!ch) throw new Error('the hub is not connected to the broker');
-      const key = await publishBundle(ch, t, target, revision, files, signingKey);
-      log.info({ target: key, revision }, 'bundle rolled out');
-    },
+    rollout,
     close() {
       closing ??= (async () => {
+        if (refreshTimer) clearTimeout(refreshTimer);
         await link?.close();
         await app.close();
-        if (ownStore) store.close();
+        await ledger.close();
+        if (ownStore) store?.close();
       })();
       return closing;
     },

@@ -1,7 +1,13 @@
 /**
  * The hub's ledger: every message id recorded once (the effect at the hub is
- * exactly once however often the broker redelivers), the fleet registry, and
- * the aggregates summed per node, metric and hour.
+ * exactly once however often the broker redelivers), the fleet registry, the
+ * aggregates summed per node, metric and hour, and the rollouts with their
+ * status per node.
+ *
+ * One interface ({@link Ledger}), two stores: SQLite (the default, this file)
+ * and PostgreSQL (`ledger-pg.ts`). Both record a message id under a unique key
+ * in the same transaction as its effect, and resolve only after the commit:
+ * the hub acks after that.
  */
 import type { Migration, Store } from '../store/index.ts';
 
@@ -38,9 +44,37 @@ export const HUB_MIGRATIONS: Migration[] = [
   },
   { name: 'hub-2-bundle-refused', sql: 'ALTER TABLE hub_node ADD COLUMN bundle_refused TEXT;' },
   { name: 'hub-3-p99', sql: 'ALTER TABLE hub_node ADD COLUMN p99_ms REAL;' },
+  {
+    name: 'hub-4-rollouts',
+    sql: `
+      ALTER TABLE hub_node ADD COLUMN groups TEXT NOT NULL DEFAULT '';
+      CREATE TABLE hub_rollout (
+        id TEXT PRIMARY KEY,
+        revision TEXT NOT NULL,
+        target_kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        files INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        state TEXT NOT NULL,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        published_at TEXT
+      ) STRICT;
+      CREATE INDEX hub_rollout_revision ON hub_rollout (revision);
+      CREATE TABLE hub_rollout_node (
+        rollout TEXT NOT NULL REFERENCES hub_rollout (id),
+        node TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (rollout, node)
+      ) STRICT;
+      CREATE INDEX hub_rollout_node_status ON hub_rollout_node (node, status);`,
+  },
 ];
 
 const NODE_LABEL = /^[A-Za-z0-9 ._:/-]{1,100}$/;
+const GROUP = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** A message as the hub accepts it; anything else is refused at parse. */
 export interface Incoming {
@@ -71,59 +105,259 @@ export function parseIncoming(content: Buffer): Incoming | undefined {
 const str = (v: unknown): string => (typeof v === 'string' && NODE_LABEL.test(v) ? v : '');
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
 
-export class Ledger {
-  readonly #store: Store;
+/** The registry fields a heartbeat carries, checked (labels only, no free text). */
+export interface HeartbeatFields {
+  city: string;
+  version: string;
+  bundle: string;
+  backlog: number;
+  /** `revision: reason` of the last bundle the node refused, or null. */
+  refused: string | null;
+  refusedRevision: string | null;
+  refusedReason: string | null;
+  p99: number | null;
+  /** Comma-separated groups, when the node reports them (empty otherwise). */
+  groups: string;
+}
+
+export function heartbeatFields(b: Record<string, unknown>): HeartbeatFields {
+  const r = b.bundleRefused as { revision?: unknown; reason?: unknown } | undefined;
+  const reason = r && typeof r === 'object' ? str(r.reason) : '';
+  const refusedRevision = reason ? str(r!.revision) || '?' : null;
+  const p99 = typeof b.p99LatencyMs === 'number' && Number.isFinite(b.p99LatencyMs) && b.p99LatencyMs >= 0 ? b.p99LatencyMs : null;
+  const groups = Array.isArray(b.groups) ? b.groups.filter((g): g is string => typeof g === 'string' && GROUP.test(g)).slice(0, 32).join(',') : '';
+  return {
+    city: str(b.city), version: str(b.version), bundle: str(b.bundle), backlog: Math.round(num(b.backlog)),
+    refused: reason ? `${refusedRevision}: ${reason}` : null, refusedRevision, refusedReason: reason || null, p99, groups,
+  };
+}
+
+/** The aggregate effect of a message: its metric and period when both are valid labels. */
+export function aggregateFields(b: Record<string, unknown>): { metric: string; period: string; count: number; sum: number } | undefined {
+  const metric = str(b.metric);
+  const period = str(b.period);
+  return metric && period ? { metric, period, count: Math.round(num(b.count)), sum: num(b.sum) } : undefined;
+}
+
+/** One row of the fleet registry. */
+export interface NodeRow {
+  id: string;
+  city: string;
+  version: string;
+  bundle: string;
+  backlog: number;
+  last_heartbeat: string | null;
+  last_seen: string;
+  messages: number;
+  calls_today: number;
+  bundle_refused: string | null;
+  p99_ms: number | null;
+  groups: string;
+}
+
+/** Who a rollout is for. */
+export type RolloutTarget = { node: string } | { group: string } | { all: true };
+
+export type RolloutNodeStatus = 'pending' | 'active' | 'refused';
+
+/** A rollout as recorded: `state` is the hub's publish (publishing, published, failed); each node has its own status. */
+export interface RolloutRecord {
+  id: string;
+  revision: string;
+  target: RolloutTarget;
+  files: number;
+  sha256: string;
+  state: 'publishing' | 'published' | 'failed';
+  error: string | null;
+  createdAt: string;
+  publishedAt: string | null;
+  nodes: Array<{ node: string; status: RolloutNodeStatus; reason: string | null; updatedAt: string }>;
+}
+
+export interface NewRollout {
+  id: string;
+  revision: string;
+  target: RolloutTarget;
+  files: number;
+  sha256: string;
+  /** Nodes expected to take it (known to the registry at rollout time), each recorded `pending`. */
+  nodes: string[];
+}
+
+export const targetParts = (t: RolloutTarget): { kind: 'node' | 'group' | 'all'; value: string } =>
+  'node' in t ? { kind: 'node', value: t.node } : 'group' in t ? { kind: 'group', value: t.group } : { kind: 'all', value: '' };
+
+export const targetOf = (kind: string, value: string): RolloutTarget =>
+  kind === 'node' ? { node: value } : kind === 'group' ? { group: value } : { all: true };
+
+/** What both stores offer the hub. Every method resolves after its commit (writes) or with committed data (reads). */
+export interface Ledger {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Creates or updates the schema (idempotent). */
+  init(): Promise<void>;
+  /** Records one message; resolves after the commit to true when it was new, false for a duplicate (heartbeats: always true). */
+  record(m: Incoming): Promise<boolean>;
+  /** Count of distinct messages recorded, for one node or all. */
+  messageCount(node?: string): Promise<number>;
+  /** The sequence numbers recorded for a node, ascending (gap checks). */
+  messageSeqs(node: string): Promise<number[]>;
+  /** The summed count of one metric for a node over every period. */
+  aggregateCount(node: string, metric: string): Promise<number>;
+  /** The fleet registry, ordered by node id; `calls_today` sums today's (UTC) consultations. */
+  nodeRows(): Promise<NodeRow[]>;
+  /** Registry nodes a target reaches: one node, the nodes reporting a group, or all. */
+  targetNodes(target: RolloutTarget): Promise<string[]>;
+  createRollout(r: NewRollout): Promise<void>;
+  rolloutPublished(id: string, at: string): Promise<void>;
+  rolloutFailed(id: string, error: string): Promise<void>;
+  rollouts(limit?: number): Promise<RolloutRecord[]>;
+  rollout(id: string): Promise<RolloutRecord | undefined>;
+  close(): Promise<void>;
+}
+
+interface RolloutRow {
+  id: string; revision: string; target_kind: string; target: string; files: number; sha256: string;
+  state: RolloutRecord['state']; error: string | null; created_at: string; published_at: string | null;
+}
+
+export function rolloutFromRows(r: RolloutRow, nodes: Array<{ node: string; status: string; reason: string | null; updated_at: string }>): RolloutRecord {
+  return {
+    id: r.id, revision: r.revision, target: targetOf(r.target_kind, r.target), files: Number(r.files), sha256: r.sha256,
+    state: r.state, error: r.error, createdAt: r.created_at, publishedAt: r.published_at,
+    nodes: nodes.map((n) => ({ node: n.node, status: n.status as RolloutNodeStatus, reason: n.reason, updatedAt: n.updated_at })),
+  };
+}
+
+/** The ledger on the hub's SQLite store (the default). Its sync readers (`messages`, `seqs`, `nodes`) serve tests and tools. */
+export class SqliteLedger implements Ledger {
+  readonly kind = 'sqlite' as const;
+  readonly store: Store;
 
   constructor(store: Store) {
-    this.#store = store;
+    this.store = store;
+    store.migrate(HUB_MIGRATIONS);
   }
 
-  /** Records one message; resolves after the commit to true when it was new, false for a duplicate. */
+  async init(): Promise<void> {
+    // Migrated in the constructor: the sync readers work before start.
+  }
+
   record(m: Incoming): Promise<boolean> {
     const now = new Date().toISOString();
-    return this.#store.write((db) => {
+    return this.store.write((db) => {
+      const before = db.prepare('SELECT bundle FROM hub_node WHERE id = ?').pluck().get(m.node) as string | undefined;
       db.prepare(`INSERT INTO hub_node (id, last_seen) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen`).run(m.node, now);
       if (m.kind === 'heartbeat') {
-        const b = m.body;
-        const r = b.bundleRefused as { revision?: unknown; reason?: unknown } | undefined;
-        const refused = r && typeof r === 'object' && str(r.reason) ? `${str(r.revision) || '?'}: ${str(r.reason)}` : null;
-        const p99 = typeof b.p99LatencyMs === 'number' && Number.isFinite(b.p99LatencyMs) && b.p99LatencyMs >= 0 ? b.p99LatencyMs : null;
-        db.prepare('UPDATE hub_node SET city = ?, version = ?, bundle = ?, backlog = ?, last_heartbeat = ?, bundle_refused = ?, p99_ms = ? WHERE id = ?')
-          .run(str(b.city), str(b.version), str(b.bundle), Math.round(num(b.backlog)), now, refused, p99, m.node);
+        const h = heartbeatFields(m.body);
+        db.prepare('UPDATE hub_node SET city = ?, version = ?, bundle = ?, backlog = ?, last_heartbeat = ?, bundle_refused = ?, p99_ms = ?, groups = ? WHERE id = ?')
+          .run(h.city, h.version, h.bundle, h.backlog, now, h.refused, h.p99, h.groups, m.node);
+        if (h.bundle && h.bundle !== before) {
+          // A group rollout's nodes are known only when they report it (heartbeats may not carry groups).
+          db.prepare(`INSERT OR IGNORE INTO hub_rollout_node (rollout, node, status, reason, updated_at)
+            SELECT id, ?, 'active', NULL, ? FROM hub_rollout WHERE revision = ? AND target_kind = 'group'`).run(m.node, now, h.bundle);
+        }
+        if (h.bundle) {
+          db.prepare(`UPDATE hub_rollout_node SET status = 'active', reason = NULL, updated_at = ?
+            WHERE node = ? AND status <> 'active' AND rollout IN (SELECT id FROM hub_rollout WHERE revision = ?)`).run(now, m.node, h.bundle);
+        }
+        if (h.refusedRevision && h.refusedRevision !== h.bundle) {
+          db.prepare(`UPDATE hub_rollout_node SET status = 'refused', reason = ?, updated_at = ?
+            WHERE node = ? AND status = 'pending' AND rollout IN (SELECT id FROM hub_rollout WHERE revision = ?)`).run(h.refusedReason, now, m.node, h.refusedRevision);
+        }
         return true;
       }
       const fresh = db.prepare('INSERT OR IGNORE INTO hub_message (id, node, seq, kind, received_at) VALUES (?, ?, ?, ?, ?)')
         .run(m.id, m.node, m.seq, m.kind, now).changes === 1;
       if (!fresh) return false;
       db.prepare('UPDATE hub_node SET messages = messages + 1 WHERE id = ?').run(m.node);
-      const metric = str(m.body.metric);
-      const period = str(m.body.period);
-      if (metric && period) {
+      const a = aggregateFields(m.body);
+      if (a) {
         db.prepare(`INSERT INTO hub_aggregate (node, metric, period, count, sum) VALUES (?, ?, ?, ?, ?)
           ON CONFLICT (node, metric, period) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum`)
-          .run(m.node, metric, period, Math.round(num(m.body.count)), num(m.body.sum));
+          .run(m.node, a.metric, a.period, a.count, a.sum);
       }
       return true;
     });
   }
 
-  /** Count of distinct messages recorded, for one node or all. */
+  /** Count of distinct messages recorded, for one node or all (sync). */
   messages(node?: string): number {
-    const db = this.#store.db;
+    const db = this.store.db;
     return (node === undefined
       ? db.prepare('SELECT count(*) FROM hub_message').pluck().get()
       : db.prepare('SELECT count(*) FROM hub_message WHERE node = ?').pluck().get(node)) as number;
   }
 
-  /** The sequence numbers recorded for a node, ascending (gap checks). */
+  /** The sequence numbers recorded for a node, ascending (sync). */
   seqs(node: string): number[] {
-    return this.#store.db.prepare('SELECT seq FROM hub_message WHERE node = ? ORDER BY seq').pluck().all(node) as number[];
+    return this.store.db.prepare('SELECT seq FROM hub_message WHERE node = ? ORDER BY seq').pluck().all(node) as number[];
   }
 
-  nodes(): Array<{ id: string; city: string; version: string; bundle: string; backlog: number; last_heartbeat: string | null; last_seen: string; messages: number; calls_today: number; bundle_refused: string | null; p99_ms: number | null }> {
+  /** The fleet registry (sync). */
+  nodes(): NodeRow[] {
     const today = new Date().toISOString().slice(0, 10);
-    return this.#store.db.prepare(`
-      SELECT n.*, coalesce((SELECT sum(count) FROM hub_aggregate a WHERE a.node = n.id AND a.metric = 'consultations' AND a.period LIKE ? || '%'), 0) AS calls_today
-      FROM hub_node n ORDER BY n.id`).all(today) as ReturnType<Ledger['nodes']>;
+    return this.store.db.prepare(`
+      SELECT n.id, n.city, n.version, n.bundle, n.backlog, n.last_heartbeat, n.last_seen, n.messages, n.bundle_refused, n.p99_ms, n.groups,
+        coalesce((SELECT sum(count) FROM hub_aggregate a WHERE a.node = n.id AND a.metric = 'consultations' AND a.period LIKE ? || '%'), 0) AS calls_today
+      FROM hub_node n ORDER BY n.id`).all(today) as NodeRow[];
+  }
+
+  async messageCount(node?: string): Promise<number> {
+    return this.messages(node);
+  }
+
+  async messageSeqs(node: string): Promise<number[]> {
+    return this.seqs(node);
+  }
+
+  async aggregateCount(node: string, metric: string): Promise<number> {
+    return this.store.db.prepare('SELECT coalesce(sum(count), 0) FROM hub_aggregate WHERE node = ? AND metric = ?').pluck().get(node, metric) as number;
+  }
+
+  async nodeRows(): Promise<NodeRow[]> {
+    return this.nodes();
+  }
+
+  async targetNodes(target: RolloutTarget): Promise<string[]> {
+    if ('node' in target) return [target.node];
+    const rows = this.store.db.prepare('SELECT id, groups FROM hub_node ORDER BY id').all() as Array<{ id: string; groups: string }>;
+    return 'group' in target ? rows.filter((r) => r.groups.split(',').includes(target.group)).map((r) => r.id) : rows.map((r) => r.id);
+  }
+
+  async createRollout(r: NewRollout): Promise<void> {
+    const now = new Date().toISOString();
+    const { kind, value } = targetParts(r.target);
+    await this.store.write((db) => {
+      db.prepare(`INSERT INTO hub_rollout (id, revision, target_kind, target, files, sha256, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'publishing', ?)`)
+        .run(r.id, r.revision, kind, value, r.files, r.sha256, now);
+      const add = db.prepare(`INSERT INTO hub_rollout_node (rollout, node, status, updated_at) VALUES (?, ?, 'pending', ?)`);
+      for (const n of r.nodes) add.run(r.id, n, now);
+    });
+  }
+
+  async rolloutPublished(id: string, at: string): Promise<void> {
+    await this.store.write((db) => db.prepare(`UPDATE hub_rollout SET state = 'published', published_at = ? WHERE id = ?`).run(at, id));
+  }
+
+  async rolloutFailed(id: string, error: string): Promise<void> {
+    await this.store.write((db) => db.prepare(`UPDATE hub_rollout SET state = 'failed', error = ? WHERE id = ?`).run(error.slice(0, 300), id));
+  }
+
+  async rollouts(limit = 50): Promise<RolloutRecord[]> {
+    const rows = this.store.db.prepare('SELECT * FROM hub_rollout ORDER BY created_at DESC, id DESC LIMIT ?').all(limit) as RolloutRow[];
+    return rows.map((r) => rolloutFromRows(r, this.#rolloutNodes(r.id)));
+  }
+
+  async rollout(id: string): Promise<RolloutRecord | undefined> {
+    const r = this.store.db.prepare('SELECT * FROM hub_rollout WHERE id = ?').get(id) as RolloutRow | undefined;
+    return r && rolloutFromRows(r, this.#rolloutNodes(r.id));
+  }
+
+  #rolloutNodes(id: string): Array<{ node: string; status: string; reason: string | null; updated_at: string }> {
+    return this.store.db.prepare('SELECT node, status, reason, updated_at FROM hub_rollout_node WHERE rollout = ? ORDER BY node').all(id) as Array<{ node: string; status: string; reason: string | null; updated_at: string }>;
+  }
+
+  async close(): Promise<void> {
+    // The store belongs to whoever opened it (the hub closes its own).
   }
 }

@@ -1,4 +1,4 @@
-/** The fleet page: one self-contained HTML document reading `GET /api/nodes` every 5 s; click a header to sort. */
+/** The fleet page: one self-contained HTML document reading `GET /api/nodes` and `GET /api/rollouts` every 5 s; click a header to sort. */
 export const FLEET_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>telemed-edge hub: fleet</title>
@@ -17,6 +17,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 <th data-k="lastHeartbeat">last heartbeat</th><th data-k="backlog">outbox backlog</th><th data-k="bundle">policy bundle</th><th data-k="bundleRefused">bundle refused</th>
 <th data-k="callsToday">calls today</th><th data-k="p99LatencyMs">p99 latency</th><th data-k="messages">messages</th>
 </tr></thead><tbody id="rows"></tbody></table></div>
+<h2 style="font-size:1rem;margin:1.5rem 0 .25rem">Rollouts</h2><p id="rsummary">none yet</p>
+<div class="wrap"><table><thead><tr><th>revision</th><th>target</th><th>state</th><th>started</th><th>pending</th><th>active</th><th>refused</th></tr></thead><tbody id="rollouts"></tbody></table></div>
 <script>
 let nodes=[],key='id',dir=1;
 const cols=['id','city','version','status','lastHeartbeat','backlog','bundle','bundleRefused','callsToday','p99LatencyMs','messages'];
@@ -34,9 +36,17 @@ function render(){
   const on=nodes.filter(n=>n.status==='online').length;
   document.getElementById('summary').textContent=on+' of '+nodes.length+' nodes online · updated '+new Date().toLocaleTimeString();
 }
-for(const th of document.querySelectorAll('th')){th.setAttribute('aria-sort','none');
+for(const th of document.querySelectorAll('th[data-k]')){th.setAttribute('aria-sort','none');
   th.onclick=()=>{const k=th.dataset.k;dir=k===key?-dir:1;key=k;render();};}
-async function load(){try{const r=await fetch('api/nodes');nodes=(await r.json()).nodes;render();}
+function renderRollouts(list){const body=document.getElementById('rollouts');body.replaceChildren();
+  for(const r of list.slice(0,20)){const tr=document.createElement('tr');
+    const t=r.target.node?'node '+r.target.node:r.target.group?'group '+r.target.group:'all';
+    const c=(s)=>r.nodes.filter(n=>n.status===s).length;
+    for(const v of [r.revision,t,r.state+(r.error?': '+r.error:''),ago(r.createdAt),c('pending'),c('active'),c('refused')]){const td=document.createElement('td');td.textContent=String(v);tr.append(td);}
+    tr.title=r.nodes.map(n=>n.node+': '+n.status+(n.reason?' ('+n.reason+')':'')).join('\\n');body.append(tr);}
+  document.getElementById('rsummary').textContent=list.length?list.length+' recent (hover a row for its nodes)':'none yet';}
+async function load(){try{const r=await fetch('api/nodes');nodes=(await r.json()).nodes;render();
+    renderRollouts((await (await fetch('api/rollouts')).json()).rollouts);}
   catch{document.getElementById('summary').textContent='hub unreachable, retrying';}}
 load();setInterval(load,5000);
 </script></body></html>

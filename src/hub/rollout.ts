@@ -4,25 +4,49 @@
  */
 import amqp, { type ConfirmChannel } from 'amqplib';
 import type { KeyObject } from 'node:crypto';
+import { bundleFromFiles, loadBundle, toJS } from '../policy/index.ts';
 import { assertNodeQueue, signBundle, topology, type BundleFileText, type Topology } from '../sync/index.ts';
+import type { RolloutTarget } from './ledger.ts';
 
-/** Who a rollout is for. */
-export type RolloutTarget = { node: string } | { group: string } | { all: true };
+export type { RolloutTarget };
 
 const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Checks a target's labels; throws a TypeError naming the bad one. */
+export function checkTarget(target: RolloutTarget): void {
+  if ('node' in target && !LABEL.test(target.node)) throw new TypeError('node id: letters, digits, . _ - (1-64)');
+  if ('group' in target && !LABEL.test(target.group)) throw new TypeError('group: letters, digits, . _ - (1-64)');
+}
+
+/**
+ * Reads a policy bundle (a directory or a .tar.gz, or files, read by the policy loader
+ * the node uses) into the files a rollout carries: the Rego modules, the data
+ * document (the policy's configuration) merged with `data` when given, and a
+ * `.manifest` whose revision is the rollout's (`revision`, else the bundle's own).
+ * Throws with the loader's message when the bundle cannot be read or has no revision.
+ */
+export function bundleFiles(source: string | BundleFileText[], o: { revision?: string; data?: Record<string, unknown> } = {}): { revision: string; files: BundleFileText[] } {
+  const b = typeof source === 'string' ? loadBundle(source) : bundleFromFiles(source.map((f) => ({ path: f.path, text: f.text })), 'upload');
+  const revision = o.revision ?? String(b.manifest.revision ?? '');
+  if (revision === '') throw new TypeError('the bundle has no revision in its .manifest: give one');
+  const files: BundleFileText[] = [...b.modules.map((m) => ({ path: m.path, text: m.text })), { path: '.manifest', text: JSON.stringify({ ...b.manifest, revision }) }];
+  const data = { ...(toJS(b.data) as Record<string, unknown>), ...(o.data ?? {}) };
+  if (Object.keys(data).length > 0) files.push({ path: 'data.json', text: JSON.stringify(data) });
+  bundleFromFiles(files.map((f) => ({ ...f }))); // the same reading the node will do
+  return { revision, files };
+}
 
 /** Signs and publishes; resolves after the broker's confirm. Returns the routing key used. */
 export async function publishBundle(ch: ConfirmChannel, t: Topology, target: RolloutTarget, revision: string, files: BundleFileText[], signingKey: KeyObject | string): Promise<string> {
   const signed = signBundle(revision, files, signingKey);
   let key: string;
   await ch.assertExchange(t.control, 'topic', { durable: true });
+  checkTarget(target);
   if ('node' in target) {
-    if (!LABEL.test(target.node)) throw new TypeError('node id: letters, digits, . _ - (1-64)');
     // The node's queue exists from now on, so a node that never connected yet still gets the bundle.
     await assertNodeQueue(ch, t, target.node);
     key = `node.${target.node}.bundle`;
   } else if ('group' in target) {
-    if (!LABEL.test(target.group)) throw new TypeError('group: letters, digits, . _ - (1-64)');
     key = `group.${target.group}.bundle`;
   } else key = 'all.bundle';
   ch.publish(t.control, key, Buffer.from(JSON.stringify(signed)), { persistent: true, contentType: 'application/json', type: 'bundle' });

@@ -1,0 +1,117 @@
+/**
+ * Shared ground of the hub tests: the stores a hub runs on. PostgreSQL
+ * (127.0.0.1:5432, trust, database `test`) is skipped with a reason when
+ * unreachable and required when CI=true; each run uses a schema of its own,
+ * dropped afterwards.
+ */
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+export const PG_URL = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** undefined when PostgreSQL answers; otherwise the reason to skip (throws under CI=true). */
+export async function pgSkip(): Promise<string | undefined> {
+  const u = new URL(PG_URL);
+  const host = u.hostname;
+  const port = Number(u.port || 5432);
+  const ok = await new Promise<boolean>((resolve) => {
+    const s = net.connect(port, host);
+    const done = (v: boolean) => {
+      s.destroy();
+      resolve(v);
+    };
+    s.setTimeout(1500, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+  if (ok) return undefined;
+  const reason = `PostgreSQL not reachable at ${host}:${port}`;
+  if (process.env.CI === 'true') throw new Error(`${reason} (CI=true: PostgreSQL is required)`);
+  return reason;
+}
+
+/** A schema name unique to this run. */
+export const runSchema = () => `hub_t${randomBytes(5).toString('hex')}`;
+
+/** Drops a run's schema and everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  if (!/^hub_t[0-9a-f]+$/.test(schema)) throw new Error(`not a test schema: ${schema}`);
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Whether a schema exists (the tests check their own clean-up). */
+export async function schemaExists(schema: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    return (await c.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [schema])).rowCount === 1;
+  } finally {
+    await c.end();
+  }
+}
+
+/** A TCP proxy in front of PostgreSQL that the test owns: `cut()` drops every connection and refuses new ones until `restore()`. */
+export class PgProxy {
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+  #open = true;
+  port = 0;
+
+  constructor() {
+    const u = new URL(PG_URL);
+    this.#server = net.createServer((client) => {
+      if (!this.#open) {
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(Number(u.port || 5432), u.hostname);
+      this.#sockets.add(client).add(upstream);
+      const drop = () => {
+        client.destroy();
+        upstream.destroy();
+        this.#sockets.delete(client);
+        this.#sockets.delete(upstream);
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+  }
+
+  async listen(): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as net.AddressInfo).port;
+    return this;
+  }
+
+  /** The database URL through the proxy. */
+  get url(): string {
+    const u = new URL(PG_URL);
+    u.hostname = '127.0.0.1';
+    u.port = String(this.port);
+    return u.toString();
+  }
+
+  cut(): void {
+    this.#open = false;
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+  }
+
+  restore(): void {
+    this.#open = true;
+  }
+
+  close(): Promise<void> {
+    this.cut();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
