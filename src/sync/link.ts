@@ -119,7 +119,7 @@ export class AmqpLink {
   #schedule(): void {
     if (this.#closed || this.#timer) return;
     const min = this.#o.minDelayMs ?? 250;
-    const max = this.#o.maxDelayMs ?? 15_000;
+    const max = this.#o.maxDelayMs ?? 4_000;
     const cap = Math.min(max, min * 2 ** Math.min(this.#attempt, 16));
     this.#attempt++;
     const delay = min + Math.random() * (cap - min);
