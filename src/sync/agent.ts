@@ -8,7 +8,7 @@ import type { ConfirmChannel } from 'amqplib';
 import type { Logger } from '../observability/index.ts';
 import { Actions, type Decision, type PolicyEngine, type PolicyInput } from '../policy/index.ts';
 import type { Store } from '../store/index.ts';
-import type { KeyObject } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { ed25519Key, verifyBundle, type BundleFileText } from './bundles.ts';
 import { deidentifyAggregate, nodeLabel, type Heartbeat } from './deidentify.ts';
 import { AmqpLink } from './link.ts';
@@ -333,7 +333,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
       ...(bundleRefused ? { bundleRefused } : {}),
       ...figures(),
     };
-    const env: Envelope = { v: 1, id: `hb-${nodeId}-${Date.now()}`, node: nodeId, seq: 0, kind: 'heartbeat', body };
+    const env: Envelope = { v: 1, id: `hb-${randomUUID()}`, node: nodeId, seq: 0, kind: 'heartbeat', body };
     // Heartbeats are not kept in the outbox: a stale one is worth nothing. Sent non-persistent, expiring.
     try {
       ch.publish(t.fleet, routingKey(nodeId, 'heartbeat'), Buffer.from(JSON.stringify(env)),
