@@ -292,7 +292,9 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
           await publishBatch(ch, send);
         } catch (err) {
           log.warn({ err: { message: (err as Error).message }, backlog: outbox.backlog }, 'publish not confirmed; will resend from the head');
-          link?.reset();
+          // A nack on the live channel: start over on a fresh one. A channel already replaced (the link came back
+          // while this round waited) is left alone: the new link's drain resends from the head.
+          if (link?.channel === ch) link.reset();
           return;
         }
         await outbox.confirm(send[send.length - 1]!.seq);

@@ -157,6 +157,7 @@ export class AmqpLink {
     if (this.#timer) clearTimeout(this.#timer);
     const conn = this.#conn;
     this.#down();
-    if (conn) await conn.close().catch(() => undefined);
+    // A broker that no longer answers would keep close() waiting for its close-ok: give it 5 s.
+    if (conn) await within(conn.close(), 5_000, 'close').catch(() => undefined);
   }
 }
