@@ -127,6 +127,8 @@ describe('sync: bundles from the hub in a real node', { skip }, () => {
       await until(async () => (await status()).sync.state === 'offline', 'the node says it is offline');
       await rollout('r1', bundle('r1', false));
       assert.equal(await reads(), 200, 'not in force while the node is cut off');
+      // Offline long enough for the reconnect backoff to reach its cap (4 s): the return is measured at its slowest.
+      await new Promise((r) => setTimeout(r, 8_000));
       proxy.restore();
       let back = Date.now();
       await until(async () => (await reads()) === 403, 'r1 in force after the link returns');
