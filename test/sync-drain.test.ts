@@ -51,7 +51,7 @@ describe('sync: outbox → RabbitMQ → hub', { skip }, () => {
       const id = `${prefix}-n${k}`;
       nodeIds.push(id);
       const store = syncStore();
-      const agent = createSyncAgent({ store, policy: () => gate, logger: quietLogger(), nodeId: id, city: `city-${k}`, amqpUrl: proxy.url, prefix, heartbeatMs: 1_000, policyRetryMs: 50, reconnect: { minDelayMs: 50, maxDelayMs: 500 } });
+      const agent = createSyncAgent({ store, policy: () => gate, logger: quietLogger(), nodeId: id, city: `city-${k}`, amqpUrl: proxy.url, prefix, heartbeatMs: 1_000, policyRetryMs: 50, batch: 64, reconnect: { minDelayMs: 50, maxDelayMs: 500 } });
       agent.start();
       agents.push({ id, agent, close: () => store.close() });
     }
@@ -104,17 +104,19 @@ describe('sync: outbox → RabbitMQ → hub', { skip }, () => {
       const resumedAt = Date.now();
       const resumedFrom = left();
       await progress(0.6);
+      const atCut = left();
       proxy.cut();
       hubProxy.cut();
       proxy.restore();
       hubProxy.restore();
       await until(() => left() === 0, () => `every outbox drained: ${JSON.stringify(agents.map((a) => a.agent.status()))}`, 300_000);
       const drainMs = Date.now() - resumedAt;
+      assert.ok(atCut > 0, 'the last cut landed mid-drain');
       const rate = resumedFrom / (drainMs / 1000);
       await until(() => hub.ledger.messages() === total, () => `the hub holds every message: ${hub.ledger.messages()}`, 300_000);
       const hubMs = Date.now() - resumedAt;
       t.diagnostic(`enqueue of ${total} with ${plan.size} cut/restore steps: ${enqueuedAt - startedAt} ms; backlog left: ${backlog}; ` +
-        `${pids?.length ?? 0} connections closed broker side with ${closedAt} drained; the last ${resumedFrom} drained through one more cut in ${drainMs} ms ` +
+        `${pids?.length ?? 0} connections closed broker side with ${closedAt} drained; the last ${resumedFrom} drained through one more cut (at ${atCut} left) in ${drainMs} ms ` +
         `(${Math.round(rate)} msg/s fleet-wide, ${Math.round(rate / NODES)} msg/s per node, with confirms), all recorded by the hub after ${hubMs} ms`);
       await until(() => agents.every((a) => a.agent.status().state === 'online'), () => `every node online again: ${JSON.stringify(agents.map((a) => a.agent.status()))}`, 60_000);
       await Promise.all(agents.map((a) => a.agent.drained()));
