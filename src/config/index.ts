@@ -51,6 +51,8 @@ export const ConfigSchema = z
     icePolicy: z.enum(['all', 'relay']).default('all'),
     /** RabbitMQ between this node and the hub (e.g. amqp://guest:guest@127.0.0.1:5672); without it the node runs standalone. */
     amqpUrl: z.string().regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL').optional(),
+    /** The hub's Ed25519 public key (a PEM file, as `telemed-edge hub keygen` writes it, or the PEM text): bundles rolled out by the hub are checked with it. Without it, the node takes no bundle from the hub. */
+    hubPublicKey: z.string().min(1).optional(),
     /** Prefix of the fleet's exchanges and queues (docs/SYNC.md). */
     syncPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ - (1-32)').default('telemed'),
     /** Register the shipped Wasm functions (news2, ecg-hr, deidentify) at start when missing. */
@@ -92,6 +94,7 @@ const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
   TELEMED_TURN_URLS: 'turnUrls',
   AMQP_URL: 'amqpUrl',
   TELEMED_SYNC_PREFIX: 'syncPrefix',
+  TELEMED_HUB_PUBLIC_KEY: 'hubPublicKey',
   TELEMED_FUNCTIONS_SHIPPED: 'functionsShipped',
   TELEMED_FN_MAX_MEMORY_PAGES: 'fnMaxMemoryPages',
   TELEMED_FN_TIMEOUT_MS: 'fnTimeoutMs',

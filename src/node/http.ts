@@ -37,6 +37,8 @@ export interface HttpDeps {
   publicUrl: string;
   /** True once the node can serve (store open, validators compiled). */
   ready: () => boolean;
+  /** The node's own state for `GET /api/status` (no patient data): sync link, backlog, policy bundle in force. */
+  status?: () => unknown;
 }
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -160,6 +162,12 @@ export function buildHttp(d: HttpDeps): FastifyInstance {
 
   /** Who am I: the web app's first call. */
   app.get('/api/me', withPrincipal(async (_req, _reply, p) => ({ id: p.id, role: p.role })));
+
+  /** The node's state for operators (admins): link to the hub, outbox backlog, policy bundle in force and where it came from. */
+  app.get('/api/status', withPrincipal(async (_req, reply, p) => {
+    if (p.role !== 'admin') return reply.code(403).send({ code: 'forbidden', message: 'the node status is for admins' });
+    return d.status?.() ?? {};
+  }));
 
   // Wasm functions admin API (functions/README.md): register (PUT application/wasm), enable, disable, call, list.
   app.addContentTypeParser('application/wasm', { parseAs: 'buffer', bodyLimit: 8 * 1024 * 1024 }, (_req, body, done) => done(null, body));

@@ -9,12 +9,14 @@ import { createConsultService, type ConsultService } from '../consult/index.ts';
 import {
   FunctionAdmin, FunctionRegistry, FUNCTION_MIGRATIONS, SqliteFunctionStore, functionMetrics, registerShipped, SHIPPED_FUNCTIONS,
 } from '../functions/index.ts';
-import type { Config } from '../config/index.ts';
+import { readFileSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
+import { ConfigError, type Config } from '../config/index.ts';
 import { FhirService, FHIR_MIGRATIONS, ResourceTypes, ResourceValidator, type Resource } from '../fhir/index.ts';
 import { createLogger, Metrics, type Logger } from '../observability/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { createVitalsService, VITALS_MIGRATIONS, type VitalsService } from '../vitals/index.ts';
-import { Aggregator, AggregateMetrics, createSyncAgent, SYNC_MIGRATIONS, type SyncAgent } from '../sync/index.ts';
+import { Aggregator, AggregateMetrics, createSyncAgent, ed25519Key, SYNC_MIGRATIONS, type SyncAgent } from '../sync/index.ts';
 import { DEMO, seedDemo } from './demo.ts';
 import { buildHttp } from './http.ts';
 import { createNodePolicy, type NodePolicy } from './policy.ts';
@@ -63,10 +65,21 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   validator.warm(ResourceTypes);
   let policy: NodePolicy;
   try {
-    policy = createNodePolicy({ ...(config.policyDir ? { dir: config.policyDir } : {}), logger, metrics });
+    policy = createNodePolicy({ ...(config.policyDir ? { dir: config.policyDir } : {}), dataDir: config.dataDir, logger, metrics });
   } catch (err) {
     store.close();
     throw err;
+  }
+  let hubKey: KeyObject | undefined;
+  if (config.hubPublicKey) {
+    try {
+      const pem = config.hubPublicKey.includes('-----BEGIN') ? config.hubPublicKey : readFileSync(config.hubPublicKey, 'utf8');
+      hubKey = ed25519Key(pem, 'public');
+    } catch (err) {
+      policy.close();
+      store.close();
+      throw new ConfigError(`TELEMED_HUB_PUBLIC_KEY: not an Ed25519 public key (PEM file or text): ${(err as Error).message}`);
+    }
   }
   // Wasm functions: registrations kept in SQLite; every operation asks the policy (run_function).
   const functions = new FunctionRegistry({
@@ -133,11 +146,14 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   // Sync with the hub: a durable outbox drained over RabbitMQ when AMQP_URL is set; every
   // message asks the policy's data_transfer decision (docs/SYNC.md). Hourly de-identified
   // figures of finished calls feed it.
+  // Bundles rolled out by the hub: signature checked by the agent, compiled and self-tested by the policy, kept across restarts.
   const sync = createSyncAgent({
     store, policy: () => policy.current(), logger, registry: metrics.registry,
     nodeId: config.nodeId, city: config.nodeCity, prefix: config.syncPrefix,
     ...(config.amqpUrl ? { amqpUrl: config.amqpUrl } : {}),
+    ...(hubKey ? { bundles: { publicKey: hubKey, apply: (files, revision) => policy.install(files, revision) } } : {}),
   });
+  if (config.amqpUrl && !hubKey) logger.info({ part: 'sync' }, 'no TELEMED_HUB_PUBLIC_KEY: policy bundles from the hub are not taken');
   const figures = new Aggregator({ sink: (p) => sync.enqueue('aggregate', p), logger });
   consult.on('call-ended', (e) => {
     const now = Date.now();
@@ -154,7 +170,8 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   });
 
   let ready = false;
-  const app = buildHttp({ logger, metrics, auth, fhir, policy, consult, vitals, functions: new FunctionAdmin(functions), bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready });
+  const app = buildHttp({ logger, metrics, auth, fhir, policy, consult, vitals, functions: new FunctionAdmin(functions), bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready,
+    status: () => ({ node: config.nodeId, city: config.nodeCity, policy: { revision: policy.revision, source: policy.source }, sync: sync.status() }) });
   consult.attach(app.server);
   vitals.attach(app.server);
   const address = await app.listen({ port: opts.port ?? config.port, host: config.host });

@@ -3,16 +3,20 @@
  * shipped `policies/`), compiled and self-tested before it is used, swapped
  * in atomically when the folder changes, and refused (old one kept, reason
  * logged, metric counted) when the new one fails to load, compile or pass
- * its own tests. Every decision is timed and logged without PHI.
+ * its own tests. A bundle rolled out by the hub (`install`, after the sync
+ * agent checked its Ed25519 signature) goes through the same checks, is kept
+ * in the data folder (`policy-bundle.json`) and stays in force across
+ * restarts, taking precedence over the folder. Every decision is timed and
+ * logged without PHI.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Counter, Histogram, Gauge } from 'prom-client';
 import type { Logger, Metrics } from '../observability/index.ts';
 import {
-  createRegoPolicy, describeError, loadBundle, runBundleTests, withDecisionLog,
-  type PolicyEngine, type RegoPolicyEngine,
+  bundleFromFiles, createRegoPolicy, describeError, loadBundle, runBundleTests, withDecisionLog,
+  type Bundle, type BundleFile, type PolicyEngine, type RegoPolicyEngine,
 } from '../policy/index.ts';
 
 export const SHIPPED_POLICY_DIR = fileURLToPath(new URL('../../policies', import.meta.url));
@@ -23,10 +27,23 @@ export interface NodePolicy {
   /** OPA's data API over the bundle in force. */
   data(pathParts: string[], input: unknown): unknown;
   readonly revision: string;
+  /** Where the bundle in force came from: the folder (TELEMED_POLICY_DIR or the shipped one) or a rollout from the hub. */
+  readonly source: 'folder' | 'hub';
   /** Loads the folder again now; resolves to true when the new bundle is in force. */
   reload(): boolean;
+  /**
+   * Puts a bundle from the hub in force: compiles it, runs its own tests, keeps
+   * it in the data folder, then swaps it in. Throws {@link PolicyLoadError}
+   * (the bundle in force stays, the refusal is logged and counted) when it does
+   * not compile, fails its tests or cannot be kept. `revision` (the signed one)
+   * is the revision reported, whatever the bundle's manifest says.
+   */
+  install(files: readonly BundleFile[], revision: string): void;
   close(): void;
 }
+
+/** The file in the data folder that keeps the bundle the hub rolled out. */
+export const INSTALLED_BUNDLE_FILE = 'policy-bundle.json';
 
 /** Why a bundle was refused: load, compile or self-test errors, with file:line:col. */
 export class PolicyLoadError extends Error {
@@ -40,6 +57,10 @@ function compileChecked(dir: string): RegoPolicyEngine {
   } catch (e) {
     throw new PolicyLoadError(`cannot read the policy bundle ${dir}: ${(e as Error).message}`);
   }
+  return compileBundle(bundle, dir);
+}
+
+function compileBundle(bundle: Bundle, dir: string): RegoPolicyEngine {
   let engine: RegoPolicyEngine;
   try {
     engine = createRegoPolicy(bundle);
@@ -81,7 +102,7 @@ function signature(dir: string): string {
   return parts.sort().join('|');
 }
 
-export function createNodePolicy(o: { dir?: string; logger: Logger; metrics: Metrics; pollMs?: number }): NodePolicy {
+export function createNodePolicy(o: { dir?: string; dataDir?: string; logger: Logger; metrics: Metrics; pollMs?: number }): NodePolicy {
   const dir = path.resolve(o.dir ?? SHIPPED_POLICY_DIR);
   const log = o.logger.child({ part: 'policy' });
   const registry = o.metrics.registry;
@@ -115,42 +136,126 @@ export function createNodePolicy(o: { dir?: string; logger: Logger; metrics: Met
     };
   };
 
-  let rego = compileChecked(dir); // a bad bundle at start stops the start
+  const installedFile = o.dataDir ? path.join(path.resolve(o.dataDir), INSTALLED_BUNDLE_FILE) : undefined;
+  const fromHub = (files: readonly BundleFile[], revision: string): RegoPolicyEngine => {
+    const label = `from the hub (revision ${revision})`;
+    let bundle: Bundle;
+    try {
+      bundle = bundleFromFiles(files.map((f) => ({ path: f.path, text: f.text })), label);
+    } catch (e) {
+      throw new PolicyLoadError(`cannot read the policy bundle ${label}: ${(e as Error).message}`);
+    }
+    // The signed revision is the one the hub and the fleet table know.
+    bundle.manifest = { ...bundle.manifest, revision };
+    return compileBundle(bundle, label);
+  };
+
+  // A bundle the hub rolled out earlier stays in force across restarts. Should it no
+  // longer load (e.g. the engine changed with an upgrade), the folder's bundle is used.
+  let rego: RegoPolicyEngine | undefined;
+  let source: 'folder' | 'hub' = 'folder';
+  if (installedFile) {
+    let kept: { revision?: unknown; files?: unknown } | undefined;
+    try {
+      kept = JSON.parse(readFileSync(installedFile, 'utf8')) as typeof kept;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.error({ file: installedFile, reason: (e as Error).message }, 'the kept hub bundle is unreadable; using the folder');
+    }
+    if (kept) {
+      try {
+        if (typeof kept.revision !== 'string' || !Array.isArray(kept.files)) throw new PolicyLoadError('not a kept bundle');
+        rego = fromHub(kept.files as BundleFile[], kept.revision);
+        source = 'hub';
+      } catch (e) {
+        loads.inc({ result: 'refused' });
+        log.error({ file: installedFile, reason: (e as Error).message }, 'the kept hub bundle does not load; using the folder');
+      }
+    }
+  }
+  rego ??= compileChecked(dir); // a bad folder bundle at start stops the start
   let engine = wrap(rego);
   let sig = signature(dir);
   loads.inc({ result: 'loaded' });
   info.set({ revision: rego.revision }, 1);
-  log.info({ bundle: dir, revision: rego.revision }, 'policy bundle in force');
+  log.info({ bundle: source === 'hub' ? 'hub' : dir, revision: rego.revision }, 'policy bundle in force');
+
+  const swap = (next: RegoPolicyEngine) => {
+    info.remove({ revision: rego!.revision });
+    rego = next;
+    engine = wrap(next);
+    info.set({ revision: next.revision }, 1);
+    loads.inc({ result: 'loaded' });
+  };
 
   const reload = (): boolean => {
     sig = signature(dir);
     try {
-      const next = compileChecked(dir);
-      info.remove({ revision: rego.revision });
-      rego = next;
-      engine = wrap(next);
-      info.set({ revision: rego.revision }, 1);
-      loads.inc({ result: 'loaded' });
-      log.info({ bundle: dir, revision: rego.revision }, 'policy bundle reloaded');
+      swap(compileChecked(dir));
+      source = 'folder';
+      log.info({ bundle: dir, revision: rego!.revision }, 'policy bundle reloaded');
       return true;
     } catch (e) {
       loads.inc({ result: 'refused' });
-      log.error({ bundle: dir, reason: (e as Error).message, keeping: rego.revision }, 'policy bundle refused; the previous one stays in force');
+      log.error({ bundle: dir, reason: (e as Error).message, keeping: rego!.revision }, 'policy bundle refused; the previous one stays in force');
       return false;
     }
   };
+
+  const install = (files: readonly BundleFile[], revision: string): void => {
+    let next: RegoPolicyEngine;
+    try {
+      next = fromHub(files, revision);
+      if (installedFile) keep(installedFile, JSON.stringify({ revision, files: files.map((f) => ({ path: f.path, text: f.text })) }));
+    } catch (e) {
+      loads.inc({ result: 'refused' });
+      log.error({ bundle: 'hub', revision, reason: (e as Error).message, keeping: rego!.revision }, 'policy bundle from the hub refused; the previous one stays in force');
+      throw e instanceof PolicyLoadError ? e : new PolicyLoadError(`the policy bundle from the hub (revision ${revision}) cannot be kept: ${(e as Error).message}`);
+    }
+    swap(next);
+    source = 'hub';
+    log.info({ bundle: 'hub', revision }, 'policy bundle from the hub in force');
+  };
+
+  // The folder is watched while it is the source; a bundle from the hub outranks it until the kept file is removed.
   const timer = setInterval(() => {
-    if (signature(dir) !== sig) reload();
+    if (source === 'folder' && signature(dir) !== sig) reload();
   }, o.pollMs ?? 2000);
   timer.unref();
 
   return {
     current: () => engine,
-    data: (p, input) => rego.data(p, input),
+    data: (p, input) => rego!.data(p, input),
     get revision() {
-      return rego.revision;
+      return rego!.revision;
+    },
+    get source() {
+      return source;
     },
     reload,
+    install,
     close: () => clearInterval(timer),
   };
+}
+
+/** Writes `text` to `file` atomically and durably: a temp file, fsync, rename, fsync of the folder. */
+function keep(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  try {
+    const dfd = openSync(path.dirname(file), 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // Some file systems refuse fsync on a folder; the rename is still atomic.
+  }
 }

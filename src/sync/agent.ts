@@ -8,7 +8,7 @@ import type { ConfirmChannel } from 'amqplib';
 import type { Logger } from '../observability/index.ts';
 import { Actions, type Decision, type PolicyEngine, type PolicyInput } from '../policy/index.ts';
 import type { Store } from '../store/index.ts';
-import type { KeyObject } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { ed25519Key, verifyBundle, type BundleFileText } from './bundles.ts';
 import { deidentifyAggregate, nodeLabel, type Heartbeat } from './deidentify.ts';
 import { AmqpLink } from './link.ts';
@@ -16,7 +16,7 @@ import { Outbox, type OutboxRow } from './outbox.ts';
 import { assertFleet, assertNodeQueue, routingKey, topology } from './topology.ts';
 
 /** Kinds of outbound message. Closed: anything else is refused. */
-export const MessageKinds = { aggregate: 'aggregate', heartbeat: 'heartbeat' } as const;
+export const MessageKinds = { aggregate: 'aggregate', heartbeat: 'heartbeat', bundle: 'bundle' } as const;
 export type MessageKind = (typeof MessageKinds)[keyof typeof MessageKinds];
 
 /** The envelope every node → hub message carries (JSON body; AMQP `messageId` = `id`). */
@@ -28,6 +28,21 @@ export interface Envelope {
   seq: number;
   kind: MessageKind;
   body: unknown;
+}
+
+/**
+ * The body of a `bundle` message (node → hub, through the outbox: durable, in
+ * order, exactly once at the hub): what became of one bundle the hub sent.
+ * Labels only (revisions and closed reason codes), no patient data.
+ */
+export interface BundleReport {
+  /** The revision of the bundle received; absent when it could not be read (`malformed`). */
+  revision?: string;
+  result: 'applied' | 'refused';
+  /** Why it was refused: `unsigned`, `bad_signature`, `malformed` (checked by the agent) or `bundle_rejected` (does not compile or fails its own tests). */
+  reason?: 'unsigned' | 'bad_signature' | 'malformed' | 'bundle_rejected';
+  /** The revision in force on the node after this bundle was handled. */
+  inForce: string;
 }
 
 export interface SyncAgentOptions {
@@ -94,7 +109,7 @@ export function transferInput(nodeId: string, kind: string): PolicyInput {
     user: { id: `Device/${nodeId}`, role: 'admin' },
     data_stays_local: false,
     destination: 'hub',
-    resource: { type: kind === 'heartbeat' ? 'Heartbeat' : 'Aggregate', classification: 'deidentified' },
+    resource: { type: kind === 'heartbeat' ? 'Heartbeat' : kind === 'bundle' ? 'BundleReport' : 'Aggregate', classification: 'deidentified' },
   };
 }
 
@@ -141,6 +156,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
         await o.bundles.apply(check.files, check.revision);
         bundleResults.inc({ result: 'applied' });
         log.info({ revision: check.revision }, 'bundle from the hub in force');
+        await report({ revision: check.revision, result: 'applied', inForce: inForce() });
         void heartbeat();
         return;
       } catch (err) {
@@ -150,7 +166,27 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
     }
     bundleResults.inc({ result: 'refused' });
     log.warn({ ...bundleRefused }, 'bundle from the hub refused; the old one stays');
+    await report({ ...bundleRefused, result: 'refused', inForce: inForce() } as BundleReport);
     void heartbeat();
+  };
+
+  const inForce = (): string => {
+    try {
+      return nodeLabel(o.policy().revision, 'bundle');
+    } catch {
+      return 'unlabelled';
+    }
+  };
+
+  /** Tells the hub what became of a bundle: a `bundle` message through the outbox, after the data_transfer decision. */
+  const report = async (body: BundleReport): Promise<void> => {
+    try {
+      if (!decide(MessageKinds.bundle).allow) return;
+      await outbox.append(MessageKinds.bundle, JSON.stringify(body));
+      kick();
+    } catch (err) {
+      log.warn({ err: { message: (err as Error).message } }, 'bundle report not queued');
+    }
   };
 
   const decide = (kind: string): Decision => {
@@ -256,7 +292,9 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
           await publishBatch(ch, send);
         } catch (err) {
           log.warn({ err: { message: (err as Error).message }, backlog: outbox.backlog }, 'publish not confirmed; will resend from the head');
-          link?.reset();
+          // A nack on the live channel: start over on a fresh one. A channel already replaced (the link came back
+          // while this round waited) is left alone: the new link's drain resends from the head.
+          if (link?.channel === ch) link.reset();
           return;
         }
         await outbox.confirm(send[send.length - 1]!.seq);
@@ -291,18 +329,13 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
     const ch = link?.channel;
     if (!ch || closed) return;
     if (!decide(MessageKinds.heartbeat).allow) return;
-    let revision = 'none';
-    try {
-      revision = nodeLabel(o.policy().revision, 'bundle');
-    } catch {
-      revision = 'unlabelled';
-    }
+    const revision = inForce();
     const body: Heartbeat = {
       node: nodeId, city, version, bundle: revision, backlog: outbox.backlog, sentAt: new Date().toISOString().slice(0, 19) + 'Z',
       ...(bundleRefused ? { bundleRefused } : {}),
       ...figures(),
     };
-    const env: Envelope = { v: 1, id: `hb-${nodeId}-${Date.now()}`, node: nodeId, seq: 0, kind: 'heartbeat', body };
+    const env: Envelope = { v: 1, id: `hb-${randomUUID()}`, node: nodeId, seq: 0, kind: 'heartbeat', body };
     // Heartbeats are not kept in the outbox: a stale one is worth nothing. Sent non-persistent, expiring.
     try {
       ch.publish(t.fleet, routingKey(nodeId, 'heartbeat'), Buffer.from(JSON.stringify(env)),

@@ -6,7 +6,7 @@
  * durable outbox in its own SQLite file, and drains the outbox in order to
  * RabbitMQ with publisher confirms, deleting a row only after its confirm.
  */
-export { createSyncAgent, transferInput, MessageKinds, type MessageKind, type Envelope, type SyncAgent, type SyncAgentOptions, type SyncStatus, type EnqueueResult } from './agent.ts';
+export { createSyncAgent, transferInput, MessageKinds, type MessageKind, type Envelope, type BundleReport, type SyncAgent, type SyncAgentOptions, type SyncStatus, type EnqueueResult } from './agent.ts';
 export { SYNC_MIGRATIONS } from './outbox.ts';
 export { deidentifyAggregate, hourOf, nodeLabel, DeidentifyError, Metrics as AggregateMetrics, type Aggregate, type Heartbeat, type Metric } from './deidentify.ts';
 export { AmqpLink, redactUrl, type LinkOptions } from './link.ts';

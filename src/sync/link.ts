@@ -15,6 +15,8 @@ export interface LinkOptions {
   onDown?: () => void;
   minDelayMs?: number;
   maxDelayMs?: number;
+  /** Gives up a connect or topology setup that gets no answer for this long, and tries again (default 15 s). */
+  connectTimeoutMs?: number;
   /** Connection name shown by `rabbitmqctl list_connections client_properties`. */
   name?: string;
 }
@@ -29,6 +31,16 @@ export function redactUrl(url: string): string {
   } catch {
     return 'amqp://?';
   }
+}
+
+/** `p`, or a rejection when it takes longer than `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer from the broker within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 export class AmqpLink {
@@ -69,8 +81,16 @@ export class AmqpLink {
     if (this.#closed || this.#connecting) return;
     this.#connecting = true;
     const log = this.#o.logger;
+    // A connect or setup that hangs (a half-open link, a broker that stops answering mid-handshake) is
+    // given up after connectTimeoutMs, so the link always tries again.
+    const limit = this.#o.connectTimeoutMs ?? 15_000;
     try {
-      const conn = await amqp.connect(this.#o.url, { clientProperties: { connection_name: this.#o.name ?? 'telemed-edge' } });
+      const opened = amqp.connect(this.#o.url, { clientProperties: { connection_name: this.#o.name ?? 'telemed-edge' }, timeout: limit });
+      const conn = await within(opened, limit, 'connect').catch((err: Error) => {
+        // Opened after all, too late: close it, the next attempt is on its way.
+        opened.then((late) => late.close(), () => undefined).catch(() => undefined);
+        throw err;
+      });
       if (this.#closed) {
         await conn.close().catch(() => undefined);
         return;
@@ -83,13 +103,13 @@ export class AmqpLink {
         }
       });
       this.#conn = conn;
-      const ch = await conn.createConfirmChannel();
+      const ch = await within(conn.createConfirmChannel(), limit, 'channel');
       ch.on('error', (err: Error) => log.warn({ part: 'sync', err: { message: err.message } }, 'amqp channel error'));
       ch.on('close', () => {
         // A channel closed by the broker (e.g. a precondition) takes the connection with it: start over.
         if (this.#ch === ch) this.reset();
       });
-      await this.#o.setup(ch);
+      await within(this.#o.setup(ch), limit, 'topology setup');
       this.#ch = ch;
       this.#attempt = 0;
       log.info({ part: 'sync', broker: redactUrl(this.#o.url) }, 'amqp link up');
@@ -119,7 +139,7 @@ export class AmqpLink {
   #schedule(): void {
     if (this.#closed || this.#timer) return;
     const min = this.#o.minDelayMs ?? 250;
-    const max = this.#o.maxDelayMs ?? 15_000;
+    const max = this.#o.maxDelayMs ?? 4_000;
     const cap = Math.min(max, min * 2 ** Math.min(this.#attempt, 16));
     this.#attempt++;
     const delay = min + Math.random() * (cap - min);
@@ -137,6 +157,7 @@ export class AmqpLink {
     if (this.#timer) clearTimeout(this.#timer);
     const conn = this.#conn;
     this.#down();
-    if (conn) await conn.close().catch(() => undefined);
+    // A broker that no longer answers would keep close() waiting for its close-ok: give it 5 s.
+    if (conn) await within(conn.close(), 5_000, 'close').catch(() => undefined);
   }
 }
