@@ -86,7 +86,7 @@ export class VitalsPanel {
       this.#tiles.set(key, { key, label: LABELS[key], value, unit, when, canvas, points: [] });
     }
     this.#ecgCanvas = h('canvas', { class: 'ecg', role: 'img', 'aria-label': 'ECG trace, last 5 seconds', 'data-testid': 'ecg', height: 120, width: 600 });
-    this.#ecgRate = h('span', { class: 'muted small' }, 'no trace yet');
+    this.#ecgRate = h('span', { class: 'muted small' }, '(no trace yet)');
     const ecgTile = h('div', { class: 'vital-tile ecg-tile', role: 'group', 'aria-label': 'ECG' }, h('span', { class: 'vital-label' }, 'ECG ', this.#ecgRate), this.#ecgCanvas);
     this.element = h('div', { class: 'vitals-body' }, this.#status, this.#alerts, grid, ecgTile);
   }
@@ -308,7 +308,7 @@ export class VitalsPanel {
     while (drop < this.#ecg.length && this.#ecg[drop]![0] < cut) drop++;
     if (drop > 0) this.#ecg.splice(0, drop);
     // Heart rate from the trace is the device's business; here the chunk's rhythm is only drawn.
-    this.#ecgRate.textContent = `${Math.round(1000 / period)} Hz`;
+    this.#ecgRate.textContent = `(${Math.round(1000 / period)} Hz)`;
     if (this.#ecgHead === undefined) {
       this.#ecgHead = start;
       this.#ecgWall = performance.now();
