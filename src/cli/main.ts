@@ -13,6 +13,7 @@ export interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   node: async () => (await import('./node.ts')).nodeCommand,
   token: async () => (await import('./token.ts')).tokenCommand,
+  links: async () => (await import('./links.ts')).linksCommand,
   audit: async () => (await import('./audit.ts')).auditCommand,
   policy: async () => (await import('./policy.ts')).policyCommand,
   fn: async () => (await import('./fn.ts')).fnCommand,
