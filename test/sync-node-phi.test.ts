@@ -168,6 +168,7 @@ describe('sync: no patient data reaches the broker from a busy node', { skip }, 
       node = await startNode({ dataDir, env });
       await until(() => seen.some((m) => m.content.includes('"metric":"consultations"')), 'the consultation figures reach the broker', 60_000);
       await until(() => seen.some((m) => m.content.includes('"metric":"call_quality"')), 'the call quality figures reach the broker', 60_000);
+      await until(() => seen.some((m) => m.content.includes('"metric":"vitals_samples"')), 'the vitals volume reaches the broker', 60_000);
     } finally {
       await node.stop();
     }

@@ -167,6 +167,9 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   const vitals = createVitalsService({
     store, fhir, auth, policy: () => policy.current(), logger, registry: metrics.registry, consult, functions, system,
     onDecision: (action, allow) => metrics.policyDecisions.inc({ action, allow: String(allow) }),
+    // De-identified fleet figures: how many samples and alerts this hour, nothing about whom.
+    onStored: (n) => figures.observe(AggregateMetrics.vitalsSamples, Date.now(), { value: n }),
+    onAlert: () => figures.observe(AggregateMetrics.alerts, Date.now()),
   });
 
   let ready = false;

@@ -69,6 +69,10 @@ export interface VitalsServiceOptions {
    */
   fanOut?: 'received' | 'committed';
   onDecision?: (action: string, allow: boolean) => void;
+  /** After each commit of fresh samples: how many (the node's de-identified vitals volume; no patient, no time finer than the caller's). */
+  onStored?: (samples: number) => void;
+  /** Each alert raised, by rule name (the node counts them for the hub's figures). */
+  onAlert?: (rule: string) => void;
 }
 
 export interface IngestResult {
@@ -160,7 +164,10 @@ export class VitalsService {
       rules: o.rules,
       intervalMs: o.news2IntervalMs ?? 1000,
       ...(o.functions ? { functions: o.functions } : {}),
-      onAlert: (rule) => this.#m.alerts.inc({ rule }),
+      onAlert: (rule) => {
+        this.#m.alerts.inc({ rule });
+        o.onAlert?.(rule);
+      },
       send: (appointmentId, frame) => {
         for (const w of this.#watchers.get(appointmentId) ?? []) w.send(frame);
       },
@@ -421,6 +428,7 @@ export class VitalsService {
       if (live) this.#fanOut(state, fresh);
       done.then(() => {
         this.#m.samples.inc({ result: 'stored' }, fresh.length);
+        this.#o.onStored?.(fresh.length);
         if (!live) this.#fanOut(state, fresh);
         this.#alerter.take(state.patient, fresh);
       }, () => undefined);
