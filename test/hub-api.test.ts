@@ -2,7 +2,8 @@
  * The hub, on each of its stores (SQLite, PostgreSQL): fleet registry over
  * heartbeats (`GET /api/nodes`, online/offline), the fleet page, the
  * exactly-once effect of redelivered or republished messages (also across a
- * hub restart), and rollouts over the HTTP API with their status per node.
+ * hub restart), `bundle` reports from nodes, and rollouts over the HTTP API
+ * with their status per node.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -219,6 +220,42 @@ for (const S of STORES) {
         await C.close();
         await B?.close();
         for (const s of stores) s.close();
+        await hub.close();
+      }
+    });
+
+    it('bundle reports from a node are recorded once each in its sequence and set its rollout status: applied → active, refused → refused with the reason code', { timeout: 30_000 }, async () => {
+      const node = `${prefix}-rep`;
+      const env = (id: string, seq: number, kind: string, body: Record<string, unknown>) => Buffer.from(JSON.stringify({ v: 1, id, node, seq, kind, body }));
+      const publish = (content: Buffer, kind: string) => ch.publish(t.fleet, routingKey(node, kind), content, { persistent: true });
+      const hub = await open();
+      try {
+        await hub.ledger.createRollout({ id: `${prefix}-ro1`, revision: 'rep-1', target: { node }, files: 1, sha256: 'x', nodes: [node] });
+        await hub.ledger.createRollout({ id: `${prefix}-ro2`, revision: 'rep-2', target: { node }, files: 1, sha256: 'x', nodes: [node] });
+        await hub.ledger.createRollout({ id: `${prefix}-ro3`, revision: 'rep-3', target: { group: 'north' }, files: 1, sha256: 'x', nodes: [] });
+        await hub.ledger.createRollout({ id: `${prefix}-ro4`, revision: 'rep-4', target: { node }, files: 1, sha256: 'x', nodes: [node] });
+        publish(env('b-1', 1, 'aggregate', { metric: 'alerts', period: '2026-11-24T10:00Z', count: 1 }), 'aggregate');
+        const refused = env('b-2', 2, 'bundle', { revision: 'rep-1', result: 'refused', reason: 'bad_signature', inForce: 'r0' });
+        publish(refused, 'bundle');
+        publish(refused, 'bundle'); // redelivered: once
+        publish(env('b-3', 3, 'bundle', { revision: 'rep-2', result: 'applied', inForce: 'rep-2' }), 'bundle');
+        publish(env('b-4', 4, 'bundle', { revision: 'rep-3', result: 'applied', inForce: 'rep-3' }), 'bundle'); // a group rollout: the node is added
+        publish(env('b-5', 5, 'bundle', { result: 'refused', reason: 'malformed', inForce: 'rep-3' }), 'bundle'); // no revision: recorded, no effect
+        publish(env('b-6', 6, 'bundle', { revision: 'rep-4', result: 'refused', reason: 'because <script>', inForce: 'rep-3' }), 'bundle'); // free text: recorded, no effect
+        await ch.waitForConfirms();
+        await until(async () => (await hub.ledger.messageCount(node)) === 6, 'six distinct messages');
+        await until(async () => (await ch.checkQueue(t.hubInbox)).messageCount === 0, 'the inbox is empty (everything acked)');
+        assert.deepEqual(await hub.ledger.messageSeqs(node), [1, 2, 3, 4, 5, 6], 'no gap in the node sequence');
+        const st = async (id: string) => (await hub.ledger.rollout(`${prefix}-${id}`))!.nodes.map((n) => [n.node, n.status, n.reason]);
+        assert.deepEqual(await st('ro1'), [[node, 'refused', 'bad_signature']]);
+        assert.deepEqual(await st('ro2'), [[node, 'active', null]]);
+        assert.deepEqual(await st('ro3'), [[node, 'active', null]]);
+        assert.deepEqual(await st('ro4'), [[node, 'pending', null]]);
+        assert.equal(await hub.ledger.aggregateCount(node, 'alerts'), 1);
+        assert.equal((await hub.ledger.nodeRows()).find((n) => n.id === node)?.messages, 6);
+        const metrics = await (await fetch(`${hub.url}/metrics`)).text();
+        assert.match(metrics, /hub_messages_total\{kind="bundle",result="new"\} 5/);
+      } finally {
         await hub.close();
       }
     });

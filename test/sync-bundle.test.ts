@@ -2,7 +2,8 @@
  * Signed bundle rollout, hub → node (Ed25519): a bundle rolled out while the
  * node is offline is in force on it after its return and the hub sees the new
  * revision; an unsigned or tampered bundle is refused, the old one stays, and
- * the refusal reaches the hub.
+ * the refusal reaches the hub (heartbeat and `bundle` report, no seq gap); a
+ * group rollout reaches the nodes in the group only.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,8 +40,49 @@ describe('sync: signed bundles (unit)', () => {
 describe('sync: bundle rollout over RabbitMQ', { skip }, () => {
   const prefix = runPrefix();
   const nodeId = `${prefix}-b`;
+  const inGroup = `${prefix}-g`;
+  const outside = `${prefix}-o`;
   after(async () => {
-    await deleteTopology(prefix, [nodeId]);
+    await deleteTopology(prefix, [nodeId, inGroup, outside]);
+  });
+
+  it('a group rollout reaches the node in the group (its heartbeats name the group) and not the node outside it', { timeout: 60_000 }, async () => {
+    const hub = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), memory: true, prefix, port: 0, signingKey: hubKeys.privateKey });
+    await hub.start();
+    const stores = [syncStore(), syncStore()];
+    const engines: Record<string, PolicyEngine> = {};
+    const applied: Record<string, string[]> = { [inGroup]: [], [outside]: [] };
+    const agent = (id: string, store: ReturnType<typeof syncStore>, groups?: string[]) => {
+      engines[id] = createRegoPolicy(bundleFromFiles(bundle('r0')));
+      return createSyncAgent({
+        store, policy: () => engines[id]!, logger: quietLogger(), nodeId: id, city: 'x', amqpUrl: brokerUrl(), prefix, heartbeatMs: 100,
+        ...(groups ? { groups } : {}),
+        bundles: { publicKey: hubKeys.publicKey, apply: (files, revision) => { engines[id] = loadVerifiedRegoPolicy(bundleFromFiles(files)); applied[id]!.push(revision); } },
+      });
+    };
+    const G = agent(inGroup, stores[0]!, ['north', 'pilot.1']);
+    const O = agent(outside, stores[1]!);
+    try {
+      assert.throws(() => agent(`${prefix}-bad`, stores[1]!, ['two words']), /bad group/);
+      G.start();
+      O.start();
+      await until(async () => (await hub.ledger.nodeRows()).find((n) => n.id === inGroup)?.groups === 'north,pilot.1', 'the hub knows the groups from the heartbeat');
+      await until(() => hub.nodes().some((n) => n.id === outside) && hub.online, 'both nodes known, hub connected');
+      const r = await hub.rollout({ group: 'north' }, 'g1', bundle('g1'));
+      assert.deepEqual(r.nodes.map((n) => [n.node, n.status]), [[inGroup, 'pending']], 'the group lists its node in advance');
+      // Then one to the outside node alone: its queue is in order, so once it has o1 a group bundle would have come before.
+      await hub.rollout({ node: outside }, 'o1', bundle('o1'));
+      await until(() => engines[inGroup]!.revision === 'g1', 'g1 in force on the node in the group');
+      await until(() => engines[outside]!.revision === 'o1', 'o1 in force on the node outside');
+      assert.deepEqual(applied[outside], ['o1'], 'the group rollout did not reach the node outside the group');
+      assert.deepEqual(applied[inGroup], ['g1']);
+      await until(async () => (await hub.ledger.rollout(r.id))?.nodes[0]?.status === 'active', 'g1 active at the hub');
+    } finally {
+      await G.close();
+      await O.close();
+      for (const s of stores) s.close();
+      await hub.close();
+    }
   });
 
   it('a bundle rolled out while the node is offline is in force after its return; unsigned and tampered ones are refused and reported', { timeout: 60_000 }, async () => {
@@ -89,6 +131,11 @@ describe('sync: bundle rollout over RabbitMQ', { skip }, () => {
       assert.equal(agent.status().bundleRefused?.reason, 'bundle_rejected');
       assert.equal(engine.revision, 'r1');
       await until(() => atHub()?.bundleRefused === 'r4: bundle_rejected', 'the hub knows of the refusal');
+      // Each outcome also went through the outbox as a `bundle` report: the hub holds all four (r1 applied; r2, r3, r4 refused), no seq gap.
+      await until(async () => (await hub.ledger.messageCount(nodeId)) === 4, 'the four bundle reports at the hub');
+      assert.deepEqual(await hub.ledger.messageSeqs(nodeId), [1, 2, 3, 4]);
+      const r4 = (await hub.ledger.rollouts()).find((r) => r.revision === 'r4')!;
+      assert.deepEqual(r4.nodes.map((n) => [n.node, n.status, n.reason]), [[nodeId, 'refused', 'bundle_rejected']]);
     } finally {
       await agent.close();
       store.close();

@@ -66,3 +66,11 @@ test('Wasm function limits: defaults, and from the environment', () => {
   const c = loadConfig({ TELEMED_FN_MAX_MEMORY_PAGES: '512', TELEMED_FN_TIMEOUT_MS: '250', TELEMED_FN_MAX_OUTPUT_BYTES: '1024', TELEMED_FN_MAX_STDERR_BYTES: '0', TELEMED_FN_WORKERS: '4' });
   assert.deepEqual([c.fnMaxMemoryPages, c.fnTimeoutMs, c.fnMaxOutputBytes, c.fnMaxStderrBytes, c.fnWorkers], [512, 250, 1024, 0, 4]);
 });
+
+test('TELEMED_NODE_GROUPS: comma-separated rollout groups; a bad label is refused with its name', () => {
+  assert.deepEqual(loadConfig({}).nodeGroups, []);
+  assert.deepEqual(loadConfig({ TELEMED_NODE_GROUPS: 'north, icu-2,pilot.a' }).nodeGroups, ['north', 'icu-2', 'pilot.a']);
+  for (const bad of ['north,two words', 'a/b', 'x'.repeat(65)]) {
+    assert.throws(() => loadConfig({ TELEMED_NODE_GROUPS: bad }), (e: unknown) => e instanceof ConfigError && /TELEMED_NODE_GROUPS: each group/.test(e.message), bad);
+  }
+});

@@ -25,6 +25,12 @@ export const ConfigSchema = z
     /** Node identity in the fleet. */
     nodeId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (1-64)').default('edge-local'),
     nodeCity: z.string().max(100).default('local'),
+    /** Rollout groups of this node (comma-separated, or an array in the JSON file): the hub's group rollouts reach it. */
+    nodeGroups: z
+      .union([z.string(), z.array(z.string())])
+      .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((g) => g.trim()).filter((g) => g !== ''))
+      .pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'each group: letters, digits, . _ - (1-64), comma-separated')).max(32, 'at most 32 groups'))
+      .default([]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Base64 of 32 bytes: the data key for encryption at rest. Default: a key file made on first start. */
     dataKey: z
@@ -81,6 +87,7 @@ const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
   TELEMED_PUBLIC_URL: 'publicUrl',
   TELEMED_NODE_ID: 'nodeId',
   TELEMED_NODE_CITY: 'nodeCity',
+  TELEMED_NODE_GROUPS: 'nodeGroups',
   LOG_LEVEL: 'logLevel',
   TELEMED_DATA_KEY: 'dataKey',
   TELEMED_JWKS_URL: 'jwksUrl',

@@ -12,7 +12,7 @@
 import pg from 'pg';
 import type { Logger } from '../observability/index.ts';
 import {
-  aggregateFields, heartbeatFields, rolloutFromRows, targetParts,
+  aggregateFields, bundleFields, heartbeatFields, rolloutFromRows, targetParts,
   type Incoming, type Ledger, type NewRollout, type NodeRow, type RolloutRecord, type RolloutTarget,
 } from './ledger.ts';
 
@@ -265,10 +265,30 @@ export class PgLedger implements Ledger {
       );
     }
 
+    // 3b. Bundle reports (new ones, in batch order): the node's status for that revision.
+    for (let i = 0; i < ms.length; i++) {
+      const m = ms[i]!;
+      if (m.kind !== 'bundle' || !out[i]) continue;
+      const r = bundleFields(m.body);
+      if (!r) continue;
+      await c.query(
+        `INSERT INTO ${s}.hub_rollout_node (rollout, node, status, reason, updated_at)
+         SELECT id, $1, $2, $3, $4 FROM ${s}.hub_rollout WHERE revision = $5 AND target_kind = 'group'
+         ON CONFLICT (rollout, node) DO NOTHING`,
+        [m.node, r.status, r.reason, now, r.revision],
+      );
+      await c.query(
+        `UPDATE ${s}.hub_rollout_node rn SET status = $2, reason = $3, updated_at = $4
+         FROM ${s}.hub_rollout r
+         WHERE rn.node = $1 AND ${r.status === 'active' ? "rn.status <> 'active'" : "rn.status = 'pending'"} AND rn.rollout = r.id AND r.revision = $5`,
+        [m.node, r.status, r.reason, now, r.revision],
+      );
+    }
+
     // 4. Aggregates of the new messages, summed per cell first (one row per key in the statement).
     const cells = new Map<string, { node: string; metric: string; period: string; count: number; sum: number }>();
     ms.forEach((m, i) => {
-      if (m.kind === 'heartbeat' || !out[i]) return;
+      if (m.kind !== 'aggregate' || !out[i]) return;
       const a = aggregateFields(m.body);
       if (!a) return;
       const k = `${m.node}\u0000${a.metric}\u0000${a.period}`;

@@ -81,7 +81,7 @@ export interface Incoming {
   id: string;
   node: string;
   seq: number;
-  kind: 'aggregate' | 'heartbeat';
+  kind: 'aggregate' | 'heartbeat' | 'bundle';
   body: Record<string, unknown>;
 }
 
@@ -97,7 +97,7 @@ export function parseIncoming(content: Buffer): Incoming | undefined {
   const e = v as Record<string, unknown>;
   if (e.v !== 1 || typeof e.id !== 'string' || e.id.length > 100 || typeof e.node !== 'string' || !NODE_LABEL.test(e.node)) return undefined;
   if (typeof e.seq !== 'number' || !Number.isSafeInteger(e.seq) || e.seq < 0) return undefined;
-  if (e.kind !== 'aggregate' && e.kind !== 'heartbeat') return undefined;
+  if (e.kind !== 'aggregate' && e.kind !== 'heartbeat' && e.kind !== 'bundle') return undefined;
   if (typeof e.body !== 'object' || e.body === null) return undefined;
   return { id: e.id, node: e.node, seq: e.seq, kind: e.kind, body: e.body as Record<string, unknown> };
 }
@@ -137,6 +137,21 @@ export function aggregateFields(b: Record<string, unknown>): { metric: string; p
   const metric = str(b.metric);
   const period = str(b.period);
   return metric && period ? { metric, period, count: Math.round(num(b.count)), sum: num(b.sum) } : undefined;
+}
+
+const BUNDLE_REASONS = new Set(['unsigned', 'bad_signature', 'malformed', 'bundle_rejected']);
+
+/**
+ * The rollout effect of a `bundle` report: the node's status for that revision.
+ * Undefined when the report names no readable revision or is not valid (it is
+ * still recorded once, so the node's sequence has no gap); labels only.
+ */
+export function bundleFields(b: Record<string, unknown>): { revision: string; status: 'active' | 'refused'; reason: string | null } | undefined {
+  const revision = str(b.revision);
+  if (!revision) return undefined;
+  if (b.result === 'applied') return { revision, status: 'active', reason: null };
+  if (b.result === 'refused' && typeof b.reason === 'string' && BUNDLE_REASONS.has(b.reason)) return { revision, status: 'refused', reason: b.reason };
+  return undefined;
 }
 
 /** One row of the fleet registry. */
@@ -270,11 +285,20 @@ export class SqliteLedger implements Ledger {
         .run(m.id, m.node, m.seq, m.kind, now).changes === 1;
       if (!fresh) return false;
       db.prepare('UPDATE hub_node SET messages = messages + 1 WHERE id = ?').run(m.node);
-      const a = aggregateFields(m.body);
+      const a = m.kind === 'aggregate' ? aggregateFields(m.body) : undefined;
       if (a) {
         db.prepare(`INSERT INTO hub_aggregate (node, metric, period, count, sum) VALUES (?, ?, ?, ?, ?)
           ON CONFLICT (node, metric, period) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum`)
           .run(m.node, a.metric, a.period, a.count, a.sum);
+      }
+      const r = m.kind === 'bundle' ? bundleFields(m.body) : undefined;
+      if (r) {
+        // A group rollout's nodes are known only when they report it.
+        db.prepare(`INSERT OR IGNORE INTO hub_rollout_node (rollout, node, status, reason, updated_at)
+          SELECT id, ?, ?, ?, ? FROM hub_rollout WHERE revision = ? AND target_kind = 'group'`).run(m.node, r.status, r.reason, now, r.revision);
+        db.prepare(`UPDATE hub_rollout_node SET status = ?, reason = ?, updated_at = ?
+          WHERE node = ? AND ${r.status === 'active' ? "status <> 'active'" : "status = 'pending'"} AND rollout IN (SELECT id FROM hub_rollout WHERE revision = ?)`)
+          .run(r.status, r.reason, now, m.node, r.revision);
       }
       return true;
     });

@@ -149,7 +149,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   // Bundles rolled out by the hub: signature checked by the agent, compiled and self-tested by the policy, kept across restarts.
   const sync = createSyncAgent({
     store, policy: () => policy.current(), logger, registry: metrics.registry,
-    nodeId: config.nodeId, city: config.nodeCity, prefix: config.syncPrefix,
+    nodeId: config.nodeId, city: config.nodeCity, prefix: config.syncPrefix, groups: config.nodeGroups,
     ...(config.amqpUrl ? { amqpUrl: config.amqpUrl } : {}),
     ...(hubKey ? { bundles: { publicKey: hubKey, apply: (files, revision) => policy.install(files, revision) } } : {}),
   });

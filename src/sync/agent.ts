@@ -16,6 +16,8 @@ import { Outbox, type OutboxRow } from './outbox.ts';
 import { assertFleet, assertNodeQueue, routingKey, topology } from './topology.ts';
 
 /** Kinds of outbound message. Closed: anything else is refused. */
+const GROUP = /^[A-Za-z0-9._-]{1,64}$/;
+
 export const MessageKinds = { aggregate: 'aggregate', heartbeat: 'heartbeat', bundle: 'bundle' } as const;
 export type MessageKind = (typeof MessageKinds)[keyof typeof MessageKinds];
 
@@ -57,6 +59,7 @@ export interface SyncAgentOptions {
   version?: string;
   /** Exchange/queue name prefix (default `telemed`). */
   prefix?: string;
+  /** Rollout groups (labels `[A-Za-z0-9._-]{1,64}`): the node's queue is bound to `group.<g>.#` and its heartbeats list them. */
   groups?: readonly string[];
   heartbeatMs?: number;
   /** Rows published per confirm round. */
@@ -136,6 +139,8 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
   let retry: NodeJS.Timeout | undefined;
   let waiters: Array<() => void> = [];
   let bundleRefused: SyncStatus['bundleRefused'];
+  const groups = [...(o.groups ?? [])];
+  for (const g of groups) if (!GROUP.test(g)) throw new TypeError(`bad group ${JSON.stringify(g)}: letters, digits, . _ - (1-64)`);
   const bundleKey = o.bundles ? ed25519Key(o.bundles.publicKey, 'public') : undefined;
   const bundleResults = new Counter({ name: 'sync_bundles_total', help: 'Bundles received from the hub, by result (applied, refused)', labelNames: ['result'], registers });
 
@@ -208,7 +213,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
         ...o.reconnect,
         setup: async (ch) => {
           await assertFleet(ch, t);
-          const q = await assertNodeQueue(ch, t, nodeId, o.groups);
+          const q = await assertNodeQueue(ch, t, nodeId, groups);
           if (o.bundles) {
             await ch.prefetch(1);
             await ch.consume(q, (msg) => {
@@ -333,6 +338,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
     const body: Heartbeat = {
       node: nodeId, city, version, bundle: revision, backlog: outbox.backlog, sentAt: new Date().toISOString().slice(0, 19) + 'Z',
       ...(bundleRefused ? { bundleRefused } : {}),
+      ...(groups.length > 0 ? { groups } : {}),
       ...figures(),
     };
     const env: Envelope = { v: 1, id: `hb-${randomUUID()}`, node: nodeId, seq: 0, kind: 'heartbeat', body };

@@ -96,6 +96,8 @@ export interface Heartbeat {
   bundleRefused?: { revision?: string; reason: string };
   /** The node's p99 request latency, in ms, when the node reports it. */
   p99LatencyMs?: number;
+  /** The rollout groups the node is in (its queue is bound to `group.<g>.#` for each). */
+  groups?: string[];
 }
 
 const LABEL = /^[A-Za-z0-9 ._:/-]{0,100}$/;
