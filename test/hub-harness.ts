@@ -7,6 +7,7 @@
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { TcpProxy } from './sync-harness.ts';
 
 export const PG_URL = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -58,60 +59,17 @@ export async function schemaExists(schema: string): Promise<boolean> {
 }
 
 /** A TCP proxy in front of PostgreSQL that the test owns: `cut()` drops every connection and refuses new ones until `restore()`. */
-export class PgProxy {
-  readonly #server: net.Server;
-  readonly #sockets = new Set<net.Socket>();
-  #open = true;
-  port = 0;
-
+export class PgProxy extends TcpProxy {
   constructor() {
     const u = new URL(PG_URL);
-    this.#server = net.createServer((client) => {
-      if (!this.#open) {
-        client.destroy();
-        return;
-      }
-      const upstream = net.connect(Number(u.port || 5432), u.hostname);
-      this.#sockets.add(client).add(upstream);
-      const drop = () => {
-        client.destroy();
-        upstream.destroy();
-        this.#sockets.delete(client);
-        this.#sockets.delete(upstream);
-      };
-      client.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-  }
-
-  async listen(): Promise<this> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.#server.address() as net.AddressInfo).port;
-    return this;
+    super({ host: u.hostname, port: Number(u.port || 5432) });
   }
 
   /** The database URL through the proxy. */
-  get url(): string {
+  override get url(): string {
     const u = new URL(PG_URL);
     u.hostname = '127.0.0.1';
     u.port = String(this.port);
     return u.toString();
-  }
-
-  cut(): void {
-    this.#open = false;
-    for (const s of this.#sockets) s.destroy();
-    this.#sockets.clear();
-  }
-
-  restore(): void {
-    this.#open = true;
-  }
-
-  close(): Promise<void> {
-    this.cut();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
   }
 }

@@ -64,24 +64,25 @@ export class TcpProxy {
   #open = true;
   port = 0;
 
-  constructor() {
+  /** In front of `upstream` (default: the test broker). */
+  constructor(upstream: { host: string; port: number } = BROKER) {
     this.#server = net.createServer((client) => {
       if (!this.#open) {
         client.destroy();
         return;
       }
-      const upstream = net.connect(BROKER.port, BROKER.host);
-      this.#sockets.add(client).add(upstream);
+      const upstreamSocket = net.connect(upstream.port, upstream.host);
+      this.#sockets.add(client).add(upstreamSocket);
       const drop = () => {
         client.destroy();
-        upstream.destroy();
+        upstreamSocket.destroy();
         this.#sockets.delete(client);
-        this.#sockets.delete(upstream);
+        this.#sockets.delete(upstreamSocket);
       };
       client.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
-      client.pipe(upstream);
-      upstream.pipe(client);
+      upstreamSocket.on('error', drop).on('close', drop);
+      client.pipe(upstreamSocket);
+      upstreamSocket.pipe(client);
     });
   }
 
