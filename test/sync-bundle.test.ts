@@ -68,6 +68,8 @@ describe('sync: bundle rollout over RabbitMQ', { skip }, () => {
       O.start();
       await until(async () => (await hub.ledger.nodeRows()).find((n) => n.id === inGroup)?.groups === 'north,pilot.1', 'the hub knows the groups from the heartbeat');
       await until(() => hub.nodes().some((n) => n.id === outside) && hub.online, 'both nodes known, hub connected');
+      const groupsOf = new Map(hub.nodes().map((n) => [n.id, n.groups]));
+      assert.deepEqual([groupsOf.get(inGroup), groupsOf.get(outside)], [['north', 'pilot.1'], []], 'GET /api/nodes shows the groups');
       const r = await hub.rollout({ group: 'north' }, 'g1', bundle('g1'));
       assert.deepEqual(r.nodes.map((n) => [n.node, n.status]), [[inGroup, 'pending']], 'the group lists its node in advance');
       // Then one to the outside node alone: its queue is in order, so once it has o1 a group bundle would have come before.

@@ -68,6 +68,8 @@ export interface FleetNode {
   callsToday: number;
   /** The node's p99 request latency in ms from its last heartbeat, when it reports one. */
   p99LatencyMs: number | null;
+  /** The rollout groups the node reports in its heartbeats (`TELEMED_NODE_GROUPS`). */
+  groups: string[];
   messages: number;
 }
 
@@ -142,7 +144,7 @@ export function createHub(o: HubOptions): Hub<Ledger> {
       id: n.id, city: n.city, version: n.version,
       status: now - Date.parse(n.last_seen) <= offlineAfter ? 'online' : 'offline',
       lastHeartbeat: n.last_heartbeat, lastSeen: n.last_seen, backlog: n.backlog, bundle: n.bundle, bundleRefused: n.bundle_refused,
-      callsToday: n.calls_today, p99LatencyMs: n.p99_ms, messages: n.messages,
+      callsToday: n.calls_today, p99LatencyMs: n.p99_ms, groups: n.groups ? n.groups.split(',') : [], messages: n.messages,
     }));
   };
   const nodes = (): FleetNode[] => toFleet(sqlite ? sqlite.nodes() : snapshot);
