@@ -51,6 +51,7 @@ export const nodeCommand: Command = {
         `    clinician: ${base}/#token=${clinician}`,
         `    patient:   ${base}/join/${node.demoAppointment}#token=${patient}`,
         '  More tokens: npx telemed-edge token --role authorized_medical_staff --sub Practitioner/demo-clinician',
+        '  Join links of any booked appointment: npx telemed-edge links <Appointment id>',
       );
     }
     process.stdout.write(lines.join('\n') + '\n\n');
