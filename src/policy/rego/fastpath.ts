@@ -107,22 +107,14 @@ function rank(x: unknown): number {
   }
 }
 
-/** OPA's order of two defined values (as value.ts `compare`); UNSUPPORTED for two collections. */
+/** OPA's order of two defined values (value.ts `compare` once both are scalars of one rank); UNSUPPORTED for two collections. */
 function ordv(a: unknown, b: unknown): number {
   const ra = rank(a);
   const rb = rank(b);
   if (ra !== rb) return ra - rb;
-  switch (ra) {
-    case 0:
-      return 0;
-    case 1:
-      return a === b ? 0 : a ? 1 : -1;
-    case 2:
-      return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0;
-    case 3:
-      return a === b ? 0 : (a as string) < (b as string) ? -1 : 1;
-  }
-  throw UNSUPPORTED;
+  if (ra === 0) return 0; // null, and functions or symbols read as null
+  if (ra > 3) throw UNSUPPORTED;
+  return compare(a as Value, b as Value);
 }
 
 /** A plain value against a collection constant: never equal unless it is itself a collection (then: evaluator). */
