@@ -8,37 +8,23 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { loadConfig } from '../src/config/index.ts';
-import { DEMO, startNode, type EdgeNode } from '../src/node/index.ts';
-import { createLogger } from '../src/observability/index.ts';
-import { BrowserSession, browserSkip as skip, launchChromium, phaseOf, shot as shotAs, until, videoFlows } from './helpers/browser.ts';
+import type { Page } from 'playwright-core';
+import { DEMO, type EdgeNode } from '../src/node/index.ts';
+import { BrowserSession, startBrowserNode, type BrowserNode, browserSkip as skip, phaseOf, shot as shotAs, until, videoFlows } from './helpers/browser.ts';
 
 let node: EdgeNode;
-let dir: string;
-let browser: Browser;
+let fixture: BrowserNode | undefined;
 let session: BrowserSession;
 
 before(async () => {
   if (skip) return;
-  dir = await mkdtemp(path.join(os.tmpdir(), 'web-consult-'));
-  node = await startNode(loadConfig({ PORT: '0', HOST: '127.0.0.1', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: 'normal', TELEMED_DEMO: 'true' }), {
-    port: 0,
-    logger: createLogger({ level: 'silent' }),
-  });
-  browser = await launchChromium();
-  session = new BrowserSession(browser, node);
+  fixture = await startBrowserNode('web-consult');
+  ({ node, session } = fixture);
 });
 
 after(async () => {
   if (skip) return;
-  await session?.close();
-  await browser?.close().catch(() => {});
-  await node?.close();
-  await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  await fixture?.close();
 });
 
 const openPage = (viewport?: { width: number; height: number }) => session.openPage(viewport);

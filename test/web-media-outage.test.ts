@@ -13,11 +13,9 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { loadConfig } from '../src/config/index.ts';
-import { startNode, type EdgeNode } from '../src/node/index.ts';
-import { createLogger } from '../src/observability/index.ts';
-import { BrowserSession, browserSkip, framesDecoded, launchChromium, phaseOf, shot, until } from './helpers/browser.ts';
+import type { Page } from 'playwright-core';
+import type { EdgeNode } from '../src/node/index.ts';
+import { BrowserSession, browserSkip, framesDecoded, phaseOf, startBrowserNode, type BrowserNode, shot, until } from './helpers/browser.ts';
 import { freePort, startTurn, TURNSERVER } from './helpers/turn.ts';
 
 if (!TURNSERVER && process.env.CI === 'true') throw new Error('coturn is required in CI for the media outage test (apt-get install coturn)');
@@ -28,7 +26,7 @@ const RECOVERY_MS = 10_000;
 
 let node: EdgeNode;
 let dir: string;
-let browser: Browser;
+let fixture: BrowserNode | undefined;
 let session: BrowserSession;
 let turn: ChildProcess | undefined;
 
@@ -37,12 +35,10 @@ before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'web-outage-'));
   const port = await freePort();
   turn = await startTurn({ port, secret: SECRET, logFile: path.join(dir, 'turn.log') });
-  node = await startNode(loadConfig({
-    PORT: '0', HOST: '127.0.0.1', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: 'normal', TELEMED_DEMO: 'true',
+  fixture = await startBrowserNode('web-outage', {
     TELEMED_TURN_URLS: `turn:127.0.0.1:${port}?transport=udp`, TELEMED_TURN_SECRET: SECRET, TELEMED_ICE_POLICY: 'relay',
-  }), { port: 0, logger: createLogger({ level: 'silent' }) });
-  browser = await launchChromium();
-  session = new BrowserSession(browser, node);
+  }, dir);
+  ({ node, session } = fixture);
 });
 
 after(async () => {
@@ -54,11 +50,9 @@ after(async () => {
       /* gone already */
     }
   }
-  await session?.close();
-  await browser?.close().catch(() => {});
-  await node?.close();
+  await fixture?.close(); // removes dir too
   turn?.kill('SIGTERM');
-  await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  if (!fixture) await rm(dir, { recursive: true, force: true, maxRetries: 3 });
 });
 
 /** Whether remote video frames are being decoded now (framesDecoded rose over `windowMs`). */

@@ -11,32 +11,23 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { loadConfig } from '../src/config/index.ts';
-import { startNode, type EdgeNode } from '../src/node/index.ts';
-import { createLogger } from '../src/observability/index.ts';
-import { ARTIFACTS, BrowserSession, browserSkip as skip, launchChromium, phaseOf, shot as shotAs, until, videoFlows } from './helpers/browser.ts';
+import type { Page } from 'playwright-core';
+import type { EdgeNode } from '../src/node/index.ts';
+import { ARTIFACTS, BrowserSession, startBrowserNode, type BrowserNode, browserSkip as skip, phaseOf, shot as shotAs, until, videoFlows } from './helpers/browser.ts';
 
 const PHONE = { width: 390, height: 844 };
 const DOCTOR = 'Practitioner/phone-doc';
 
 let node: EdgeNode;
-let dir: string;
-let browser: Browser;
+let fixture: BrowserNode | undefined;
 let session: BrowserSession;
 
 before(async () => {
   if (skip) return;
-  dir = await mkdtemp(path.join(os.tmpdir(), 'web-phone-'));
-  node = await startNode(loadConfig({ PORT: '0', HOST: '127.0.0.1', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: 'normal', TELEMED_DEMO: 'true' }), {
-    port: 0,
-    logger: createLogger({ level: 'silent' }),
-  });
-  browser = await launchChromium();
-  session = new BrowserSession(browser, node);
+  fixture = await startBrowserNode('web-phone');
+  ({ node, session } = fixture);
   await writeFile(path.join(ARTIFACTS, 'web-phone-controls.txt'), '');
   await node.fhir.putAsSystem({ resourceType: 'Practitioner', id: 'phone-doc', active: true, name: [{ prefix: ['Dr'], given: ['Ines'], family: 'Okafor' }] });
   await node.fhir.putAsSystem({ resourceType: 'Practitioner', id: 'other-doc', active: true, name: [{ prefix: ['Dr'], given: ['Tom'], family: 'Elsewhere' }] });
@@ -44,10 +35,7 @@ before(async () => {
 
 after(async () => {
   if (skip) return;
-  await session?.close();
-  await browser?.close().catch(() => {});
-  await node?.close();
-  await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  await fixture?.close();
 });
 
 const shot = (page: Page, name: string) => shotAs(page, 'web-phone', name);

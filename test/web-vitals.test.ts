@@ -8,40 +8,26 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { loadConfig } from '../src/config/index.ts';
-import { DEMO, startNode, type EdgeNode } from '../src/node/index.ts';
-import { createLogger } from '../src/observability/index.ts';
+import type { Page } from 'playwright-core';
+import { DEMO, type EdgeNode } from '../src/node/index.ts';
 import { PatientModel, VitalsClient } from '../src/vitals/index.ts';
-import { BrowserSession, browserSkip as skip, launchChromium, shot, until } from './helpers/browser.ts';
+import { BrowserSession, startBrowserNode, type BrowserNode, browserSkip as skip, shot, until } from './helpers/browser.ts';
 
 let node: EdgeNode;
-let dir: string;
-let browser: Browser;
+let fixture: BrowserNode | undefined;
 let session: BrowserSession;
 let device: VitalsClient | undefined;
 
 before(async () => {
   if (skip) return;
-  dir = await mkdtemp(path.join(os.tmpdir(), 'web-vitals-'));
-  node = await startNode(loadConfig({ PORT: '0', HOST: '127.0.0.1', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: 'normal', TELEMED_DEMO: 'true' }), {
-    port: 0,
-    logger: createLogger({ level: 'silent' }),
-  });
-  browser = await launchChromium();
-  session = new BrowserSession(browser, node);
+  fixture = await startBrowserNode('web-vitals');
+  ({ node, session } = fixture);
 });
 
 after(async () => {
   if (skip) return;
   device?.close();
-  await session?.close();
-  await browser?.close().catch(() => {});
-  await node?.close();
-  await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  await fixture?.close();
 });
 
 /** Lit pixels of the ECG trace (its green line on the dark background). */

@@ -6,9 +6,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { DEMO, type EdgeNode } from '../../src/node/index.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { DEMO, startNode, type EdgeNode } from '../../src/node/index.ts';
+import { createLogger } from '../../src/observability/index.ts';
 import { ROOT } from './node.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -42,6 +46,37 @@ export async function launchChromium(): Promise<Browser> {
 }
 
 /** One browser against one node: pages in their own contexts, closed together. */
+/** What a browser test file runs against: an in-process demo node, Chromium, and a session on both. */
+export interface BrowserNode {
+  node: EdgeNode;
+  browser: Browser;
+  session: BrowserSession;
+  /** The node's data folder (a new temp folder unless given). */
+  dir: string;
+  /** Closes the session, the browser and the node, and removes the data folder. */
+  close(): Promise<void>;
+}
+
+/** Starts a demo node (sync=normal, silent log, `env` on top) in `dir` or a new temp folder named after `tag`, and Chromium. */
+export async function startBrowserNode(tag: string, env: Record<string, string> = {}, dir?: string): Promise<BrowserNode> {
+  const data = dir ?? (await mkdtemp(path.join(os.tmpdir(), `${tag}-`)));
+  const node = await startNode(loadConfig({ PORT: '0', HOST: '127.0.0.1', TELEMED_DATA_DIR: data, TELEMED_DB_SYNC: 'normal', TELEMED_DEMO: 'true', ...env }), {
+    port: 0,
+    logger: createLogger({ level: 'silent' }),
+  });
+  const browser = await launchChromium();
+  const session = new BrowserSession(browser, node);
+  return {
+    node, browser, session, dir: data,
+    async close() {
+      await session.close();
+      await browser.close().catch(() => {});
+      await node.close();
+      await rm(data, { recursive: true, force: true, maxRetries: 3 });
+    },
+  };
+}
+
 export class BrowserSession {
   readonly contexts: BrowserContext[] = [];
   constructor(readonly browser: Browser, readonly node: EdgeNode) {}
