@@ -6,10 +6,10 @@
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import amqp from 'amqplib';
+import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { createLogger } from '../src/observability/index.ts';
 import { openStore, type Store } from '../src/store/index.ts';
-import { SYNC_MIGRATIONS, topology } from '../src/sync/index.ts';
+import { SYNC_MIGRATIONS, topology, type Topology } from '../src/sync/index.ts';
 
 export const BROKER = { host: process.env.AMQP_TEST_HOST ?? '127.0.0.1', port: Number(process.env.AMQP_TEST_PORT ?? 5672) };
 export const brokerUrl = (port = BROKER.port, host = BROKER.host) => `amqp://guest:guest@${host}:${port}?heartbeat=5`;
@@ -144,4 +144,25 @@ export async function ownConnections(match: string): Promise<string[] | undefine
 /** Closes one connection broker side (`rabbitmqctl close_connection`). */
 export async function closeConnection(pid: string): Promise<boolean> {
   return (await rabbitmqctl(['close_connection', pid, 'sync test: broker-side close'])) !== undefined;
+}
+
+/** A message the tap saw: its body and its AMQP properties and fields, as text to search. */
+export interface Tapped {
+  content: string;
+  props: string;
+}
+
+/** Binds an exclusive queue with `#` to the fleet's two exchanges and keeps everything that passes (the PHI checks read it). */
+export async function tapEverything(t: Topology, queue: string, seen: Tapped[] = []): Promise<{ seen: Tapped[]; close(): Promise<void> }> {
+  const conn: ChannelModel = await amqp.connect(brokerUrl());
+  const ch = await conn.createChannel();
+  await ch.assertExchange(t.fleet, 'topic', { durable: true });
+  await ch.assertExchange(t.control, 'topic', { durable: true });
+  await ch.assertQueue(queue, { exclusive: true, autoDelete: true });
+  await ch.bindQueue(queue, t.fleet, '#');
+  await ch.bindQueue(queue, t.control, '#');
+  await ch.consume(queue, (m: ConsumeMessage | null) => {
+    if (m) seen.push({ content: m.content.toString('utf8'), props: JSON.stringify({ ...m.properties, fields: m.fields }) });
+  }, { noAck: true });
+  return { seen, close: () => conn.close() };
 }

@@ -19,11 +19,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { SignalingClient } from '../src/consult/index.ts';
 import { topology } from '../src/sync/index.ts';
 import { call, CLINICIAN, DEMO_PATIENT, removeDir, ROOT, runCli, startNode, tempDataDir, type RunningNode } from './helpers/node.ts';
-import { brokerSkip, brokerUrl, deleteTopology, runPrefix, until } from './sync-harness.ts';
+import { brokerSkip, brokerUrl, deleteTopology, tapEverything, type Tapped, runPrefix, until } from './sync-harness.ts';
 
 const skip = await brokerSkip();
 const T = 30_000;
@@ -72,25 +71,16 @@ describe('sync: no patient data reaches the broker from a busy node', { skip }, 
   const nodeId = `${prefix}-phi-node`;
   const t = topology(prefix);
   const tap = `${prefix}.tap`;
-  const seen: Array<{ content: string; props: string }> = [];
-  let conn: ChannelModel;
+  let tapped: Awaited<ReturnType<typeof tapEverything>> | undefined;
+  const seen: Tapped[] = [];
   const dirs: string[] = [];
 
   before(async () => {
-    conn = await amqp.connect(brokerUrl());
-    const ch = await conn.createChannel();
-    await ch.assertExchange(t.fleet, 'topic', { durable: true });
-    await ch.assertExchange(t.control, 'topic', { durable: true });
-    await ch.assertQueue(tap, { exclusive: true, autoDelete: true });
-    await ch.bindQueue(tap, t.fleet, '#');
-    await ch.bindQueue(tap, t.control, '#');
-    await ch.consume(tap, (m: ConsumeMessage | null) => {
-      if (m) seen.push({ content: m.content.toString('utf8'), props: JSON.stringify({ ...m.properties, fields: m.fields }) });
-    }, { noAck: true });
+    tapped = await tapEverything(t, tap, seen);
   });
 
   after(async () => {
-    await conn?.close();
+    await tapped?.close();
     await deleteTopology(prefix, [nodeId]);
     for (const d of dirs) await removeDir(d);
   });

@@ -6,10 +6,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { createBuiltinPolicy } from '../src/policy/index.ts';
 import { createSyncAgent, topology } from '../src/sync/index.ts';
-import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, syncStore, until } from './sync-harness.ts';
+import { brokerSkip, brokerUrl, deleteTopology, tapEverything, type Tapped, quietLogger, runPrefix, syncStore, until } from './sync-harness.ts';
 
 const skip = await brokerSkip();
 
@@ -32,24 +31,15 @@ describe('sync: no patient data reaches the broker', { skip }, () => {
   const prefix = runPrefix();
   const t = topology(prefix);
   const tap = `${prefix}.tap`;
-  const seen: Array<{ content: string; props: string }> = [];
-  let conn: ChannelModel;
+  let tapped: Awaited<ReturnType<typeof tapEverything>> | undefined;
+  const seen: Tapped[] = [];
 
   before(async () => {
-    conn = await amqp.connect(brokerUrl());
-    const ch = await conn.createChannel();
-    await ch.assertExchange(t.fleet, 'topic', { durable: true });
-    await ch.assertExchange(t.control, 'topic', { durable: true });
-    await ch.assertQueue(tap, { exclusive: true, autoDelete: true });
-    await ch.bindQueue(tap, t.fleet, '#');
-    await ch.bindQueue(tap, t.control, '#');
-    await ch.consume(tap, (m: ConsumeMessage | null) => {
-      if (m) seen.push({ content: m.content.toString('utf8'), props: JSON.stringify({ ...m.properties, fields: m.fields }) });
-    }, { noAck: true });
+    tapped = await tapEverything(t, tap, seen);
   });
 
   after(async () => {
-    await conn?.close();
+    await tapped?.close();
     await deleteTopology(prefix, [`${prefix}-phi`]);
   });
 
