@@ -4,32 +4,16 @@
  * unreachable and required when CI=true; each run uses a schema of its own,
  * dropped afterwards.
  */
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { TcpProxy } from './sync-harness.ts';
+import { serviceSkip, TcpProxy } from './sync-harness.ts';
 
 export const PG_URL = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** undefined when PostgreSQL answers; otherwise the reason to skip (throws under CI=true). */
-export async function pgSkip(): Promise<string | undefined> {
+export function pgSkip(): Promise<string | undefined> {
   const u = new URL(PG_URL);
-  const host = u.hostname;
-  const port = Number(u.port || 5432);
-  const ok = await new Promise<boolean>((resolve) => {
-    const s = net.connect(port, host);
-    const done = (v: boolean) => {
-      s.destroy();
-      resolve(v);
-    };
-    s.setTimeout(1500, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-  if (ok) return undefined;
-  const reason = `PostgreSQL not reachable at ${host}:${port}`;
-  if (process.env.CI === 'true') throw new Error(`${reason} (CI=true: PostgreSQL is required)`);
-  return reason;
+  return serviceSkip('PostgreSQL', u.hostname, Number(u.port || 5432));
 }
 
 /** A schema name unique to this run. */

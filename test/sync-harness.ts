@@ -15,10 +15,10 @@ export const BROKER = { host: process.env.AMQP_TEST_HOST ?? '127.0.0.1', port: N
 export const brokerUrl = (port = BROKER.port, host = BROKER.host) => `amqp://guest:guest@${host}:${port}?heartbeat=5`;
 export const quietLogger = () => createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
-/** undefined when the broker answers; otherwise the reason to skip (throws under CI=true). */
-export async function brokerSkip(): Promise<string | undefined> {
+/** undefined when `host:port` accepts a connection; otherwise the reason to skip, naming `service` (throws under CI=true, where it is required). */
+export async function serviceSkip(service: string, host: string, port: number): Promise<string | undefined> {
   const ok = await new Promise<boolean>((resolve) => {
-    const s = net.connect(BROKER.port, BROKER.host);
+    const s = net.connect(port, host);
     const done = (v: boolean) => {
       s.destroy();
       resolve(v);
@@ -28,10 +28,13 @@ export async function brokerSkip(): Promise<string | undefined> {
     s.once('error', () => done(false));
   });
   if (ok) return undefined;
-  const reason = `RabbitMQ not reachable at ${BROKER.host}:${BROKER.port}`;
-  if (process.env.CI === 'true') throw new Error(`${reason} (CI=true: the broker is required)`);
+  const reason = `${service} not reachable at ${host}:${port}`;
+  if (process.env.CI === 'true') throw new Error(`${reason} (CI=true: ${service} is required)`);
   return reason;
 }
+
+/** undefined when the broker answers; otherwise the reason to skip (throws under CI=true). */
+export const brokerSkip = (): Promise<string | undefined> => serviceSkip('RabbitMQ', BROKER.host, BROKER.port);
 
 export const runPrefix = () => `t${randomBytes(4).toString('hex')}`;
 
