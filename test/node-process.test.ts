@@ -174,6 +174,25 @@ describe('a running node', () => {
   });
 });
 
+test('the start banner says whether the node reports to a hub, and that the shipped policy keeps even heartbeats home', async () => {
+  const alone = await startNode();
+  try {
+    assert.match(alone.stdout(), /hub: none, running standalone \(set AMQP_URL/);
+  } finally {
+    await alone.stop('SIGKILL');
+    await removeDir(alone.dataDir);
+  }
+  // A broker that is not there: the node starts all the same (offline is normal), with a password that never shows.
+  const linked = await startNode({ env: { AMQP_URL: 'amqp://ops:s3cret-pw@127.0.0.1:9' } });
+  try {
+    assert.match(linked.stdout(), /hub: amqp:\/\/127\.0\.0\.1:9; the policy in force refuses data_transfer to the hub/);
+    assert.doesNotMatch(linked.stdout() + linked.stderr(), /s3cret-pw/);
+  } finally {
+    await linked.stop('SIGKILL');
+    await removeDir(linked.dataDir);
+  }
+});
+
 test('a data key that is not the one the database was written with stops the start, naming TELEMED_DATA_KEY', async () => {
   const right = randomBytes(32).toString('base64');
   const first = await startNode({ env: { TELEMED_DATA_KEY: right } });

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from '../config/index.ts';
 import { DEMO, PolicyLoadError, startNode } from '../node/index.ts';
 import { DataKeyError } from '../store/index.ts';
+import { MessageKinds, redactUrl, transferInput } from '../sync/index.ts';
 import type { Command } from './main.ts';
 
 export const nodeCommand: Command = {
@@ -40,6 +41,7 @@ export const nodeCommand: Command = {
       '',
       `  telemed-edge node ${config.nodeId} (${config.nodeCity}) is up: ${base}`,
       `  data: ${config.dataDir}   FHIR: ${base}/fhir   metrics: ${base}/metrics`,
+      `  hub: ${hubLine(config.amqpUrl, node.policy.current().decide(transferInput(config.nodeId, MessageKinds.heartbeat)))}`,
     ];
     if (config.demo) {
       const day = 12 * 3600;
@@ -84,3 +86,16 @@ export const nodeCommand: Command = {
     });
   },
 };
+
+/**
+ * What the banner says about the hub: standalone, or the broker and whether the
+ * policy in force lets this node's de-identified heartbeats out at all (under
+ * the shipped bundle it does not: the seed's `deny` keeps every transfer local).
+ */
+function hubLine(amqpUrl: string | undefined, heartbeat: { allow: boolean }): string {
+  if (!amqpUrl) return 'none, running standalone (set AMQP_URL to join a fleet)';
+  const broker = redactUrl(amqpUrl);
+  return heartbeat.allow
+    ? `${broker}; the policy lets de-identified heartbeats and figures out`
+    : `${broker}; the policy in force refuses data_transfer to the hub, even de-identified heartbeats, so nothing leaves this node and the hub will not list it (README: "The hub and the fleet")`;
+}

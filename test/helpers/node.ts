@@ -139,6 +139,8 @@ async function spawnNode(dataDir: string, port: number, opts: StartOptions): Pro
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  // The banner follows readiness by a moment: wait for it, so a test reads the whole start output.
+  while (!/ is up: /.test(out) && !exitedNow && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 
   let signingKey: ReturnType<typeof loadSigningKey>['privateKey'] | undefined;
   return {
