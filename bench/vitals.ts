@@ -66,7 +66,7 @@ async function serve(): Promise<void> {
   const node = await startNode(loadConfig({ ...process.env, PORT: '0', TELEMED_DATA_DIR: dir, TELEMED_DB_SYNC: SYNC, TELEMED_FUNCTIONS_SHIPPED: 'false' }), { port: 0, logger });
   node.store.migrate(VITALS_MIGRATIONS);
   const vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger, registry: new Registry(), path: '/ws/vitals-bench', window: SERIES, fanOut: process.env.BENCH_FANOUT === 'committed' ? 'committed' : 'received' });
-  vitals.attach(node.app.server);
+  node.upgrades.add(vitals);
   const people: Array<{ appointment: string; patientToken: string; clinicianToken: string }> = [];
   for (let i = 0; i < DEVICES; i++) {
     await node.fhir.putAsSystem({ resourceType: 'Patient', id: `bench-p${i}`, active: true });

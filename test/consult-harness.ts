@@ -51,7 +51,7 @@ export class ConsultHarness {
     const registry = new Registry();
     const policy = createBuiltinPolicy();
     const consult = createConsultService({ fhir: node.fhir, auth: node.auth, policy: () => policy, logger, registry, path: `/ws/${name}`, ...opts });
-    consult.attach(node.app.server);
+    node.upgrades.add(consult);
     return new ConsultHarness(node, consult, registry, `${node.url.replace('http', 'ws')}/ws/${name}`, logLines, dir);
   }
 
@@ -59,7 +59,7 @@ export class ConsultHarness {
   extraService(name: string, opts: Extra): { service: ConsultService; url: string } {
     const policy = createBuiltinPolicy();
     const service = createConsultService({ fhir: this.node.fhir, auth: this.node.auth, policy: () => policy, logger: createLogger({ level: 'silent' }), registry: new Registry(), path: `/ws/${name}`, ...opts });
-    service.attach(this.node.app.server);
+    this.node.upgrades.add(service);
     this.#extras.push(service);
     return { service, url: `${this.node.url.replace('http', 'ws')}/ws/${name}` };
   }

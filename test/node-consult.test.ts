@@ -1,11 +1,13 @@
 /**
  * The node itself serves consultations: `telemed-edge node` answers the
  * signaling socket at /ws/consult and the join-info route, with the policy
- * in force deciding every join.
+ * in force deciding every join; upgrades to any other path are refused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { SignalingClient } from '../src/consult/index.ts';
+import { VitalsClient } from '../src/vitals/index.ts';
 import { call, CLINICIAN, DEMO_PATIENT, removeDir, startNode } from './helpers/node.ts';
 
 /** Generous: the test machines are small and shared. */
@@ -56,4 +58,48 @@ test('the demo consultation: waiting room, admit, relay, end', async (t) => {
   assert.equal(enc.status, 200);
   assert.equal(enc.body.status, 'finished');
   assert.ok(enc.body.period?.start && enc.body.period?.end);
+});
+
+/** Sends a WebSocket upgrade request for `target` on a raw socket; resolves with all the node wrote once it closed the socket. */
+function rawUpgrade(port: number, target: string, opts: { abort?: boolean } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => (text += d));
+    socket.on('error', (err) => (opts.abort ? resolve(text) : reject(err)));
+    socket.on('close', () => resolve(text));
+    socket.write(
+      `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      () => {
+        if (opts.abort) socket.resetAndDestroy();
+      },
+    );
+  });
+}
+
+test('an upgrade to a path no service serves gets 404 and is closed; the node keeps serving its sockets', async (t) => {
+  const node = await startNode();
+  t.after(async () => {
+    await node.stop();
+    await removeDir(node.dataDir);
+  });
+  for (const target of ['/ws/nope', '/ws/consult/extra', '/ws/CONSULT', '/fhir/Patient', '/']) {
+    const answer = await rawUpgrade(node.port, target);
+    assert.match(answer, /^HTTP\/1\.1 404 Not Found\r\n/, `${target}: ${JSON.stringify(answer.slice(0, 60))}`);
+  }
+  // A target that is no URL at all gets 400.
+  assert.match(await rawUpgrade(node.port, '//[bad'), /^HTTP\/1\.1 400 Bad Request\r\n/);
+  // Clients that give up mid-request (reset) do not take the node down.
+  for (let i = 0; i < 20; i++) await rawUpgrade(node.port, '/ws/nope', { abort: true });
+
+  assert.equal((await call(`${node.url}/healthz`)).status, 200);
+  const ws = node.url.replace('http', 'ws');
+  const patient = await SignalingClient.connect(`${ws}/ws/consult?x=1`, await node.token('patient', DEMO_PATIENT));
+  patient.close();
+  const watcher = await VitalsClient.connect(`${ws}/ws/vitals`, await node.token('authorized_medical_staff', CLINICIAN));
+  watcher.client.close();
+  assert.equal(node.child.exitCode, null, 'the node is still running');
+  assert.doesNotMatch(node.stderr(), /uncaught|ERR_/i);
 });

@@ -22,7 +22,7 @@ test('the simulator streams realistic vitals and every acknowledged sample is st
   const node = await startNode(loadConfig(env), { port: 0, logger });
   node.store.migrate(VITALS_MIGRATIONS);
   const vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger, registry: new Registry(), path: '/ws/vitals-sim' });
-  vitals.attach(node.app.server);
+  node.upgrades.add(vitals);
   const saved = process.env.TELEMED_DATA_DIR;
   process.env.TELEMED_DATA_DIR = dir; // the simulator mints its tokens with this node's key
   t.after(async () => {

@@ -42,7 +42,7 @@ before(async () => {
     return { revision: engine.revision, decide: (input) => override?.(input) ?? engine.decide(input) };
   };
   vitals = createVitalsService({ store: node.store, fhir: node.fhir, auth: node.auth, policy, logger, registry: new Registry(), consult: node.consult, news2IntervalMs: 0, path: '/ws/vitals-test' });
-  vitals.attach(node.app.server);
+  node.upgrades.add(vitals);
   // its own path, so the test holds whether or not the node wires a vitals service itself
   wsVitals = `${node.url.replace('http', 'ws')}/ws/vitals-test`;
 });
@@ -459,7 +459,7 @@ test('NEWS2 runs as the news2 function when one is given, in TypeScript when it 
     store: node.store, fhir: node.fhir, auth: node.auth, policy: () => node.policy.current(), logger: createLogger({ level: 'silent' }),
     registry: new Registry(), consult: node.consult, functions, news2IntervalMs: 0, fanOut: 'committed', path: '/ws/vitals-fn',
   });
-  extra.attach(node.app.server);
+  node.upgrades.add(extra);
   try {
     const url = `${node.url.replace('http', 'ws')}/ws/vitals-fn`;
     const b = await book();

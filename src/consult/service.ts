@@ -1,9 +1,9 @@
 /**
  * The consultation service: WebSocket signaling on `/ws/consult` (the `ws`
- * package, attached to the node's HTTP server), first-frame authentication,
+ * package; the node routes that path's upgrades here), first-frame authentication,
  * heartbeats, and an HTTP-agnostic join-info handler for the web app.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -87,7 +87,6 @@ export class ConsultService {
   readonly #heartbeat: NodeJS.Timeout;
   readonly #graceMs: number;
   readonly #heartbeatMs: number;
-  readonly #servers = new Map<Server, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>();
   #closing: Promise<void> | undefined;
 
   constructor(o: ConsultServiceOptions) {
@@ -122,30 +121,13 @@ export class ConsultService {
     this.#heartbeat.unref();
   }
 
-  /** Serves signaling on `server`'s upgrade requests for {@link path}; other paths are left to other listeners. */
-  attach(server: Server): void {
-    if (this.#servers.has(server)) return;
-    const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.handleUpgrade(req, socket, head);
-    };
-    this.#servers.set(server, listener);
-    server.on('upgrade', listener);
-  }
-
-  /** Takes an HTTP upgrade request if it is for {@link path}; returns false (touching nothing) otherwise. */
+  /**
+   * Takes an HTTP upgrade request for {@link path} (the node routes them here);
+   * false, touching nothing, while closing or at `maxConnections`: the caller
+   * answers 503.
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    let pathname: string;
-    try {
-      pathname = new URL(req.url ?? '/', 'http://node').pathname;
-    } catch {
-      return false;
-    }
-    if (pathname !== this.path) return false;
-    if (this.#closing || this.#conns.size >= (this.#o.maxConnections ?? 10_000)) {
-      socket.on('error', () => {});
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return true;
-    }
+    if (this.#closing || this.#conns.size >= (this.#o.maxConnections ?? 10_000)) return false;
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onSocket(ws));
     return true;
   }
@@ -203,8 +185,6 @@ export class ConsultService {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#heartbeat);
-      for (const [server, listener] of this.#servers) server.off('upgrade', listener);
-      this.#servers.clear();
       this.#signaling.close();
       const open = [...this.#conns];
       for (const c of open) c.close(CloseCodes.goingAway, 'node shutting down');
@@ -262,7 +242,7 @@ export class ConsultService {
   }
 }
 
-/** Builds the consultation service; the node attaches it to its HTTP server (see PROTOCOL.md, "Wiring"). */
+/** Builds the consultation service; the node routes its path's upgrades to it (see PROTOCOL.md, "Wiring"). */
 export function createConsultService(o: ConsultServiceOptions): ConsultService {
   return new ConsultService(o);
 }

@@ -20,9 +20,11 @@ import { Aggregator, AggregateMetrics, createSyncAgent, ed25519Key, SYNC_MIGRATI
 import { DEMO, seedDemo } from './demo.ts';
 import { buildHttp } from './http.ts';
 import { createNodePolicy, type NodePolicy } from './policy.ts';
+import { UpgradeRouter } from './upgrades.ts';
 
 export { DEMO };
 export { PolicyLoadError } from './policy.ts';
+export { UpgradeRouter, type UpgradeTarget } from './upgrades.ts';
 
 export interface EdgeNode {
   app: FastifyInstance;
@@ -30,6 +32,8 @@ export interface EdgeNode {
   policy: NodePolicy;
   consult: ConsultService;
   vitals: VitalsService;
+  /** WebSocket upgrades by path (consult, vitals; tests add services of their own); other paths get 404. */
+  upgrades: UpgradeRouter;
   sync: SyncAgent;
   functions: FunctionRegistry;
   fhir: FhirService;
@@ -175,8 +179,10 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   let ready = false;
   const app = buildHttp({ logger, metrics, auth, fhir, policy, consult, vitals, functions: new FunctionAdmin(functions), bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready,
     status: () => ({ node: config.nodeId, city: config.nodeCity, policy: { revision: policy.revision, source: policy.source }, sync: sync.status() }) });
-  consult.attach(app.server);
-  vitals.attach(app.server);
+  // One listener for every WebSocket upgrade: by path to its service, 404 for any other path.
+  const upgrades = new UpgradeRouter(app.server, logger);
+  upgrades.add(consult);
+  upgrades.add(vitals);
   const address = await app.listen({ port: opts.port ?? config.port, host: config.host });
   const port = new URL(address).port;
   ready = true;
@@ -184,7 +190,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
 
   let closing: Promise<void> | undefined;
   const node: EdgeNode = {
-    app, store, policy, consult, vitals, sync, functions, fhir, auth, logger, metrics,
+    app, store, policy, consult, vitals, upgrades, sync, functions, fhir, auth, logger, metrics,
     url: `http://127.0.0.1:${port}`,
     ...(demoAppointment ? { demoAppointment } : {}),
     close() {

@@ -4,8 +4,8 @@
  * sequence), written as a FHIR vital-signs Observation in a group commit and
  * acknowledged after it; clinicians admitted to the patient's call receive
  * them live; threshold rules and NEWS2 raise alerts and FHIR Flags.
- * HTTP-agnostic: node/ attaches {@link VitalsService.attach} and mounts
- * {@link VitalsService.ingestBatch}. Protocol: ./PROTOCOL.md.
+ * HTTP-agnostic: node/ routes the upgrades of its path to
+ * {@link VitalsService.handleUpgrade} and mounts {@link VitalsService.ingestBatch}. Protocol: ./PROTOCOL.md.
  */
 export { VitalsService, createVitalsService, type VitalsServiceOptions, type IngestResult, type FunctionCaller } from './service.ts';
 export { VITALS_MIGRATIONS } from './ledger.ts';

@@ -1,13 +1,13 @@
 /**
- * The vitals service: a WebSocket at `/ws/vitals` (the `ws` package, attached
- * to the node's HTTP server) for devices that stream samples and clinicians
+ * The vitals service: a WebSocket at `/ws/vitals` (the `ws` package; the node
+ * routes that path's upgrades here) for devices that stream samples and clinicians
  * who watch them, and an HTTP-agnostic batch ingest for `POST /api/vitals`.
  * Every stream asks the policy (`stream_vitals`) at open and again when the
  * patient's call changes or every `recheckMs` (a withdrawn consent);
  * samples are acknowledged after their group commit, fanned out to the
  * clinicians admitted to the patient's call, and watched for alerts.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -124,7 +124,6 @@ export class VitalsService {
   /** Clinician sockets per appointment. */
   readonly #watchers = new Map<string, Set<Session>>();
   readonly #alerter: Alerter;
-  readonly #servers = new Map<Server, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #system: { id: string; role: string };
   readonly #maxFrame: number;
@@ -202,28 +201,9 @@ export class VitalsService {
     this.#timers.push(heartbeat, recheck);
   }
 
-  /** Serves `/ws/vitals` on `server`'s upgrade requests; other paths are left to other listeners. */
-  attach(server: Server): void {
-    if (this.#servers.has(server)) return;
-    const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(req, socket, head);
-    this.#servers.set(server, listener);
-    server.on('upgrade', listener);
-  }
-
-  /** Takes an upgrade request for {@link path}; returns false (touching nothing) otherwise. */
+  /** Takes an upgrade request for {@link path} (the node routes them here); false, touching nothing, while closing: the caller answers 503. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    let pathname: string;
-    try {
-      pathname = new URL(req.url ?? '/', 'http://node').pathname;
-    } catch {
-      return false;
-    }
-    if (pathname !== this.path) return false;
-    if (this.#closing) {
-      socket.on('error', () => {});
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return true;
-    }
+    if (this.#closing) return false;
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onSocket(ws));
     return true;
   }
@@ -268,7 +248,6 @@ export class VitalsService {
       for (const t of this.#timers) clearInterval(t);
       this.#offWrite();
       this.#alerter.close();
-      for (const [server, l] of this.#servers) server.off('upgrade', l);
       this.#calls.close();
       const tails: Promise<unknown>[] = [];
       for (const s of this.#sessions) {
@@ -560,7 +539,7 @@ function consentPatients(r: Any): string[] {
   return typeof ref === 'string' && /^Patient\/[^/]+$/.test(ref) ? [ref] : [];
 }
 
-/** Builds the vitals service; the node attaches it to its HTTP server and mounts {@link VitalsService.ingestBatch}. */
+/** Builds the vitals service; the node routes its path's upgrades to it and mounts {@link VitalsService.ingestBatch}. */
 export function createVitalsService(o: VitalsServiceOptions): VitalsService {
   return new VitalsService(o);
 }

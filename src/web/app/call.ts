@@ -1,7 +1,7 @@
 // One consultation as this browser takes part in it: the signaling session
 // (join / resume, the waiting room, admit, chat, documents, end) and one
 // RTCPeerConnection per other admitted seat. The view listens to CallEvents.
-import { Signal, type Frame } from './signaling.ts';
+import { ReconnectingSocket, type Frame } from './socket.ts';
 import { token } from './api.ts';
 
 export type Phase = 'connecting' | 'waiting' | 'in-call' | 'reconnecting' | 'refused' | 'ended' | 'left';
@@ -43,7 +43,7 @@ export class Call {
   encounter: string | undefined;
   local: MediaStream | null = null;
   lastStats: CallStats | undefined;
-  #signal: Signal | undefined;
+  #signal: ReconnectingSocket | undefined;
   #ice: RTCIceServer[] = [];
   /** 'relay' when the node is configured relay-only (media through TURN alone). */
   #icePolicy: RTCIceTransportPolicy = 'all';
@@ -72,7 +72,8 @@ export class Call {
 
   /** Opens the signaling socket and joins (or resumes after a reload). */
   start(path = '/ws/consult'): void {
-    this.#signal = new Signal(path, token, {
+    // Signaling (src/consult/PROTOCOL.md): each `ready` joins, or resumes the seat when this tab holds a resume token.
+    this.#signal = new ReconnectingSocket({ path, token, maxDelayMs: 4000 }, {
       ready: (reconnected) => this.#enter(reconnected),
       frame: (f) => this.#frame(f),
       lost: () => {

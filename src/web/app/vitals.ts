@@ -4,9 +4,9 @@
 // trend per vital, a sweeping ECG trace from the waveform chunks, and alerts
 // (threshold rules and NEWS2) with their time. Reconnects on its own.
 import { token } from './api.ts';
+import { ReconnectingSocket, type Frame } from './socket.ts';
 import { h } from './ui.ts';
 
-type Frame = { type: string; [k: string]: any };
 type Key = 'hr' | 'spo2' | 'bp' | 'rr' | 'temp';
 
 interface Tile {
@@ -58,13 +58,9 @@ export class VitalsPanel {
   readonly #seen = new Map<string, number>();
   /** Active alerts by rule: their list items. */
   readonly #active = new Map<string, HTMLElement>();
-  #ws: WebSocket | undefined;
+  #socket: ReconnectingSocket | undefined;
   #running = false;
-  #attempt = 0;
-  #retry: number | undefined;
   #resubscribe: number | undefined;
-  #ping: number | undefined;
-  #lastPong = 0;
   #raf: number | undefined;
   #trendTimer: number | undefined;
   /** Set when the call ended: nothing more to watch. */
@@ -95,110 +91,43 @@ export class VitalsPanel {
   start(): void {
     if (this.#running || this.#over) return;
     this.#running = true;
-    addEventListener('online', this.#onOnline);
-    addEventListener('offline', this.#onOffline);
     this.#trendTimer = window.setInterval(() => this.#drawTrends(), 1000);
-    this.#open();
+    this.#socket = new ReconnectingSocket({ path: this.#path, token, maxDelayMs: 5000 }, {
+      // Each (re)connect subscribes again.
+      ready: () => this.#subscribe(),
+      frame: (f) => this.#frame(f),
+      lost: () => {
+        clearTimeout(this.#resubscribe);
+        this.#setStatus('Vitals connection lost: reconnecting…');
+      },
+      authFailed: () => {
+        this.#setStatus('Live vitals are not available: sign in again.');
+        this.stop();
+      },
+    });
   }
 
   /** Closes the socket and stops drawing (the call is over). */
   stop(): void {
     this.#running = false;
-    removeEventListener('online', this.#onOnline);
-    removeEventListener('offline', this.#onOffline);
-    clearTimeout(this.#retry);
     clearTimeout(this.#resubscribe);
-    clearInterval(this.#ping);
     clearInterval(this.#trendTimer);
     if (this.#raf !== undefined) cancelAnimationFrame(this.#raf);
     this.#raf = undefined;
-    const ws = this.#ws;
-    this.#ws = undefined;
-    if (ws) {
-      ws.onclose = ws.onmessage = ws.onopen = null;
-      ws.close(1000);
-    }
+    this.#socket?.close();
+    this.#socket = undefined;
   }
-
-  #onOnline = () => {
-    if (this.#running && !this.#ws) {
-      clearTimeout(this.#retry);
-      this.#attempt = 0;
-      this.#open();
-    }
-  };
-
-  #onOffline = () => {
-    if (this.#ws) this.#drop(this.#ws);
-  };
 
   #setStatus(text: string): void {
     if (this.#status.textContent !== text) this.#status.textContent = text;
   }
 
-  #open(): void {
-    if (!this.#running) return;
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${scheme}//${location.host}${this.#path}`);
-    this.#ws = ws;
-    ws.onopen = () => ws.send(JSON.stringify({ v: 1, type: 'hello', token: token() }));
-    ws.onmessage = (ev) => {
-      let f: Frame;
-      try {
-        f = JSON.parse(String(ev.data)) as Frame;
-      } catch {
-        return;
-      }
-      this.#frame(ws, f);
-    };
-    ws.onclose = (ev) => {
-      if (ev.code === 4401) {
-        this.#setStatus('Live vitals are not available: sign in again.');
-        this.stop();
-        return;
-      }
-      this.#drop(ws);
-    };
+  #subscribe(): void {
+    this.#socket?.send({ type: 'subscribe', appointmentId: this.#appointmentId });
   }
 
-  /** Forgets a dead socket and tries again with backoff (at most 5 s apart). */
-  #drop(ws: WebSocket): void {
-    if (this.#ws !== ws) return;
-    this.#ws = undefined;
-    clearInterval(this.#ping);
-    clearTimeout(this.#resubscribe);
-    ws.onclose = ws.onmessage = ws.onopen = null;
-    try {
-      ws.close(4000, 'dropped');
-    } catch {
-      /* already closed */
-    }
-    if (!this.#running) return;
-    this.#setStatus('Vitals connection lost: reconnecting…');
-    this.#retry = window.setTimeout(() => this.#open(), Math.min(5000, 500 * 2 ** this.#attempt++));
-  }
-
-  #subscribe(ws: WebSocket): void {
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ v: 1, type: 'subscribe', appointmentId: this.#appointmentId }));
-  }
-
-  #frame(ws: WebSocket, f: Frame): void {
+  #frame(f: Frame): void {
     switch (f.type) {
-      case 'welcome':
-        this.#attempt = 0;
-        this.#lastPong = Date.now();
-        clearInterval(this.#ping);
-        // A silent network loss: no pong for two periods drops the socket.
-        this.#ping = window.setInterval(() => {
-          if (this.#ws !== ws) return;
-          if (Date.now() - this.#lastPong > 31_000) return this.#drop(ws);
-          ws.send(JSON.stringify({ v: 1, type: 'ping', t: Date.now() }));
-        }, 15_000);
-        this.#subscribe(ws);
-        return;
-      case 'pong':
-        this.#lastPong = Date.now();
-        return;
       case 'subscribed':
         this.#setStatus(this.#newest ? 'Live.' : 'Live: waiting for the patient’s devices.');
         this.#latest(f.latest ?? {});
@@ -210,7 +139,7 @@ export class VitalsPanel {
           this.stop();
         } else {
           this.#setStatus('Live vitals paused.');
-          this.#resubscribe = window.setTimeout(() => this.#subscribe(ws), 3000);
+          this.#resubscribe = window.setTimeout(() => this.#subscribe(), 3000);
         }
         return;
       case 'vitals':
@@ -224,7 +153,7 @@ export class VitalsPanel {
           // Not (yet) admitted as the vitals service sees it, or the policy refused: ask again shortly.
           this.#setStatus(`Live vitals are not available now (${String(f.reason ?? 'refused').replaceAll('_', ' ')}); trying again…`);
           clearTimeout(this.#resubscribe);
-          this.#resubscribe = window.setTimeout(() => this.#subscribe(ws), 3000);
+          this.#resubscribe = window.setTimeout(() => this.#subscribe(), 3000);
         }
         return;
     }

@@ -1,21 +1,32 @@
-// The consultation signaling socket (protocol v1, src/consult/PROTOCOL.md) in the browser:
-// hello with the token in the first frame, JSON frames both ways, a ping watchdog,
-// and reconnects that hand the room back to the caller (which sends `resume`).
+// The node's WebSockets in the browser (the consultation's /ws/consult and the
+// vitals panel's /ws/vitals share this shape, not their protocol): hello with
+// the token in the first frame, JSON frames both ways, a ping watchdog, and
+// reconnects with backoff that hand the caller a fresh `ready` (the caller
+// then resumes, rejoins or subscribes again as its protocol says).
 
 export type Frame = { v: number; type: string; [k: string]: any };
 
-export interface SignalEvents {
-  /** Every frame after `welcome`. */
+export interface SocketEvents {
+  /** Every frame after `welcome` (`welcome` and `pong` are the socket's own). */
   frame(f: Frame): void;
   /** Authenticated (first time and after each reconnect; `reconnected` tells which). */
   ready(reconnected: boolean): void;
-  /** The socket dropped; the client tries again by itself until {@link Signal.close}. */
+  /** The socket dropped; it tries again by itself until {@link ReconnectingSocket.close}. */
   lost(): void;
-  /** The token was refused: no retry. */
+  /** The token was refused: the socket is closed for good, no retry. */
   authFailed(): void;
 }
 
-export class Signal {
+export interface SocketOptions {
+  /** The WebSocket path on this origin, e.g. `/ws/consult`. */
+  path: string;
+  /** The bearer token, read at each (re)connect. */
+  token: () => string;
+  /** Longest wait between two attempts, ms: the backoff starts at 500 ms and doubles up to this. */
+  maxDelayMs: number;
+}
+
+export class ReconnectingSocket {
   #ws: WebSocket | undefined;
   #closed = false;
   #attempt = 0;
@@ -23,11 +34,12 @@ export class Signal {
   #pingTimer: number | undefined;
   #retryTimer: number | undefined;
   #lastPong = 0;
-  #url: string;
+  readonly #url: string;
 
-  constructor(path: string, private readonly token: () => string, private readonly on: SignalEvents) {
+  /** Opens at once. */
+  constructor(private readonly o: SocketOptions, private readonly on: SocketEvents) {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    this.#url = `${scheme}//${location.host}${path}`;
+    this.#url = `${scheme}//${location.host}${o.path}`;
     addEventListener('online', this.#onOnline);
     addEventListener('offline', this.#onOffline);
     this.#open();
@@ -37,20 +49,20 @@ export class Signal {
     return this.#ws?.readyState === WebSocket.OPEN;
   }
 
+  /** Sends a frame (protocol v1) if the socket is open; false when it is not. */
   send(frame: Record<string, unknown>): boolean {
     if (!this.connected) return false;
     this.#ws!.send(JSON.stringify({ v: 1, ...frame }));
     return true;
   }
 
-  /** Closes for good (no reconnect). */
+  /** Closes for good (no reconnect, no more events). Idempotent. */
   close(): void {
     this.#closed = true;
     removeEventListener('online', this.#onOnline);
     removeEventListener('offline', this.#onOffline);
-    clearInterval(this.#pingTimer);
     clearTimeout(this.#retryTimer);
-    this.#ws?.close(1000);
+    this.#detach(1000);
   }
 
   /** The browser says the network is gone: the socket is dead (or soon will be), so reconnect when it returns. */
@@ -58,23 +70,26 @@ export class Signal {
     if (this.#ws) this.#drop(this.#ws);
   };
 
+  /** The network came back: try now instead of waiting for the backoff (an attempt still in flight is given up). */
   #onOnline = () => {
-    // The network came back: try now instead of waiting for the backoff.
-    if (!this.#closed && !this.connected) {
-      clearTimeout(this.#retryTimer);
-      this.#attempt = 0;
-      if (this.#ws) this.#drop(this.#ws);
-      clearTimeout(this.#retryTimer);
-      this.#open();
-    }
+    if (this.#closed || this.connected) return;
+    clearTimeout(this.#retryTimer);
+    this.#attempt = 0;
+    this.#detach(4000, 'dropped');
+    this.#open();
   };
+
+  #authFailed(): void {
+    this.close();
+    this.on.authFailed();
+  }
 
   #open(): void {
     if (this.#closed) return;
     const ws = new WebSocket(this.#url);
     this.#ws = ws;
     let welcomed = false;
-    ws.onopen = () => ws.send(JSON.stringify({ v: 1, type: 'hello', token: this.token() }));
+    ws.onopen = () => ws.send(JSON.stringify({ v: 1, type: 'hello', token: this.o.token() }));
     ws.onmessage = (ev) => {
       let f: Frame;
       try {
@@ -96,38 +111,37 @@ export class Signal {
         this.on.ready(again);
         return;
       }
-      if (f.type === 'error' && f.code === 'auth_failed') {
-        this.#closed = true;
-        this.on.authFailed();
-        return;
-      }
+      if (f.type === 'error' && f.code === 'auth_failed') return this.#authFailed();
       if (welcomed) this.on.frame(f);
     };
     ws.onclose = (ev) => {
-      if (ev.code === 4401 && this.#ws === ws && !this.#closed) {
-        this.#closed = true;
-        this.on.authFailed();
-        return;
-      }
+      if (ev.code === 4401) return this.#authFailed();
       this.#drop(ws);
     };
   }
 
-  /** Forgets a dead socket and schedules the next attempt (with backoff, at most 4 s apart). */
+  /** Forgets a dead socket and schedules the next attempt (with backoff, at most `maxDelayMs` apart). */
   #drop(ws: WebSocket): void {
     if (this.#ws !== ws) return;
+    this.#detach(4000, 'dropped');
+    if (this.#closed) return;
+    this.on.lost();
+    const delay = Math.min(this.o.maxDelayMs, 500 * 2 ** this.#attempt++);
+    this.#retryTimer = window.setTimeout(() => this.#open(), delay);
+  }
+
+  /** Lets go of the current socket: no more events from it, no pings; closes it. */
+  #detach(code: number, reason?: string): void {
+    const ws = this.#ws;
     this.#ws = undefined;
     clearInterval(this.#pingTimer);
+    if (!ws) return;
     ws.onclose = ws.onmessage = ws.onopen = null;
     try {
-      ws.close(4000, 'dropped');
+      ws.close(code, reason);
     } catch {
       /* already closed */
     }
-    if (this.#closed) return;
-    this.on.lost();
-    const delay = Math.min(4000, 500 * 2 ** this.#attempt++);
-    this.#retryTimer = window.setTimeout(() => this.#open(), delay);
   }
 
   /** Sends `ping` and drops a socket that has not answered for two periods (a silent network loss). */
