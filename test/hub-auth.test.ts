@@ -316,6 +316,31 @@ for (const S of STORES) {
         await hub.close();
       }
     });
+
+    it('telemed-edge hub rollout --hub sends a fleet admin\'s access token from TELEMED_HUB_TOKEN; the hub records them', { timeout: 90_000, skip: S.name === 'SQLite' ? false : 'the command line is the same on either store' }, async () => {
+      const hub = createHub({
+        logger: quietLogger(), amqpUrl: brokerUrl(), prefix, port: 0, signingKey: generateKeyPairSync('ed25519').privateKey,
+        oidc: { jwksUrl: idp.jwksUrl, issuer: idp.issuer, audience: idp.audience }, ...S.options(dir, schema),
+      });
+      await hub.start();
+      try {
+        await until(() => hub.online, 'hub connected');
+        const args = ['rollout', '--node', node, '--bundle', path.join(ROOT, 'policies'), '--revision', 'cli-sso-1', '--hub', hub.url];
+        const cli = (env: Record<string, string>) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+          execFile(process.execPath, [path.join(ROOT, 'bin', 'telemed-edge.js'), 'hub', ...args], { env: { ...process.env, TELEMED_HUB_ADMIN_TOKEN: '', ...env }, timeout: 60_000 },
+            (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+        });
+        const viewer = await cli({ TELEMED_HUB_TOKEN: await idp.sign({ roles: ['fleet-viewer'] }) });
+        assert.equal(viewer.code, 1);
+        assert.match(viewer.stderr, /refused the rollout \(403\).*fleet-admin/);
+        const ok = await cli({ TELEMED_HUB_TOKEN: await idp.sign({ roles: ['fleet-admin'] }) });
+        assert.equal(ok.code, 0, ok.stderr);
+        assert.match(ok.stdout, /sent by the hub for alice/);
+        assert.deepEqual((await rollouts(hub.url)).filter((r) => r.revision === 'cli-sso-1').map((r) => r.actor), ['alice']);
+      } finally {
+        await hub.close();
+      }
+    });
   });
 }
 
