@@ -317,7 +317,8 @@ for (const S of STORES) {
       }
     });
 
-    it('telemed-edge hub rollout --hub sends a fleet admin\'s access token from TELEMED_HUB_TOKEN; the hub records them', { timeout: 90_000, skip: S.name === 'SQLite' ? false : 'the command line is the same on either store' }, async () => {
+    // The command line is the same whatever the store: once, on SQLite.
+    if (S.name === 'SQLite') it('telemed-edge hub rollout --hub sends a fleet admin\'s access token from TELEMED_HUB_TOKEN; the hub records them', { timeout: 90_000 }, async () => {
       const hub = createHub({
         logger: quietLogger(), amqpUrl: brokerUrl(), prefix, port: 0, signingKey: generateKeyPairSync('ed25519').privateKey,
         oidc: { jwksUrl: idp.jwksUrl, issuer: idp.issuer, audience: idp.audience }, ...S.options(dir, schema),
