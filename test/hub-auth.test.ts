@@ -15,8 +15,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Writable } from 'node:stream';
 import pg from 'pg';
 import { createHub, HubConfigError, HUB_MIGRATIONS, loadHubConfig, PgLedger, SqliteLedger, type HubOptions, type RolloutRecord } from '../src/hub/index.ts';
+import { createLogger } from '../src/observability/index.ts';
 import { openStore } from '../src/store/index.ts';
 import type { BundleFileText } from '../src/sync/index.ts';
 import { CHROMIUM, CHROMIUM_ARGS, browserSkip } from './helpers/browser.ts';
@@ -58,8 +60,11 @@ describe('hub write API: who may roll out (no broker needed)', () => {
 
   it('refuses a token that is missing, malformed, expired, from another issuer, for another audience or signed by another key (401 with WWW-Authenticate and the reason, never the token); a valid token without the role gets 403 naming the role; nothing is recorded', async () => {
     const adminToken = randomBytes(24).toString('hex');
-    const hub = createHub({ logger: quietLogger(), memory: true, port: 0, adminToken, oidc: { jwksUrl: idp.jwksUrl, issuer: idp.issuer, audience: idp.audience } });
+    let logged = '';
+    const logger = createLogger({ level: 'info', destination: new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } }) });
+    const hub = createHub({ logger, memory: true, port: 0, adminToken, oidc: { jwksUrl: idp.jwksUrl, issuer: idp.issuer, audience: idp.audience } });
     await hub.start();
+    const sent: string[] = [];
     try {
       const at = (o: { token?: string; header?: string }) => post(hub.url, { ...o, node: 'n1', revision: 'r1' });
       const missing = await at({});
@@ -77,6 +82,7 @@ describe('hub write API: who may roll out (no broker needed)', () => {
         ['not a JWT, not the admin token', `${adminToken}x`, /not a JWT and not the admin token/],
       ];
       for (const [why, token, reason] of cases) {
+        sent.push(token);
         const r = await at({ token });
         assert.equal(r.status, 401, why);
         assert.equal(r.body.error, 'unauthorized', why);
@@ -86,7 +92,9 @@ describe('hub write API: who may roll out (no broker needed)', () => {
       }
 
       for (const claims of [{}, { roles: ['clinician'], groups: ['fleet-admins'] }, { realm_access: { roles: ['fleet-viewer'] } }, { resource_access: { 'other-app': { roles: ['fleet-admin'] } } }]) {
-        const r = await at({ token: await idp.sign(claims) });
+        const token = await idp.sign(claims);
+        sent.push(token);
+        const r = await at({ token });
         assert.equal(r.status, 403, JSON.stringify(claims));
         assert.equal(r.body.error, 'forbidden');
         assert.match(r.body.message ?? '', /'alice' lacks the role 'fleet-admin'/);
@@ -101,10 +109,16 @@ describe('hub write API: who may roll out (no broker needed)', () => {
         await idp.sign({ groups: ['fleet-admin'] }),
         adminToken,
       ]) {
+        sent.push(token);
         const r = await at({ token });
         assert.equal(r.status, 503);
         assert.equal(r.body.error, 'no_signing_key');
       }
+      // The log says who and why, never a token (nor a piece of one).
+      assert.match(logged, /"reason":"token expired","msg":"write refused: not authenticated"/);
+      assert.match(logged, /"actor":"alice".*write refused: no admin role/);
+      assert.match(logged, /"actor":"admin-token".*write authorized/);
+      for (const token of sent) for (const part of token.split('.')) assert.ok(!logged.includes(part.slice(0, 24)), 'no token in the log');
     } finally {
       await hub.close();
     }
