@@ -5,6 +5,9 @@
  * dropped afterwards.
  */
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import pg from 'pg';
 import { serviceSkip, TcpProxy } from './sync-harness.ts';
 
@@ -56,4 +59,47 @@ export class PgProxy extends TcpProxy {
     u.port = String(this.port);
     return u.toString();
   }
+}
+
+/** An identity provider for the hub's single sign-on tests: serves a JWKS (or an error while `failing`) and signs tokens. */
+export interface TestIdp {
+  issuer: string;
+  audience: string;
+  jwksUrl: string;
+  /** While true the JWKS endpoint answers 503 (a provider down). */
+  failing: boolean;
+  /** A token signed with the published key: `sub` alice-sub, `preferred_username` alice, 5 min; claims and fields overridable. */
+  sign(claims?: Record<string, unknown>, o?: { iss?: string; aud?: string; sub?: string | null; expSecondsFromNow?: number; key?: 'published' | 'other' }): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startTestIdp(): Promise<TestIdp> {
+  const published = await generateKeyPair('RS256');
+  const other = await generateKeyPair('RS256');
+  const jwk = { ...(await exportJWK(published.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+  const idp: TestIdp & { server?: http.Server } = {} as TestIdp;
+  const server = http.createServer((_req, res) => {
+    if (idp.failing) {
+      res.writeHead(503).end('down for maintenance');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: [jwk] }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const issuer = 'https://idp.hospital.example/realms/fleet';
+  const audience = 'telemed-hub';
+  return Object.assign(idp, {
+    issuer, audience, failing: false,
+    jwksUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/realms/fleet/protocol/openid-connect/certs`,
+    async sign(claims: Record<string, unknown> = {}, o: { iss?: string; aud?: string; sub?: string | null; expSecondsFromNow?: number; key?: 'published' | 'other' } = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      const jwt = new SignJWT({ preferred_username: 'alice', ...claims }).setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+        .setIssuer(o.iss ?? issuer).setAudience(o.aud ?? audience).setIssuedAt(now - 300).setExpirationTime(now + (o.expSecondsFromNow ?? 300));
+      if (o.sub !== null) jwt.setSubject(o.sub ?? 'alice-sub');
+      const key: CryptoKey = (o.key === 'other' ? other : published).privateKey;
+      return jwt.sign(key);
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  });
 }

@@ -15,7 +15,8 @@ import type { Command } from './main.ts';
 const USAGE = `usage: telemed-edge hub                      run the hub
        telemed-edge hub keygen --out DIR       write an Ed25519 key pair (hub-signing.key, hub-signing.pub)
        telemed-edge hub rollout (--node ID | --group G | --all) --bundle DIR|FILE.tar.gz [--revision R] [--hub URL]
-                                               with --hub: through the running hub's API (TELEMED_HUB_ADMIN_TOKEN),
+                                               with --hub: through the running hub's API (bearer token from
+                                               TELEMED_HUB_TOKEN, a fleet admin's access token, else TELEMED_HUB_ADMIN_TOKEN),
                                                which checks, signs, sends and records it (status per node);
                                                without: sign with TELEMED_HUB_SIGNING_KEY (a PEM file) and send
                                                it straight to the nodes' durable queues (AMQP_URL)
@@ -29,7 +30,14 @@ Environment (or the same keys in a JSON file named by TELEMED_HUB_CONFIG):
   TELEMED_HUB_OFFLINE_AFTER_MS   silence after which a node is offline (default 30000, at least 1000)
   TELEMED_SYNC_PREFIX            exchange and queue name prefix, same on nodes and hub (default telemed)
   TELEMED_HUB_SIGNING_KEY        PEM file of the hub's Ed25519 private key (rollouts)
-  TELEMED_HUB_ADMIN_TOKEN        bearer token of POST /api/rollouts (at least 32 characters; unset: API refuses)
+  TELEMED_HUB_ADMIN_TOKEN        static bearer token of POST /api/rollouts (at least 32 characters; break-glass, automation)
+  TELEMED_HUB_JWKS_URL           single sign-on: the identity provider's JWKS (https://; needs the two below)
+  TELEMED_HUB_OIDC_ISSUER        the iss of the tokens, e.g. https://idp.example/realms/hospital
+  TELEMED_HUB_OIDC_AUDIENCE      the aud of the tokens (the hub's client id)
+  TELEMED_HUB_ADMIN_ROLE         role or group that may roll out (default fleet-admin; looked up in roles, role,
+                                 groups, realm_access.roles, resource_access.<audience>.roles)
+  TELEMED_HUB_ROLE_CLAIM         look the role up only in this claim instead
+                                 (neither JWKS URL nor admin token: the API refuses rollouts)
   LOG_LEVEL                      fatal, error, warn, info (default), debug, trace, silent
 `;
 
@@ -63,9 +71,9 @@ async function rollout(args: string[]): Promise<number> {
   const hubUrl = typeof flags.hub === 'string' ? flags.hub : undefined;
   const amqpUrl = process.env.AMQP_URL;
   const keyFile = process.env.TELEMED_HUB_SIGNING_KEY;
-  const token = process.env.TELEMED_HUB_ADMIN_TOKEN;
-  if (hubUrl && !token) return fail('hub rollout --hub needs TELEMED_HUB_ADMIN_TOKEN', 78);
-  if (!hubUrl && (!amqpUrl || !keyFile)) return fail('hub rollout needs AMQP_URL and TELEMED_HUB_SIGNING_KEY (or --hub URL with TELEMED_HUB_ADMIN_TOKEN)', 78);
+  const token = process.env.TELEMED_HUB_TOKEN || process.env.TELEMED_HUB_ADMIN_TOKEN;
+  if (hubUrl && !token) return fail('hub rollout --hub needs TELEMED_HUB_TOKEN (a fleet admin\'s access token) or TELEMED_HUB_ADMIN_TOKEN', 78);
+  if (!hubUrl && (!amqpUrl || !keyFile)) return fail('hub rollout needs AMQP_URL and TELEMED_HUB_SIGNING_KEY (or --hub URL with TELEMED_HUB_TOKEN or TELEMED_HUB_ADMIN_TOKEN)', 78);
   let files: Array<{ path: string; text: string }>;
   let revision: string;
   try {
@@ -80,9 +88,9 @@ async function rollout(args: string[]): Promise<number> {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({ target, revision, files }),
       });
-      const body = (await res.json().catch(() => ({}))) as { id?: string; message?: string; nodes?: Array<{ node: string; status: string }> };
+      const body = (await res.json().catch(() => ({}))) as { id?: string; message?: string; actor?: string | null; nodes?: Array<{ node: string; status: string }> };
       if (res.status !== 202) return fail(`the hub refused the rollout (${res.status}): ${body.message ?? ''}`, 1);
-      process.stdout.write(`rollout ${body.id} of ${revision} (${files.length} files) sent by the hub; ${body.nodes?.length ?? 0} node(s) pending: ${new URL(`/api/rollouts/${body.id}`, hubUrl).toString()}\n`);
+      process.stdout.write(`rollout ${body.id} of ${revision} (${files.length} files) sent by the hub for ${body.actor ?? '?'}; ${body.nodes?.length ?? 0} node(s) pending: ${new URL(`/api/rollouts/${body.id}`, hubUrl).toString()}\n`);
       return 0;
     } catch (err) {
       return fail(`cannot reach the hub at ${hubUrl}: ${(err as Error).message}`, 1);
@@ -127,6 +135,9 @@ export const hubCommand: Command = {
       ...(c.databaseUrl ? { databaseUrl: c.databaseUrl, databaseSchema: c.databaseSchema } : {}),
       ...(c.signingKey ? { signingKey: c.signingKey } : {}),
       ...(c.adminToken ? { adminToken: c.adminToken } : {}),
+      ...(c.jwksUrl && c.oidcIssuer && c.oidcAudience
+        ? { oidc: { jwksUrl: c.jwksUrl, issuer: c.oidcIssuer, audience: c.oidcAudience, adminRole: c.adminRole, ...(c.roleClaim ? { roleClaim: c.roleClaim } : {}) } }
+        : {}),
     });
     try {
       await hub.start();
@@ -143,7 +154,8 @@ export const hubCommand: Command = {
       throw err;
     }
     const storeText = c.databaseUrl ? `postgresql ${redactUrl(c.databaseUrl)} schema ${c.databaseSchema}` : `sqlite ${c.dataDir}`;
-    const rollouts = c.adminToken && c.signingKey ? 'POST /api/rollouts (admin token)' : 'off (set TELEMED_HUB_ADMIN_TOKEN and TELEMED_HUB_SIGNING_KEY)';
+    const who = [c.jwksUrl ? `single sign-on: ${c.oidcIssuer}, role ${c.adminRole}` : '', c.adminToken ? 'admin token' : ''].filter(Boolean).join('; ');
+    const rollouts = who && c.signingKey ? `POST /api/rollouts (${who})` : 'off (set TELEMED_HUB_SIGNING_KEY and TELEMED_HUB_JWKS_URL or TELEMED_HUB_ADMIN_TOKEN)';
     process.stdout.write(`\n  telemed-edge hub is up: ${hub.url}   fleet API: ${hub.url}/api/nodes\n  store: ${storeText}   broker: ${c.amqpUrl ? redactUrl(c.amqpUrl) : 'none (standalone: set AMQP_URL)'}\n  rollouts: ${rollouts}\n\n`);
     return new Promise<number>((resolve) => {
       const stop = () => {

@@ -2,13 +2,24 @@
  * The hub's configuration: environment variables over an optional JSON file
  * (`TELEMED_HUB_CONFIG`), validated with zod at start. A bad setting stops the
  * start with a message naming it and where it came from; secrets (database
- * password, admin token) never appear in a message.
+ * password, admin token) never appear in a message. Single sign-on for the
+ * write API needs the JWKS URL, issuer and audience together.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ed25519Key } from '../sync/index.ts';
 import { SCHEMA_NAME } from './ledger-pg.ts';
+
+/** An https:// URL, or http:// to a loopback address (a test or a local provider): keys fetched in the clear could be swapped. */
+function jwksUrlOk(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'https:' || (u.protocol === 'http:' && /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(u.hostname));
+  } catch {
+    return false;
+  }
+}
 
 export const HubConfigSchema = z
   .object({
@@ -30,11 +41,32 @@ export const HubConfigSchema = z
     offlineAfterMs: z.coerce.number({ error: 'must be a whole number of ms' }).int('must be a whole number of ms').min(1000, 'must be at least 1000 (ms)').max(7 * 24 * 3600 * 1000, 'must be at most a week (ms)').default(30_000),
     /** PEM file of the hub's Ed25519 private key (bundle signing); without it rollouts are refused. */
     signingKeyPath: z.string().min(1).optional(),
-    /** Bearer token of the rollout API (`POST /api/rollouts`); without it the API refuses rollouts. */
+    /** Static bearer token of the rollout API (`POST /api/rollouts`): break-glass and automation. */
     adminToken: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').max(512).optional(),
+    /** Single sign-on: the identity provider's JSON Web Key Set; with it, issuer and audience are required. */
+    jwksUrl: z.string().refine(jwksUrlOk, 'must be an https:// URL (http:// only on localhost)').optional(),
+    /** Expected `iss` of the tokens, exactly as the provider writes it. */
+    oidcIssuer: z.string().min(1).max(500).optional(),
+    /** Expected `aud` of the tokens (the hub's client id at the provider). */
+    oidcAudience: z.string().min(1).max(500).optional(),
+    /** The role or group value that makes a fleet admin. */
+    adminRole: z.string().regex(/^\S{1,200}$/, '1-200 characters without spaces').default('fleet-admin'),
+    /** Look the admin role up only in this top-level claim (default: roles, role, groups, realm_access.roles, resource_access.<audience>.roles). */
+    roleClaim: z.string().regex(/^\S{1,200}$/, '1-200 characters without spaces').optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.jwksUrl !== undefined) {
+      if (c.oidcIssuer === undefined) ctx.addIssue({ code: 'custom', path: ['oidcIssuer'], message: 'required with TELEMED_HUB_JWKS_URL (the iss of the tokens)' });
+      if (c.oidcAudience === undefined) ctx.addIssue({ code: 'custom', path: ['oidcAudience'], message: 'required with TELEMED_HUB_JWKS_URL (the aud of the tokens)' });
+    } else {
+      for (const k of ['oidcIssuer', 'oidcAudience', 'roleClaim'] as const) {
+        if (c[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'has no effect without TELEMED_HUB_JWKS_URL (set it too, or unset this)' });
+      }
+    }
+  });
+
 
 export type HubConfig = z.infer<typeof HubConfigSchema>;
 
@@ -50,8 +82,16 @@ export const HUB_ENV: Record<string, keyof z.input<typeof HubConfigSchema>> = {
   TELEMED_HUB_OFFLINE_AFTER_MS: 'offlineAfterMs',
   TELEMED_HUB_SIGNING_KEY: 'signingKeyPath',
   TELEMED_HUB_ADMIN_TOKEN: 'adminToken',
+  TELEMED_HUB_JWKS_URL: 'jwksUrl',
+  TELEMED_HUB_OIDC_ISSUER: 'oidcIssuer',
+  TELEMED_HUB_OIDC_AUDIENCE: 'oidcAudience',
+  TELEMED_HUB_ADMIN_ROLE: 'adminRole',
+  TELEMED_HUB_ROLE_CLAIM: 'roleClaim',
   LOG_LEVEL: 'logLevel',
 };
+
+/** The environment variable of a setting (for a message about one that was not given). */
+const envName = (key: string): string => Object.entries(HUB_ENV).find(([, k]) => k === key)?.[0] ?? key;
 
 export class HubConfigError extends Error {
   override readonly name = 'HubConfigError';
@@ -87,7 +127,7 @@ export function loadHubConfig(env: NodeJS.ProcessEnv = process.env): HubConfig &
     const lines = result.error.issues.map((issue) => {
       if (issue.code === 'unrecognized_keys') return `${file ?? 'config file'}: unknown setting(s) ${issue.keys.join(', ')}`;
       const key = String(issue.path[0] ?? '');
-      return `${origin[key] ?? key}: ${issue.message}`;
+      return `${origin[key] ?? envName(key)}: ${issue.message}`;
     });
     throw new HubConfigError(`invalid hub configuration:\n  ${lines.join('\n  ')}`);
   }

@@ -6,11 +6,12 @@
  * acknowledged only after that commit, so a redelivered message changes
  * nothing (exactly-once effect). Serves the fleet registry as
  * `GET /api/nodes`, a fleet page at `/`, and rollouts of signed policy bundles
- * (`POST /api/rollouts`, admin token) with their status per node.
+ * (`POST /api/rollouts`, single sign-on or admin token: `auth.ts`) with their
+ * status per node and who made them.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ConsumeMessage } from 'amqplib';
-import { createHash, randomBytes, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { gunzipSync } from 'node:zlib';
@@ -24,9 +25,11 @@ import { AmqpLink, assertFleet, canonicalBundle, ed25519Key, topology, type Bund
 import { bundleFiles, checkTarget, publishBundle, rolloutOnce, type RolloutTarget } from './rollout.ts';
 import { HUB_MIGRATIONS, SqliteLedger, parseIncoming, type Ledger, type NodeRow, type RolloutRecord } from './ledger.ts';
 import { PgLedger } from './ledger-pg.ts';
+import { createHubAuth, type HubOidcOptions } from './auth.ts';
 import { FLEET_PAGE } from './page.ts';
 
 export { HUB_MIGRATIONS, SqliteLedger, PgLedger, publishBundle, rolloutOnce, bundleFiles, type Ledger, type RolloutTarget, type RolloutRecord, type NodeRow };
+export { ADMIN_TOKEN_ACTOR, DEFAULT_ADMIN_ROLE, type HubOidcOptions } from './auth.ts';
 export { loadHubConfig, HubConfigError, HubConfigSchema, HUB_ENV, type HubConfig } from './config.ts';
 
 export interface HubOptions {
@@ -49,8 +52,10 @@ export interface HubOptions {
   prefetch?: number;
   /** Ed25519 private key that signs bundle rollouts (nodes hold the public key). */
   signingKey?: KeyObject | string;
-  /** Bearer token of `POST /api/rollouts`; without it the HTTP rollout API refuses (default deny). */
+  /** Static bearer token of `POST /api/rollouts` (break-glass, automation); with neither it nor `oidc` the HTTP rollout API refuses (default deny). */
   adminToken?: string;
+  /** Single sign-on: fleet admins' bearer JWTs verified against the identity provider's JWKS (src/hub/auth.ts). */
+  oidc?: HubOidcOptions;
 }
 
 /** One row of `GET /api/nodes`. */
@@ -100,7 +105,7 @@ export interface Hub<L extends Ledger = SqliteLedger> {
    * that is offline gets it on return. Throws {@link RolloutError} when the hub
    * has no signing key or no broker link.
    */
-  rollout(target: RolloutTarget, revision: string, files: BundleFileText[]): Promise<RolloutRecord>;
+  rollout(target: RolloutTarget, revision: string, files: BundleFileText[], actor?: string): Promise<RolloutRecord>;
   /** True while the consumer's link to the broker is up. */
   readonly online: boolean;
   close(): Promise<void>;
@@ -128,7 +133,7 @@ export function createHub(o: HubOptions): Hub<Ledger> {
   const t = topology(o.prefix);
   const offlineAfter = o.offlineAfterMs ?? 30_000;
   const signingKey = o.signingKey ? ed25519Key(o.signingKey, 'private') : undefined;
-  const adminDigest = o.adminToken ? createHash('sha256').update(o.adminToken).digest() : undefined;
+  const auth = createHubAuth({ logger: o.logger, ...(o.adminToken ? { adminToken: o.adminToken } : {}), ...(o.oidc ? { oidc: o.oidc } : {}) });
 
   const registry = new Registry();
   const handled = new Counter({ name: 'hub_messages_total', help: 'Messages consumed from the hub inbox, by kind and result (new, duplicate, unreadable, failed)', labelNames: ['kind', 'result'], registers: [registry] });
@@ -216,19 +221,19 @@ export function createHub(o: HubOptions): Hub<Ledger> {
       })
     : undefined;
 
-  const rollout = async (target: RolloutTarget, revision: string, files: BundleFileText[]): Promise<RolloutRecord> => {
+  const rollout = async (target: RolloutTarget, revision: string, files: BundleFileText[], actor?: string): Promise<RolloutRecord> => {
     if (!signingKey) throw new RolloutError(503, 'no_signing_key', 'the hub has no bundle signing key (set TELEMED_HUB_SIGNING_KEY)');
     const ch = link?.channel;
     if (!ch) throw new RolloutError(503, 'broker_unavailable', link ? 'the hub is not connected to the broker' : 'the hub has no broker (set AMQP_URL)');
     checkTarget(target);
     const id = randomUUID();
     const sha256 = createHash('sha256').update(canonicalBundle(revision, files)).digest('hex');
-    await ledger.createRollout({ id, revision, target, files: files.length, sha256, nodes: await ledger.targetNodes(target) });
+    await ledger.createRollout({ id, revision, target, files: files.length, sha256, nodes: await ledger.targetNodes(target), actor: actor ?? null });
     const startedAt = new Date().toISOString();
     try {
       const key = await publishBundle(ch, t, target, revision, files, signingKey);
       await ledger.rolloutPublished(id, startedAt);
-      log.info({ target: key, revision, rollout: id }, 'bundle rolled out');
+      log.info({ target: key, revision, rollout: id, actor }, 'bundle rolled out');
     } catch (err) {
       await ledger.rolloutFailed(id, (err as Error).message).catch(() => undefined);
       throw err;
@@ -277,13 +282,8 @@ export function createHub(o: HubOptions): Hub<Ledger> {
   const fail = (reply: FastifyReply, status: number, error: string, message: string) => reply.code(status).send({ error, message });
 
   async function postRollout(req: FastifyRequest, reply: FastifyReply) {
-    if (!adminDigest) return fail(reply, 403, 'rollouts_disabled', 'the rollout API is off: set TELEMED_HUB_ADMIN_TOKEN on the hub');
-    const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-    const given = m ? createHash('sha256').update(m[1]!).digest() : undefined;
-    if (!given || !timingSafeEqual(given, adminDigest)) {
-      void reply.header('www-authenticate', 'Bearer realm="telemed-edge hub"');
-      return fail(reply, 401, 'unauthorized', 'an admin token is required (Authorization: Bearer <TELEMED_HUB_ADMIN_TOKEN>)');
-    }
+    const who = await auth.authorize(req);
+    if (!who.ok) return fail(reply.headers(who.headers), who.status, who.error, who.message);
     let target: RolloutTarget;
     let prepared: { revision: string; files: BundleFileText[] };
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
@@ -333,7 +333,7 @@ export function createHub(o: HubOptions): Hub<Ledger> {
       return fail(reply, 400, 'bundle_rejected', (err as Error).message);
     }
     try {
-      return await reply.code(202).send(await rollout(target, prepared.revision, prepared.files));
+      return await reply.code(202).send(await rollout(target, prepared.revision, prepared.files, who.actor));
     } catch (err) {
       if (err instanceof RolloutError) return fail(reply, err.status, err.code, err.message);
       log.error({ err: { message: (err as Error).message } }, 'rollout failed');

@@ -75,6 +75,7 @@ const MIGRATIONS: Array<{ name: string; sql: (s: string) => string }> = [
       );
       CREATE INDEX hub_rollout_node_status ON ${s}.hub_rollout_node (node, status);`,
   },
+  { name: 'hub-pg-2-rollout-actor', sql: (s) => `ALTER TABLE ${s}.hub_rollout ADD COLUMN IF NOT EXISTS actor text` },
 ];
 
 export interface PgLedgerOptions {
@@ -352,8 +353,8 @@ export class PgLedger implements Ledger {
     const { kind, value } = targetParts(r.target);
     const now = new Date();
     await this.#tx(async (c) => {
-      await c.query(`INSERT INTO ${s}.hub_rollout (id, revision, target_kind, target, files, sha256, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'publishing', $7)`,
-        [r.id, r.revision, kind, value, r.files, r.sha256, now]);
+      await c.query(`INSERT INTO ${s}.hub_rollout (id, revision, target_kind, target, files, sha256, state, created_at, actor) VALUES ($1, $2, $3, $4, $5, $6, 'publishing', $7, $8)`,
+        [r.id, r.revision, kind, value, r.files, r.sha256, now, r.actor ?? null]);
       if (r.nodes.length > 0) {
         await c.query(`INSERT INTO ${s}.hub_rollout_node (rollout, node, status, updated_at) SELECT $1, n, 'pending', $3 FROM unnest($2::text[]) AS n`, [r.id, r.nodes, now]);
       }
@@ -385,7 +386,7 @@ export class PgLedger implements Ledger {
       {
         id: String(row.id), revision: String(row.revision), target_kind: String(row.target_kind), target: String(row.target), files: Number(row.files),
         sha256: String(row.sha256), state: row.state as RolloutRecord['state'], error: (row.error as string | null) ?? null,
-        created_at: iso(row.created_at), published_at: isoOrNull(row.published_at),
+        created_at: iso(row.created_at), published_at: isoOrNull(row.published_at), actor: (row.actor as string | null) ?? null,
       },
       n.rows.map((x) => ({ ...x, updated_at: iso(x.updated_at) })),
     );

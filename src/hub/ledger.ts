@@ -71,6 +71,7 @@ export const HUB_MIGRATIONS: Migration[] = [
       ) STRICT;
       CREATE INDEX hub_rollout_node_status ON hub_rollout_node (node, status);`,
   },
+  { name: 'hub-5-rollout-actor', sql: 'ALTER TABLE hub_rollout ADD COLUMN actor TEXT;' },
 ];
 
 const NODE_LABEL = /^[A-Za-z0-9 ._:/-]{1,100}$/;
@@ -186,6 +187,8 @@ export interface RolloutRecord {
   error: string | null;
   createdAt: string;
   publishedAt: string | null;
+  /** Who made it: the signed-in admin (`preferred_username`, else `sub`), `admin-token`, or null (no record: made before actors were recorded, or through `hub.rollout` without one). */
+  actor: string | null;
   nodes: Array<{ node: string; status: RolloutNodeStatus; reason: string | null; updatedAt: string }>;
 }
 
@@ -197,6 +200,8 @@ export interface NewRollout {
   sha256: string;
   /** Nodes expected to take it (known to the registry at rollout time), each recorded `pending`. */
   nodes: string[];
+  /** Who made it (staff identity, not PHI). */
+  actor?: string | null;
 }
 
 export const targetParts = (t: RolloutTarget): { kind: 'node' | 'group' | 'all'; value: string } =>
@@ -232,13 +237,13 @@ export interface Ledger {
 
 interface RolloutRow {
   id: string; revision: string; target_kind: string; target: string; files: number; sha256: string;
-  state: RolloutRecord['state']; error: string | null; created_at: string; published_at: string | null;
+  state: RolloutRecord['state']; error: string | null; created_at: string; published_at: string | null; actor?: string | null;
 }
 
 export function rolloutFromRows(r: RolloutRow, nodes: Array<{ node: string; status: string; reason: string | null; updated_at: string }>): RolloutRecord {
   return {
     id: r.id, revision: r.revision, target: targetOf(r.target_kind, r.target), files: Number(r.files), sha256: r.sha256,
-    state: r.state, error: r.error, createdAt: r.created_at, publishedAt: r.published_at,
+    state: r.state, error: r.error, createdAt: r.created_at, publishedAt: r.published_at, actor: r.actor ?? null,
     nodes: nodes.map((n) => ({ node: n.node, status: n.status as RolloutNodeStatus, reason: n.reason, updatedAt: n.updated_at })),
   };
 }
@@ -352,8 +357,8 @@ export class SqliteLedger implements Ledger {
     const now = new Date().toISOString();
     const { kind, value } = targetParts(r.target);
     await this.store.write((db) => {
-      db.prepare(`INSERT INTO hub_rollout (id, revision, target_kind, target, files, sha256, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'publishing', ?)`)
-        .run(r.id, r.revision, kind, value, r.files, r.sha256, now);
+      db.prepare(`INSERT INTO hub_rollout (id, revision, target_kind, target, files, sha256, state, created_at, actor) VALUES (?, ?, ?, ?, ?, ?, 'publishing', ?, ?)`)
+        .run(r.id, r.revision, kind, value, r.files, r.sha256, now, r.actor ?? null);
       const add = db.prepare(`INSERT INTO hub_rollout_node (rollout, node, status, updated_at) VALUES (?, ?, 'pending', ?)`);
       for (const n of r.nodes) add.run(r.id, n, now);
     });

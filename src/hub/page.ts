@@ -18,7 +18,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 <th data-k="callsToday">calls today</th><th data-k="p99LatencyMs">p99 latency</th><th data-k="messages">messages</th>
 </tr></thead><tbody id="rows"></tbody></table></div>
 <h2 style="font-size:1rem;margin:1.5rem 0 .25rem">Rollouts</h2><p id="rsummary">none yet</p>
-<div class="wrap"><table><thead><tr><th>revision</th><th>target</th><th>state</th><th>started</th><th>pending</th><th>active</th><th>refused</th></tr></thead><tbody id="rollouts"></tbody></table></div>
+<div class="wrap"><table><thead><tr><th>revision</th><th>target</th><th>state</th><th>started</th><th>by</th><th>pending</th><th>active</th><th>refused</th></tr></thead><tbody id="rollouts"></tbody></table></div>
 <script>
 let nodes=[],key='id',dir=1;
 const cols=['id','city','version','status','lastHeartbeat','backlog','bundle','bundleRefused','callsToday','p99LatencyMs','messages'];
@@ -42,7 +42,7 @@ function renderRollouts(list){const body=document.getElementById('rollouts');bod
   for(const r of list.slice(0,20)){const tr=document.createElement('tr');
     const t=r.target.node?'node '+r.target.node:r.target.group?'group '+r.target.group:'all';
     const c=(s)=>r.nodes.filter(n=>n.status===s).length;
-    for(const v of [r.revision,t,r.state+(r.error?': '+r.error:''),ago(r.createdAt),c('pending'),c('active'),c('refused')]){const td=document.createElement('td');td.textContent=String(v);tr.append(td);}
+    for(const v of [r.revision,t,r.state+(r.error?': '+r.error:''),ago(r.createdAt),r.actor??'–',c('pending'),c('active'),c('refused')]){const td=document.createElement('td');td.textContent=String(v);tr.append(td);}
     tr.title=r.nodes.map(n=>n.node+': '+n.status+(n.reason?' ('+n.reason+')':'')).join('\\n');body.append(tr);}
   document.getElementById('rsummary').textContent=list.length?list.length+' recent (hover a row for its nodes)':'none yet';}
 async function load(){try{const r=await fetch('api/nodes');nodes=(await r.json()).nodes;render();
