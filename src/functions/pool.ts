@@ -113,6 +113,12 @@ const MAX_START_FAILURES = 5;
  * 2-core box the core it waits for is often the polling caller's.
  */
 export const HANDOFF_US = 100;
+/**
+ * Polls that block from their start after one had to hand its core over: on a
+ * busy box, holding the core for {@link HANDOFF_US} first only delays the
+ * worker. Then a poll tries busy-polling again.
+ */
+export const BLOCK_POLLS = 4;
 const DECODER = new TextDecoder();
 
 /** Microseconds of the monotonic clock shared by all threads (the worker stamps with the same). */
@@ -129,6 +135,8 @@ export class WorkerPool {
   #startFailures = 0;
   #replaced = 0;
   #spinning = false;
+  /** Polls left that block from the start (see {@link BLOCK_POLLS}). */
+  #blockPolls = 0;
 
   constructor(o: PoolOptions) {
     this.#o = o;
@@ -299,6 +307,8 @@ export class WorkerPool {
     const seq = ++slot.seq;
     const timer = setTimeout(() => {
       if (slot.current?.seq !== seq) return;
+      // The reply came but its wake-up was not handled yet (the timer phase runs first): it is an answer, not a timeout.
+      if (Atomics.load(slot.ctl, CHANNEL.DONE) === seq) return this.#finish(slot, seq);
       slot.current = undefined;
       pending.reject(new FunctionError('timeout', `the call ran past its deadline of ${call.timeoutMs} ms; its worker was replaced`));
       this.#replace(slot, 'deadline');
@@ -328,7 +338,8 @@ export class WorkerPool {
    * call in flight: busy-polling the channel while the worker runs the call,
    * and blocking in `Atomics.wait` (which gives up the core) when the worker
    * has not taken the call within {@link HANDOFF_US}, i.e. when it has no
-   * core to run on, typically because this thread holds the one it needs.
+   * core to run on, typically because this thread holds the one it needs
+   * (and for the next {@link BLOCK_POLLS} polls, from their start).
    * Either way the reply is read without a turn of the event loop. Past the
    * budget, or when other calls are in flight, it waits asynchronously.
    */
@@ -343,7 +354,9 @@ export class WorkerPool {
     const { ctl } = slot;
     const t0 = performance.now();
     const until = t0 + this.#o.spinUs! / 1000;
-    const handoff = t0 + HANDOFF_US / 1000;
+    // After a handoff the box is busy: the next few polls block from the start rather than hold the core first.
+    const handoff = this.#blockPolls > 0 ? t0 : t0 + HANDOFF_US / 1000;
+    if (this.#blockPolls > 0) this.#blockPolls--;
     let answered = false;
     let t = t0;
     for (;;) {
@@ -354,6 +367,7 @@ export class WorkerPool {
       t = performance.now();
       if (t >= until) break;
       if (t >= handoff && Atomics.load(ctl, CHANNEL.TAKEN) !== seq) {
+        if (handoff > t0) this.#blockPolls = BLOCK_POLLS;
         Atomics.wait(ctl, CHANNEL.DONE, seq - 1, until - t);
         answered = Atomics.load(ctl, CHANNEL.DONE) === seq;
         t = performance.now();
