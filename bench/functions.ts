@@ -31,7 +31,10 @@
  * worker up first, default 300), BENCH_WARM (default 2000),
  * BENCH_SPAWNS (default 20), BENCH_SPIN_US (default: the configuration's
  * default, TELEMED_FN_SPIN_US), BENCH_SPIN_SWEEP (other budgets for the cold
- * call, default 250,500). Figures, not assertions.
+ * call, default 250,500). Figures, not assertions. On a shared machine the
+ * tails measure the neighbours (say the load with every figure);
+ * `chrt -f 10 node --import tsx bench/run.ts functions` (root) lets the
+ * bench's threads preempt them, which approximates a quiet box.
  */
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
