@@ -67,6 +67,14 @@ test('Wasm function limits: defaults, and from the environment', () => {
   assert.deepEqual([c.fnMaxMemoryPages, c.fnTimeoutMs, c.fnMaxOutputBytes, c.fnMaxStderrBytes, c.fnWorkers], [512, 250, 1024, 0, 4]);
 });
 
+test('TELEMED_FN_SPIN_US: the reply poll budget, 0 to 1000 µs, 0 turns it off', () => {
+  assert.equal(loadConfig({}).fnSpinUs, 1000);
+  assert.equal(loadConfig({ TELEMED_FN_SPIN_US: '0' }).fnSpinUs, 0);
+  assert.equal(loadConfig({ TELEMED_FN_SPIN_US: '250' }).fnSpinUs, 250);
+  assert.throws(() => loadConfig({ TELEMED_FN_SPIN_US: '5000' }), /TELEMED_FN_SPIN_US.*at most 1000/s);
+  assert.throws(() => loadConfig({ TELEMED_FN_SPIN_US: '-1' }), /TELEMED_FN_SPIN_US/);
+});
+
 test('TELEMED_NODE_GROUPS: comma-separated rollout groups; a bad label is refused with its name', () => {
   assert.deepEqual(loadConfig({}).nodeGroups, []);
   assert.deepEqual(loadConfig({ TELEMED_NODE_GROUPS: 'north, icu-2,pilot.a' }).nodeGroups, ['north', 'icu-2', 'pilot.a']);

@@ -70,6 +70,12 @@ export const ConfigSchema = z
     fnMaxStderrBytes: z.coerce.number().int().min(0).max(1024 * 1024).default(4096),
     /** Sandbox worker threads kept started for Wasm functions. */
     fnWorkers: z.coerce.number().int().min(1).max(64).default(2),
+    /**
+     * Microseconds a Wasm function call may hold the event loop waiting for its
+     * worker's reply (polling, or blocked while the worker has no core) before it
+     * waits asynchronously; only a call alone in flight does. 0: never.
+     */
+    fnSpinUs: z.coerce.number().int().min(0).max(1000, 'at most 1000 (1 ms of event loop per call)').default(1000),
     /** Folder or .tar.gz of the Rego policy bundle (default: the shipped `policies/`); watched for changes. */
     policyDir: z.string().min(1).optional(),
     /** Grace period for in-flight requests on SIGTERM, in ms. */
@@ -108,6 +114,7 @@ const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
   TELEMED_FN_MAX_OUTPUT_BYTES: 'fnMaxOutputBytes',
   TELEMED_FN_MAX_STDERR_BYTES: 'fnMaxStderrBytes',
   TELEMED_FN_WORKERS: 'fnWorkers',
+  TELEMED_FN_SPIN_US: 'fnSpinUs',
   TELEMED_TURN_SECRET: 'turnSecret',
   TELEMED_ICE_POLICY: 'icePolicy',
 };

@@ -9,6 +9,7 @@ export {
   type FunctionRuntimeOptions, type FunctionLimits, type RuntimeLimits, type FunctionInfo, type CallResult,
   type Caller, type Decide, type FunctionOperation, type TriggerResult,
 } from './registry.ts';
+export type { CallTrace } from './pool.ts';
 export { FunctionError, FnErrorCodes, type FnErrorCode } from './errors.ts';
 export { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
 export { GRANTED_IMPORTS } from './wasi.ts';

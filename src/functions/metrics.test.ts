@@ -15,3 +15,14 @@ it('counts calls by function and outcome, and worker replacements', async () => 
   assert.match(text, /function_call_duration_seconds_bucket\{le="0.00025",function="news2",outcome="ok"\} 1/);
   assert.match(text, /function_workers_replaced_total\{reason="deadline"\} 1/);
 });
+
+it('measures the event loop held by reply polls, answered or past the budget', async () => {
+  const registry = new Registry();
+  const m = functionMetrics(registry);
+  m.onSpin!(0.0002, true);
+  m.onSpin!(0.001, false);
+  const text = await registry.metrics();
+  assert.match(text, /function_call_spin_seconds_bucket\{le="0.00025",outcome="answered"\} 1/);
+  assert.match(text, /function_call_spin_seconds_count\{outcome="budget"\} 1/);
+  assert.match(text, /function_call_spin_seconds_sum\{outcome="budget"\} 0.001/);
+});

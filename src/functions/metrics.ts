@@ -1,13 +1,14 @@
 /**
  * Prometheus instruments of the functions part, registered on the node's
- * registry: call durations and outcomes by function, and worker replacements.
- * Labels are bounded: function names are set by admins, outcomes are `ok` or
- * an `FN_ERR_*` code.
+ * registry: call durations and outcomes by function, worker replacements,
+ * and the event-loop time calls spent waiting for their reply on the calling
+ * thread (`TELEMED_FN_SPIN_US`). Labels are bounded: function names are set by
+ * admins, outcomes are `ok` or an `FN_ERR_*` code.
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { FunctionRuntimeOptions } from './registry.ts';
 
-export function functionMetrics(registry: Registry): Pick<FunctionRuntimeOptions, 'onCall' | 'onWorkerReplaced'> {
+export function functionMetrics(registry: Registry): Pick<FunctionRuntimeOptions, 'onCall' | 'onWorkerReplaced' | 'onSpin'> {
   const duration = new Histogram({
     name: 'function_call_duration_seconds',
     help: 'Wasm function calls, end to end (queue, worker hop, instantiation, run), by function and outcome',
@@ -27,7 +28,17 @@ export function functionMetrics(registry: Registry): Pick<FunctionRuntimeOptions
     labelNames: ['reason'],
     registers: [registry],
   });
+  const spin = new Histogram({
+    name: 'function_call_spin_seconds',
+    help: 'Event-loop time a Wasm function call held waiting for its reply on the calling thread (TELEMED_FN_SPIN_US), by whether the reply came within the budget (answered) or the call went on to wait asynchronously (budget)',
+    labelNames: ['outcome'],
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001],
+    registers: [registry],
+  });
   return {
+    onSpin(seconds, answered) {
+      spin.observe({ outcome: answered ? 'answered' : 'budget' }, seconds);
+    },
     onCall(name, outcome, seconds) {
       duration.observe({ function: name, outcome }, seconds);
       calls.inc({ function: name, outcome });

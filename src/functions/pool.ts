@@ -6,8 +6,10 @@
  * are started ahead of calls, never during one.
  *
  * A call travels over the worker's shared channel (worker.ts, {@link CHANNEL}):
- * input bytes in, reply bytes out, `Atomics.notify` one way and
- * `Atomics.waitAsync` the other.
+ * input bytes in, reply bytes out, `Atomics.notify` one way; the other way,
+ * the caller's thread polls for the reply for at most `spinUs` (when the call
+ * is the only one in flight) and otherwise waits with `Atomics.waitAsync`,
+ * whose resumption through the event loop costs ~85 µs here.
  */
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { FunctionError } from './errors.ts';
@@ -25,6 +27,39 @@ export interface PoolOptions {
   resourceLimits?: ResourceLimits;
   /** Told when a worker is replaced and why ('deadline' or 'crash'). */
   onReplace?: (reason: 'deadline' | 'crash') => void;
+  /**
+   * Microseconds the calling thread may busy-poll the channel for a call's
+   * reply before it waits with `Atomics.waitAsync` (default 0: never). Resuming
+   * from `waitAsync` costs a wake-up of the event loop (~85 µs, tails of
+   * 0.5 ms on a 2-core box); polling costs the event loop up to this long per
+   * call. Only a call alone in the pool polls: one made while another runs or
+   * waits goes straight to `waitAsync`, so calls in parallel never queue
+   * behind a poll.
+   */
+  spinUs?: number;
+  /** Told after each poll: how long it kept the event loop (seconds) and whether the reply came within the budget. */
+  onSpin?: (seconds: number, answered: boolean) => void;
+  /** Told after each answered call where its time went (the benchmark's breakdown); see {@link CallTrace}. */
+  trace?: (t: CallTrace) => void;
+}
+
+/**
+ * Instants of one call, in microseconds of `process.hrtime` (one clock for
+ * every thread): the pool was about to ring the worker (`sent`), the worker
+ * woke (`woke`), had read its control messages (`drained`), had its instance
+ * (`ready`), ended the run (`ran`) and wrote the reply (`replied`), and the
+ * pool saw it (`seen`). `ready` and `ran` are 0
+ * for a call that failed before it ran. `spin`: how the pool waited.
+ */
+export interface CallTrace {
+  sent: number;
+  woke: number;
+  drained: number;
+  ready: number;
+  ran: number;
+  replied: number;
+  seen: number;
+  spin: 'answered' | 'budget' | 'skipped' | 'off';
 }
 
 export interface PoolCall {
@@ -53,7 +88,8 @@ interface Slot {
   known: Set<number>;
   /** Loads sent and not yet acknowledged, by module id. */
   acks: Map<number, Array<() => void>>;
-  current?: { seq: number; pending: Pending; timer: NodeJS.Timeout };
+  current?: { seq: number; pending: Pending; timer: NodeJS.Timeout; sent: number; spin: CallTrace['spin'] };
+  stamps: Float64Array;
 }
 
 let workerSource: string | undefined;
@@ -70,7 +106,26 @@ function source(): string {
 }
 
 const MAX_START_FAILURES = 5;
+/**
+ * Microseconds a polling caller waits for the worker to take its call before
+ * it blocks instead: a worker woken on an idle core takes a call in ~65 µs
+ * here; one that has not by then is waiting for a core, and on a busy
+ * 2-core box the core it waits for is often the polling caller's.
+ */
+export const HANDOFF_US = 100;
+/**
+ * Polls that block from their start after one had to hand its core over: on a
+ * busy box, holding the core for {@link HANDOFF_US} first only delays the
+ * worker. Then a poll tries busy-polling again.
+ */
+export const BLOCK_POLLS = 4;
 const DECODER = new TextDecoder();
+
+/** Microseconds of the monotonic clock shared by all threads (the worker stamps with the same). */
+function clock(): number {
+  const t = process.hrtime();
+  return t[0] * 1e6 + t[1] / 1e3;
+}
 
 export class WorkerPool {
   readonly #o: PoolOptions;
@@ -79,6 +134,9 @@ export class WorkerPool {
   #closed: Promise<void> | undefined;
   #startFailures = 0;
   #replaced = 0;
+  #spinning = false;
+  /** Polls left that block from the start (see {@link BLOCK_POLLS}). */
+  #blockPolls = 0;
 
   constructor(o: PoolOptions) {
     this.#o = o;
@@ -170,7 +228,7 @@ export class WorkerPool {
     });
     const slot: Slot = {
       worker, ctl: new Int32Array(sab, 0, CHANNEL.HEADER_BYTES / 4), payload: new Uint8Array(sab, CHANNEL.HEADER_BYTES),
-      ready: false, seq: 0, known: new Set(), acks: new Map(),
+      stamps: new Float64Array(sab, 0, CHANNEL.HEADER_BYTES / 8), ready: false, seq: 0, known: new Set(), acks: new Map(),
     };
     worker.on('message', (m: WorkerNotice) => {
       if ('ready' in m) {
@@ -249,12 +307,14 @@ export class WorkerPool {
     const seq = ++slot.seq;
     const timer = setTimeout(() => {
       if (slot.current?.seq !== seq) return;
+      // The reply came but its wake-up was not handled yet (the timer phase runs first): it is an answer, not a timeout.
+      if (Atomics.load(slot.ctl, CHANNEL.DONE) === seq) return this.#finish(slot, seq);
       slot.current = undefined;
       pending.reject(new FunctionError('timeout', `the call ran past its deadline of ${call.timeoutMs} ms; its worker was replaced`));
       this.#replace(slot, 'deadline');
       void slot.worker.terminate();
     }, call.timeoutMs);
-    slot.current = { seq, pending, timer };
+    slot.current = { seq, pending, timer, sent: 0, spin: 'off' };
     this.#hold(slot);
     if (!slot.known.has(call.load.id)) {
       slot.known.add(call.load.id);
@@ -264,10 +324,65 @@ export class WorkerPool {
     slot.payload.set(call.input, 0);
     ctl[CHANNEL.FN] = call.load.id;
     ctl[CHANNEL.INPUT] = call.input.length;
+    if (this.#o.trace) slot.current.sent = clock();
     Atomics.store(ctl, CHANNEL.CALL, seq);
     Atomics.add(ctl, CHANNEL.BELL, 1);
     Atomics.notify(ctl, CHANNEL.BELL);
-    const wait = Atomics.waitAsync(ctl, CHANNEL.DONE, seq - 1);
+    // The poll waits for the caller's synchronous code to end, so calls made together (a burst) are seen as concurrent.
+    if ((this.#o.spinUs ?? 0) > 0) queueMicrotask(() => this.#spin(slot, seq));
+    else this.#wait(slot, seq);
+  }
+
+  /**
+   * Waits on the calling thread, up to `spinUs`, for the reply of the only
+   * call in flight: busy-polling the channel while the worker runs the call,
+   * and blocking in `Atomics.wait` (which gives up the core) when the worker
+   * has not taken the call within {@link HANDOFF_US}, i.e. when it has no
+   * core to run on, typically because this thread holds the one it needs
+   * (and for the next {@link BLOCK_POLLS} polls, from their start).
+   * Either way the reply is read without a turn of the event loop. Past the
+   * budget, or when other calls are in flight, it waits asynchronously.
+   */
+  #spin(slot: Slot, seq: number): void {
+    const cur = slot.current;
+    if (cur === undefined || cur.seq !== seq) return; // ended meanwhile (closed)
+    if (this.#spinning || this.#queue.length > 0 || this.#slots.some((s) => s !== slot && s.current !== undefined)) {
+      cur.spin = 'skipped';
+      return this.#wait(slot, seq);
+    }
+    this.#spinning = true;
+    const { ctl } = slot;
+    const t0 = performance.now();
+    const until = t0 + this.#o.spinUs! / 1000;
+    // After a handoff the box is busy: the next few polls block from the start rather than hold the core first.
+    const handoff = this.#blockPolls > 0 ? t0 : t0 + HANDOFF_US / 1000;
+    if (this.#blockPolls > 0) this.#blockPolls--;
+    let answered = false;
+    let t = t0;
+    for (;;) {
+      if (Atomics.load(ctl, CHANNEL.DONE) === seq) {
+        answered = true;
+        break;
+      }
+      t = performance.now();
+      if (t >= until) break;
+      if (t >= handoff && Atomics.load(ctl, CHANNEL.TAKEN) !== seq) {
+        if (handoff > t0) this.#blockPolls = BLOCK_POLLS;
+        Atomics.wait(ctl, CHANNEL.DONE, seq - 1, until - t);
+        answered = Atomics.load(ctl, CHANNEL.DONE) === seq;
+        t = performance.now();
+        break;
+      }
+    }
+    this.#spinning = false;
+    cur.spin = answered ? 'answered' : 'budget';
+    this.#o.onSpin?.((t - t0) / 1000, answered);
+    if (answered) this.#finish(slot, seq);
+    else this.#wait(slot, seq);
+  }
+
+  #wait(slot: Slot, seq: number): void {
+    const wait = Atomics.waitAsync(slot.ctl, CHANNEL.DONE, seq - 1);
     if (wait.async) void wait.value.then(() => this.#finish(slot, seq));
     else queueMicrotask(() => this.#finish(slot, seq));
   }
@@ -275,6 +390,11 @@ export class WorkerPool {
   #finish(slot: Slot, seq: number): void {
     const cur = slot.current;
     if (cur === undefined || cur.seq !== seq || Atomics.load(slot.ctl, CHANNEL.DONE) !== seq) return;
+    if (this.#o.trace) {
+      const st = slot.stamps;
+      const at = CHANNEL.STAMPS;
+      this.#o.trace({ sent: cur.sent, woke: st[at]!, drained: st[at + 1]!, ready: st[at + 2]!, ran: st[at + 3]!, replied: st[at + 4]!, seen: clock(), spin: cur.spin });
+    }
     clearTimeout(cur.timer);
     slot.current = undefined;
     const { ctl, payload } = slot;

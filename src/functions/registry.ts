@@ -12,7 +12,7 @@ import { Actions, type Decision, type PolicyInput } from '../policy/index.ts';
 import { FunctionError } from './errors.ts';
 import { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
 import { MemoryFunctionStore, type FunctionStore } from './persist.ts';
-import { WorkerPool, type PoolReply } from './pool.ts';
+import { WorkerPool, type CallTrace, type PoolReply } from './pool.ts';
 import type { LoadSpec } from './worker.ts';
 import { matches, outputResource, parseTrigger, type Trigger, type TriggerResource } from './triggers.ts';
 
@@ -81,6 +81,16 @@ export interface FunctionRuntimeOptions {
    * still serves one call only.
    */
   premake?: boolean;
+  /**
+   * Microseconds a call may busy-poll for its worker's reply on the calling
+   * thread before waiting asynchronously (default 0: never); only a call alone
+   * in the runtime polls. Blocks the event loop up to this long per call.
+   */
+  spinUs?: number;
+  /** Told after each poll, for metrics: seconds the event loop was held, and whether the reply came within the budget. */
+  onSpin?: (seconds: number, answered: boolean) => void;
+  /** Told where each answered call's time went (benchmark breakdown). */
+  trace?: (t: CallTrace) => void;
 }
 
 /** What a caller sees of a registered function. */
@@ -168,6 +178,9 @@ export class FunctionRegistry {
         this.#log.warn({ reason }, 'sandbox worker replaced');
         o.onWorkerReplaced?.(reason);
       },
+      ...(o.spinUs ? { spinUs: o.spinUs } : {}),
+      ...(o.onSpin ? { onSpin: o.onSpin } : {}),
+      ...(o.trace ? { trace: o.trace } : {}),
     });
   }
 

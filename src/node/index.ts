@@ -93,6 +93,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
       memoryPages: config.fnMaxMemoryPages, timeoutMs: config.fnTimeoutMs, outputBytes: config.fnMaxOutputBytes,
       logBytes: config.fnMaxStderrBytes, workers: config.fnWorkers,
     },
+    spinUs: config.fnSpinUs,
     decide: (input) => {
       const d = policy.current().decide(input);
       metrics.policyDecisions.inc({ action: input.action, allow: String(d.allow) });
