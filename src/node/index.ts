@@ -20,14 +20,18 @@ import { Aggregator, AggregateMetrics, createSyncAgent, ed25519Key, SYNC_MIGRATI
 import { DEMO, seedDemo } from './demo.ts';
 import { buildHttp } from './http.ts';
 import { createNodePolicy, type NodePolicy } from './policy.ts';
+import { createNodeSettings, type NodeSettings } from './settings.ts';
 
 export { DEMO };
 export { PolicyLoadError } from './policy.ts';
+export { KEPT_CONFIG_FILE, type NodeSettings, type NodeSettingsStatus, type EffectiveSettings } from './settings.ts';
 
 export interface EdgeNode {
   app: FastifyInstance;
   store: Store;
   policy: NodePolicy;
+  /** The remotely settable settings in force (local, or a configuration from the hub). */
+  settings: NodeSettings;
   consult: ConsultService;
   vitals: VitalsService;
   sync: SyncAgent;
@@ -97,6 +101,8 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
     ...functionMetrics(metrics.registry),
   });
   const system = { id: `Device/${config.nodeId}`, role: 'admin' as const };
+  // Settings the hub may roll out (signed, like bundles): a kept configuration is verified and in force from here on.
+  const settings = createNodeSettings({ config, logger, functions, ...(hubKey ? { hubKey } : {}) });
 
   const fhir = new FhirService({
     store,
@@ -149,11 +155,15 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   // Bundles rolled out by the hub: signature checked by the agent, compiled and self-tested by the policy, kept across restarts.
   const sync = createSyncAgent({
     store, policy: () => policy.current(), logger, registry: metrics.registry,
-    nodeId: config.nodeId, city: config.nodeCity, prefix: config.syncPrefix, groups: config.nodeGroups,
+    nodeId: config.nodeId, city: config.nodeCity, prefix: config.syncPrefix, groups: settings.current().nodeGroups,
     ...(config.amqpUrl ? { amqpUrl: config.amqpUrl } : {}),
-    ...(hubKey ? { bundles: { publicKey: hubKey, apply: (files, revision) => policy.install(files, revision) } } : {}),
+    ...(hubKey ? {
+      bundles: { publicKey: hubKey, apply: (files, revision) => policy.install(files, revision) },
+      config: { publicKey: hubKey, apply: (revision, s, sig) => settings.apply(revision, s, sig), inForce: () => settings.revision },
+    } : {}),
   });
-  if (config.amqpUrl && !hubKey) logger.info({ part: 'sync' }, 'no TELEMED_HUB_PUBLIC_KEY: policy bundles from the hub are not taken');
+  settings.onGroups((groups) => sync.setGroups(groups));
+  if (config.amqpUrl && !hubKey) logger.info({ part: 'sync' }, 'no TELEMED_HUB_PUBLIC_KEY: policy bundles and configurations from the hub are not taken');
   const figures = new Aggregator({ sink: (p) => sync.enqueue('aggregate', p), logger });
   consult.on('call-ended', (e) => {
     const now = Date.now();
@@ -174,7 +184,10 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
 
   let ready = false;
   const app = buildHttp({ logger, metrics, auth, fhir, policy, consult, vitals, functions: new FunctionAdmin(functions), bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready,
-    status: () => ({ node: config.nodeId, city: config.nodeCity, policy: { revision: policy.revision, source: policy.source }, sync: sync.status() }) });
+    status: () => {
+      const s = sync.status();
+      return { node: config.nodeId, city: config.nodeCity, policy: { revision: policy.revision, source: policy.source }, config: { ...settings.status(), refused: s.configRefused ?? null }, sync: s };
+    } });
   consult.attach(app.server);
   vitals.attach(app.server);
   const address = await app.listen({ port: opts.port ?? config.port, host: config.host });
@@ -184,7 +197,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
 
   let closing: Promise<void> | undefined;
   const node: EdgeNode = {
-    app, store, policy, consult, vitals, sync, functions, fhir, auth, logger, metrics,
+    app, store, policy, settings, consult, vitals, sync, functions, fhir, auth, logger, metrics,
     url: `http://127.0.0.1:${port}`,
     ...(demoAppointment ? { demoAppointment } : {}),
     close() {

@@ -109,11 +109,12 @@ export interface SyncAgentOptions {
   bundles?: { publicKey: KeyObject | string; apply: (files: BundleFileText[], revision: string) => void | Promise<void> };
   /**
    * Signed configuration rollout from the hub (`*.config` routing keys): verified
-   * with `publicKey` (the hub's, as for bundles) and handed to `apply`, which
+   * with `publicKey` (the hub's, as for bundles) and handed to `apply` (with the
+   * signature, so the node can keep it and check it again at start), which
    * checks and puts the settings in force, or throws ({@link ConfigRefusal}: the
    * configuration in force stays). `inForce` is the revision in force ('' for none).
    */
-  config?: { publicKey: KeyObject | string; apply: (revision: string, settings: Record<string, unknown>) => ConfigApplied | Promise<ConfigApplied>; inForce: () => string };
+  config?: { publicKey: KeyObject | string; apply: (revision: string, settings: Record<string, unknown>, sig: string) => ConfigApplied | Promise<ConfigApplied>; inForce: () => string };
   /** Node figures for the heartbeat (no patient data): e.g. the p99 HTTP latency from the node's metrics. */
   report?: () => { p99LatencyMs?: number };
   /** How soon a drain held by a policy refusal asks again (default 5 s; a reloaded bundle may allow). */
@@ -216,7 +217,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
       configRefused = { ...(revision ? { revision } : {}), reason: check.reason };
     } else {
       try {
-        const done = await o.config.apply(check.revision, check.settings);
+        const done = await o.config.apply(check.revision, check.settings, check.sig);
         configResults.inc({ result: 'applied' });
         log.info({ revision: check.revision, applied: done.applied, pinned: done.pinned }, 'configuration from the hub in force');
         await report(MessageKinds.config, { revision: check.revision, result: 'applied', applied: done.applied, pinned: done.pinned, inForce: configInForce() } satisfies ConfigReport);

@@ -20,7 +20,7 @@ export interface SignedConfig {
 }
 
 export type ConfigCheck =
-  | { ok: true; revision: string; settings: Record<string, unknown> }
+  | { ok: true; revision: string; settings: Record<string, unknown>; sig: string }
   | { ok: false; reason: 'malformed' | 'unsigned' | 'bad_signature' };
 
 const REVISION = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -66,5 +66,5 @@ export function verifyConfig(content: Buffer | string, publicKey: KeyObject): Co
   } catch {
     good = false;
   }
-  return good ? { ok: true, revision: c.revision, settings: c.settings } : { ok: false, reason: 'bad_signature' };
+  return good ? { ok: true, revision: c.revision, settings: c.settings, sig: c.sig } : { ok: false, reason: 'bad_signature' };
 }
