@@ -191,6 +191,8 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
   for (const g of groups) if (!GROUP.test(g)) throw new TypeError(`bad group ${JSON.stringify(g)}: letters, digits, . _ - (1-64)`);
   /** Groups dropped while the link was down: unbound at the next setup. */
   const unbind = new Set<string>();
+  /** The channel the node's queue is consumed on (set in setup, before the link counts as up: a message handled then may change the groups). */
+  let consuming: ConfirmChannel | undefined;
   let configRefused: SyncStatus['configRefused'];
   const configKey = o.config ? ed25519Key(o.config.publicKey, 'public') : undefined;
   const configResults = new Counter({ name: 'sync_configs_total', help: 'Configurations received from the hub, by result (applied, refused)', labelNames: ['result'], registers });
@@ -306,6 +308,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
         ...o.reconnect,
         setup: async (ch) => {
           await assertFleet(ch, t);
+          consuming = ch;
           const q = await assertNodeQueue(ch, t, nodeId, groups);
           for (const g of [...unbind]) {
             if (groups.includes(g)) unbind.delete(g);
@@ -339,7 +342,10 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
           void heartbeat();
           kick();
         },
-        onDown: () => onlineGauge.set(0),
+        onDown: () => {
+          consuming = undefined;
+          onlineGauge.set(0);
+        },
       })
     : undefined;
 
@@ -505,7 +511,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
       groups = [...new Set(next)];
       for (const g of before) if (!groups.includes(g)) unbind.add(g);
       for (const g of groups) unbind.delete(g);
-      const ch = link?.channel;
+      const ch = link?.channel ?? consuming;
       if (!ch) return; // at the next setup
       const q = t.nodeQueue(nodeId);
       try {
