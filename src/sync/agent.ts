@@ -323,7 +323,8 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
               if (msg === null) return;
               // The kind is the routing key's last word: node.<id>.bundle, group.<g>.config, all.config ...
               const kind = msg.fields.routingKey.slice(msg.fields.routingKey.lastIndexOf('.') + 1);
-              const handle = kind === 'config' ? onConfig : kind === 'bundle' ? onBundle : async () => log.warn({ kind: nodeLabel(/^[a-z]{1,20}$/.test(kind) ? kind : '?', 'kind') }, 'message of an unknown kind from the hub dropped');
+              const handle = kind === 'config' && o.config ? onConfig : kind === 'bundle' && o.bundles ? onBundle
+                : async () => log.warn({ kind: /^[a-z]{1,20}$/.test(kind) ? kind : '?' }, 'message of a kind this node does not take from the hub dropped');
               // Acked after it was applied or refused: nothing is lost with a cut link, and a refused one does not loop.
               void handle(msg.content)
                 .catch((err: Error) => log.error({ kind, err: { message: err.message } }, 'hub message handling failed'))
