@@ -31,8 +31,9 @@ import amqp from 'amqplib';
 import pg from 'pg';
 import { createLogger } from '../src/observability/index.ts';
 import { bundleFromFiles, createBuiltinPolicy, loadVerifiedRegoPolicy, type PolicyEngine } from '../src/policy/index.ts';
+import { checkRemoteSettings } from '../src/config/index.ts';
 import { openStore, type Store } from '../src/store/index.ts';
-import { assertFleet, createSyncAgent, routingKey, SYNC_MIGRATIONS, topology, type BundleFileText, type SyncAgent } from '../src/sync/index.ts';
+import { assertFleet, ConfigRefusal, createSyncAgent, routingKey, SYNC_MIGRATIONS, topology, type BundleFileText, type SyncAgent } from '../src/sync/index.ts';
 import { freePort, root, waitReady } from './_support.ts';
 
 const AMQP = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
@@ -141,6 +142,7 @@ export async function run(): Promise<void> {
     void warm;
     const activated = new Map<string, Map<string, number>>(); // revision → node → epoch ms
     const engines = new Map<string, PolicyEngine>();
+    const configs = new Map<string, string>();
     for (const id of ids) {
       const dir = path.join(work, id);
       mkdirSync(dir);
@@ -161,6 +163,18 @@ export async function run(): Promise<void> {
             engines.set(id, e);
             const at = Date.now();
             (activated.get(revision) ?? activated.set(revision, new Map()).get(revision)!).set(id, at);
+          },
+        },
+        // Configurations of node settings: checked as the node checks them, in force at once (what a real node does live).
+        config: {
+          publicKey: keys.publicKey,
+          inForce: () => configs.get(id) ?? '',
+          apply: (revision, settings) => {
+            const v = checkRemoteSettings(settings);
+            if (!v.ok) throw new ConfigRefusal(v.reason, v.key, v.message);
+            configs.set(id, revision);
+            (activated.get(revision) ?? activated.set(revision, new Map()).get(revision)!).set(id, Date.now());
+            return { applied: Object.keys(settings).sort(), pinned: [] };
           },
         },
       }));
@@ -198,6 +212,30 @@ export async function run(): Promise<void> {
     out(`rollout to ${NODES} online nodes (${ROLLOUTS} rollouts, ${lat.length} activations): p50 ${pct(lat, 50)} ms, p99 ${pct(lat, 99)} ms, max ${Math.max(...lat)} ms (target p99 < 2000 ms)   load ${load()}`);
     out(`  until the hub shows it active on every node (heartbeat after activation): p50 ${pct(hubAll, 50)} ms, max ${Math.max(...hubAll)} ms`);
     out(`  bundle compile + tests on one node (not in the figures above; a real node does it on its own core): ${compileMs.toFixed(1)} ms`);
+
+    // 3b. Configuration rollouts to all: hub publish → verified, checked and in force on each node.
+    const clat: number[] = [];
+    const chubAll: number[] = [];
+    for (let r = 1; r <= ROLLOUTS; r++) {
+      const revision = `bench-cfg-${r}`;
+      const res = await fetch(`${url}/api/rollouts`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ kind: 'config', target: { all: true }, revision, settings: { logLevel: r % 2 ? 'warn' : 'info', fnTimeoutMs: 1000 + r } }),
+      });
+      if (res.status !== 202) throw new Error(`config rollout ${revision}: ${res.status} ${await res.text()}`);
+      const rec = (await res.json()) as { id: string; publishedAt: string };
+      const published = Date.parse(rec.publishedAt);
+      await until(() => (activated.get(revision)?.size ?? 0) === NODES, `${revision} in force on every node`, 60_000, 2);
+      for (const at of activated.get(revision)!.values()) clat.push(at - published);
+      await until(async () => {
+        const st = (await (await fetch(`${url}/api/rollouts/${rec.id}`)).json()) as { nodes: Array<{ status: string }> };
+        return st.nodes.filter((n) => n.status === 'active').length >= NODES;
+      }, `the hub shows ${revision} active everywhere`, 60_000, 20);
+      chubAll.push(Date.now() - published);
+      await sleep(300);
+    }
+    out(`configuration rollout to ${NODES} online nodes (${ROLLOUTS} rollouts, ${clat.length} activations): p50 ${pct(clat, 50)} ms, p99 ${pct(clat, 99)} ms, max ${Math.max(...clat)} ms   load ${load()}`);
+    out(`  until the hub shows it active on every node (config report or heartbeat): p50 ${pct(chubAll, 50)} ms, max ${Math.max(...chubAll)} ms`);
 
     // 4. Outbox drain with publisher confirms: one node alone, then every node at once.
     const solo = `${prefix}-solo`;

@@ -377,7 +377,8 @@ describe('the fleet page shows who rolled out', { skip: browserSkip }, () => {
       await page.locator('#rollouts tr').nth(1).waitFor();
       const cells = async (i: number) => page.locator('#rollouts tr').nth(i).locator('td').allTextContents();
       const rows = [await cells(0), await cells(1)];
-      const byRevision = Object.fromEntries(rows.map((r) => [r[0], r[col]]));
+      const rev = headers.indexOf('revision');
+      const byRevision = Object.fromEntries(rows.map((r) => [r[rev], r[col]]));
       assert.deepEqual(byRevision, { 'page-1': 'alice', 'page-0': '–' });
     } finally {
       await browser.close();

@@ -43,6 +43,16 @@ describe('hub command line', () => {
     assert.match(r.stderr, /--node, --group or --all/);
     const u = await cli(['frobnicate']);
     assert.equal(u.code, 2);
+    // A configuration naming a secret or an unknown setting: refused before anything is signed or sent, naming it.
+    const secret = await cli(['rollout', '--all', '--settings', '{"logLevel":"debug","turnSecret":"a-secret-of-enough-length"}'], { AMQP_URL: 'amqp://127.0.0.1:1', TELEMED_HUB_SIGNING_KEY: '/nonexistent' });
+    assert.equal(secret.code, 2);
+    assert.match(secret.stderr, /--settings: turnSecret: a secret/);
+    assert.doesNotMatch(secret.stderr, /a-secret-of-enough-length/);
+    const unknown = await cli(['rollout', '--all', '--settings', '{"logLevl":"debug"}'], { AMQP_URL: 'amqp://127.0.0.1:1', TELEMED_HUB_SIGNING_KEY: '/nonexistent' });
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /logLevl: unknown setting/);
+    const both = await cli(['rollout', '--all', '--settings', '{}', '--bundle', 'policies']);
+    assert.equal(both.code, 2, 'a bundle or a configuration, not both');
   });
 
   it('refuses bad settings at start with a message naming each one (exit 78), never echoing a password', async () => {
@@ -105,6 +115,12 @@ describe('hub command line', () => {
       const [r] = await hub.ledger.rollouts();
       assert.equal(r?.revision, 'api-1');
       assert.deepEqual(r?.nodes.map((n) => [n.node, n.status]), [[`${prefix}-api`, 'pending']]);
+      // A configuration the same way: recorded as a config rollout with its settings.
+      const cfg = await cli(['rollout', '--node', `${prefix}-api`, '--settings', '{"fnTimeoutMs":2000}', '--revision', 'cfg-cli-1', '--hub', hub.url], { TELEMED_HUB_ADMIN_TOKEN: token });
+      assert.equal(cfg.code, 0, cfg.stderr);
+      assert.match(cfg.stdout, /configuration rollout .* of cfg-cli-1 \(fnTimeoutMs\) sent by the hub; 1 node\(s\) pending/);
+      const [c] = await hub.ledger.rollouts();
+      assert.deepEqual([c?.kind, c?.revision, c?.settings], ['config', 'cfg-cli-1', { fnTimeoutMs: 2000 }]);
     } finally {
       await hub.close();
     }

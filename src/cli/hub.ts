@@ -6,7 +6,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { bundleFiles, createHub, HubConfigError, loadHubConfig, rolloutOnce, type RolloutTarget } from '../hub/index.ts';
+import { bundleFiles, configRevision, createHub, HubConfigError, loadHubConfig, rolloutOnce, type RolloutTarget } from '../hub/index.ts';
+import { checkRemoteSettings, REMOTE_SETTINGS } from '../config/index.ts';
 import { parseArgs } from './args.ts';
 import { createLogger } from '../observability/index.ts';
 import { redactUrl } from '../sync/index.ts';
@@ -20,6 +21,12 @@ const USAGE = `usage: telemed-edge hub                      run the hub
                                                which checks, signs, sends and records it (status per node);
                                                without: sign with TELEMED_HUB_SIGNING_KEY (a PEM file) and send
                                                it straight to the nodes' durable queues (AMQP_URL)
+       telemed-edge hub rollout (--node ID | --group G | --all) --settings JSON|@FILE.json [--revision R] [--hub URL]
+                                               a configuration of node settings instead (the same two ways), e.g.
+                                               --settings '{"logLevel":"debug","fnTimeoutMs":2000}'; settable:
+                                               ${REMOTE_SETTINGS.join(', ')}
+                                               (each configuration replaces the hub's previous one on those nodes;
+                                               a setting the node's environment sets stays as the node has it)
 
 Environment (or the same keys in a JSON file named by TELEMED_HUB_CONFIG):
   AMQP_URL                       broker, e.g. amqp://guest:guest@127.0.0.1:5672 (none: standalone)
@@ -67,13 +74,15 @@ async function rollout(args: string[]): Promise<number> {
   };
   const target: RolloutTarget | undefined = typeof flags.node === 'string' ? { node: flags.node }
     : typeof flags.group === 'string' ? { group: flags.group } : flags.all === true ? { all: true } : undefined;
-  if (!target || typeof flags.bundle !== 'string') return fail(`hub rollout needs a target (--node, --group or --all) and --bundle DIR\n\n${USAGE}`);
+  if (!target || (typeof flags.bundle !== 'string') === (typeof flags.settings !== 'string')) return fail(`hub rollout needs a target (--node, --group or --all) and either --bundle DIR or --settings JSON\n\n${USAGE}`);
   const hubUrl = typeof flags.hub === 'string' ? flags.hub : undefined;
   const amqpUrl = process.env.AMQP_URL;
   const keyFile = process.env.TELEMED_HUB_SIGNING_KEY;
   const token = process.env.TELEMED_HUB_TOKEN || process.env.TELEMED_HUB_ADMIN_TOKEN;
   if (hubUrl && !token) return fail('hub rollout --hub needs TELEMED_HUB_TOKEN (a fleet admin\'s access token) or TELEMED_HUB_ADMIN_TOKEN', 78);
   if (!hubUrl && (!amqpUrl || !keyFile)) return fail('hub rollout needs AMQP_URL and TELEMED_HUB_SIGNING_KEY (or --hub URL with TELEMED_HUB_TOKEN or TELEMED_HUB_ADMIN_TOKEN)', 78);
+  if (typeof flags.settings === 'string') return rolloutSettings(flags.settings, target, typeof flags.revision === 'string' ? flags.revision : configRevision(), hubUrl, token, amqpUrl, keyFile, fail);
+  if (typeof flags.bundle !== 'string') return fail('hub rollout needs --bundle DIR');
   let files: Array<{ path: string; text: string }>;
   let revision: string;
   try {
@@ -106,6 +115,44 @@ async function rollout(args: string[]): Promise<number> {
   }
 }
 
+/** `hub rollout --settings`: checks the settings as the nodes will, then sends them through the hub's API or straight to the broker. */
+async function rolloutSettings(
+  source: string, target: RolloutTarget, revision: string, hubUrl: string | undefined, token: string | undefined,
+  amqpUrl: string | undefined, keyFile: string | undefined, fail: (msg: string, code?: number) => number,
+): Promise<number> {
+  let settings: unknown;
+  try {
+    settings = JSON.parse(source.startsWith('@') ? readFileSync(source.slice(1), 'utf8') : source);
+  } catch (err) {
+    return fail(`--settings: not a JSON object${source.startsWith('@') ? ` in ${source.slice(1)}` : ''}: ${(err as Error).message}`);
+  }
+  const check = checkRemoteSettings(settings);
+  if (!check.ok) return fail(`--settings: ${check.message}`);
+  const body = settings as Record<string, unknown>;
+  if (hubUrl) {
+    try {
+      const res = await fetch(new URL('/api/rollouts', hubUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ kind: 'config', target, revision, settings: body }),
+      });
+      const r = (await res.json().catch(() => ({}))) as { id?: string; message?: string; nodes?: Array<{ node: string; status: string }> };
+      if (res.status !== 202) return fail(`the hub refused the rollout (${res.status}): ${r.message ?? ''}`, 1);
+      process.stdout.write(`configuration rollout ${r.id} of ${revision} (${Object.keys(body).join(', ') || 'no settings: local values'}) sent by the hub; ${r.nodes?.length ?? 0} node(s) pending: ${new URL(`/api/rollouts/${r.id}`, hubUrl).toString()}\n`);
+      return 0;
+    } catch (err) {
+      return fail(`cannot reach the hub at ${hubUrl}: ${(err as Error).message}`, 1);
+    }
+  }
+  if (!amqpUrl || !keyFile) return fail('hub rollout needs AMQP_URL and TELEMED_HUB_SIGNING_KEY', 78);
+  try {
+    const key = await rolloutOnce({ amqpUrl, prefix: process.env.TELEMED_SYNC_PREFIX || 'telemed', signingKey: readFileSync(keyFile, 'utf8'), target, revision, settings: body });
+    process.stdout.write(`configuration ${revision} (${Object.keys(body).join(', ') || 'no settings: local values'}) sent to ${key}, confirmed by the broker\n`);
+    return 0;
+  } catch (err) {
+    return fail(`rollout failed: ${(err as Error).message}`, 1);
+  }
+}
 
 export const hubCommand: Command = {
   summary: 'run the central hub (fleet registry, aggregates)',

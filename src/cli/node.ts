@@ -67,7 +67,7 @@ export const nodeCommand: Command = {
         const force = setTimeout(() => {
           node.logger.error('shutdown timed out; exiting');
           resolve(1);
-        }, config.shutdownTimeoutMs);
+        }, node.settings.current().shutdownTimeoutMs); // the hub may have changed it since the start
         force.unref();
         node.close().then(
           () => {

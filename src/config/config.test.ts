@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig } from './index.ts';
+import { checkRemoteSettings, ConfigError, loadConfig, REMOTE_SETTINGS } from './index.ts';
 
 test('defaults: port 8080, ./data, demo mode without an identity provider', () => {
   const c = loadConfig({});
@@ -81,4 +81,46 @@ test('TELEMED_NODE_GROUPS: comma-separated rollout groups; a bad label is refuse
   for (const bad of ['north,two words', 'a/b', 'x'.repeat(65)]) {
     assert.throws(() => loadConfig({ TELEMED_NODE_GROUPS: bad }), (e: unknown) => e instanceof ConfigError && /TELEMED_NODE_GROUPS: each group/.test(e.message), bad);
   }
+});
+
+test('remote settings (hub configuration rollouts): the declared keys, validated by the same field definitions; secrets, start-only and unknown keys and bad values refused, naming the key', () => {
+  const ok = checkRemoteSettings({ logLevel: 'debug', fnTimeoutMs: 250, nodeGroups: 'north, icu-2', shutdownTimeoutMs: 5000 });
+  assert.deepEqual(ok, { ok: true, settings: { logLevel: 'debug', fnTimeoutMs: 250, nodeGroups: ['north', 'icu-2'], shutdownTimeoutMs: 5000 } });
+  assert.deepEqual(checkRemoteSettings({}), { ok: true, settings: {} }, 'an empty configuration: every key back to the local value');
+  assert.deepEqual([...REMOTE_SETTINGS].sort(), ['fnMaxMemoryPages', 'fnMaxOutputBytes', 'fnMaxStderrBytes', 'fnTimeoutMs', 'logLevel', 'nodeGroups', 'shutdownTimeoutMs']);
+  const refused = (v: unknown) => {
+    const r = checkRemoteSettings(v);
+    assert.equal(r.ok, false, JSON.stringify(v));
+    return r as { reason: string; key?: string; message: string };
+  };
+  for (const secret of ['turnSecret', 'dataKey', 'amqpUrl', 'hubPublicKey', 'jwksUrl']) {
+    const r = refused({ logLevel: 'warn', [secret]: 'x'.repeat(32) });
+    assert.equal(r.reason, 'secret');
+    assert.equal(r.key, secret);
+    assert.match(r.message, new RegExp(`^${secret}: a secret`));
+  }
+  const start = refused({ port: 9000 });
+  assert.deepEqual([start.reason, start.key], ['not_remote', 'port']);
+  const unknown = refused({ logLevl: 'debug' });
+  assert.deepEqual([unknown.reason, unknown.key], ['unknown_setting', 'logLevl']);
+  assert.match(unknown.message, /logLevl: unknown setting; settable: logLevel/);
+  // The same limits as the local configuration (a copy of them could drift).
+  const bad = refused({ logLevel: 'debug', fnTimeoutMs: 600_001 });
+  assert.deepEqual([bad.reason, bad.key], ['invalid_value', 'fnTimeoutMs']);
+  assert.throws(() => loadConfig({ TELEMED_FN_TIMEOUT_MS: '600001' }), /TELEMED_FN_TIMEOUT_MS/);
+  assert.equal(refused({ logLevel: 'loud' }).key, 'logLevel');
+  assert.equal(refused({ nodeGroups: ['two words'] }).key, 'nodeGroups');
+  assert.equal(refused(['logLevel']).reason, 'malformed');
+  assert.equal(refused(null).reason, 'malformed');
+});
+
+test('settings set by an environment variable are pinned: a configuration from the hub does not change them', () => {
+  assert.deepEqual(loadConfig({}).pinned, []);
+  const dir = mkdtempSync(path.join(tmpdir(), 'telemed-config-'));
+  const file = path.join(dir, 'c.json');
+  writeFileSync(file, JSON.stringify({ fnTimeoutMs: 300, logLevel: 'warn' }));
+  const c = loadConfig({ TELEMED_CONFIG: file, LOG_LEVEL: 'error', TELEMED_NODE_GROUPS: 'north', PORT: '9100' });
+  assert.deepEqual(c.pinned, ['logLevel', 'nodeGroups'], 'the file does not pin (the hub outranks it); the environment does; PORT is not remote');
+  assert.equal(c.logLevel, 'error');
+  assert.equal(c.fnTimeoutMs, 300);
 });

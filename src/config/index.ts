@@ -83,7 +83,75 @@ export const ConfigSchema = z
   })
   .strict();
 
-export type Config = z.infer<typeof ConfigSchema> & { demo: boolean; publicUrl: string };
+export type Config = z.infer<typeof ConfigSchema> & {
+  demo: boolean;
+  publicUrl: string;
+  /** Remotely settable keys set by an environment variable on this node: a configuration from the hub does not change them. */
+  pinned?: RemoteSettingKey[];
+};
+
+/**
+ * The settings the hub may roll out to nodes (docs/SYNC.md, "Configuration
+ * rollouts"): each is applied live, without a restart.
+ *   logLevel           the level of every log line from then on
+ *   nodeGroups         the node's queue is bound to the new groups' routing keys, unbound from the old
+ *   fnTimeoutMs        Wasm functions: the node-wide deadline, for registrations and for every call from then on
+ *   fnMaxMemoryPages   Wasm functions: the node-wide memory cap for later registrations
+ *   fnMaxOutputBytes   Wasm functions: the stdout cap for later registrations (up to what the running sandbox channel holds)
+ *   fnMaxStderrBytes   Wasm functions: the stderr cap for later registrations (idem)
+ *   shutdownTimeoutMs  the grace period of the next SIGTERM
+ */
+export const REMOTE_SETTINGS = ['logLevel', 'nodeGroups', 'fnTimeoutMs', 'fnMaxMemoryPages', 'fnMaxOutputBytes', 'fnMaxStderrBytes', 'shutdownTimeoutMs'] as const;
+export type RemoteSettingKey = (typeof REMOTE_SETTINGS)[number];
+
+/** Settings never sent over the fleet: secrets and trust anchors stay with the node's operator. */
+export const SECRET_SETTINGS: ReadonlySet<string> = new Set(['dataKey', 'turnSecret', 'amqpUrl', 'hubPublicKey', 'jwksUrl', 'oidcIssuer', 'oidcAudience']);
+
+const unwrapDefault = (t: z.ZodType): z.ZodType => (t instanceof z.ZodDefault ? (t.unwrap() as z.ZodType) : t);
+
+/** The settings a configuration from the hub may carry: the same field definitions as {@link ConfigSchema}, each optional, nothing else. */
+export const RemoteSettingsSchema = z
+  .object(Object.fromEntries(REMOTE_SETTINGS.map((k) => [k, unwrapDefault(ConfigSchema.shape[k] as z.ZodType).optional()])) as {
+    [K in RemoteSettingKey]: z.ZodOptional<z.ZodType<z.output<typeof ConfigSchema>[K], z.input<typeof ConfigSchema>[K]>>;
+  })
+  .strict();
+
+export type RemoteSettings = Partial<Pick<z.output<typeof ConfigSchema>, RemoteSettingKey>>;
+
+/** Why a configuration from the hub is refused, whole: a closed code and the setting it is about. */
+export type RemoteSettingsProblem = { reason: 'malformed' | 'unknown_setting' | 'not_remote' | 'secret' | 'invalid_value'; key?: string; message: string };
+
+const SETTING_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * Checks a configuration the hub rolls out (at the hub before signing, and on
+ * the node after the signature): every key must be remotely settable and every
+ * value valid; the first problem refuses it whole, naming the key.
+ */
+export function checkRemoteSettings(raw: unknown): { ok: true; settings: RemoteSettings } | ({ ok: false } & RemoteSettingsProblem) {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'malformed', message: 'settings must be a JSON object' };
+  const remote = new Set<string>(REMOTE_SETTINGS);
+  const known = new Set(Object.keys(ConfigSchema.shape));
+  for (const key of Object.keys(raw).sort()) {
+    if (remote.has(key)) continue;
+    const k = SETTING_NAME.test(key) ? key : '?';
+    if (SECRET_SETTINGS.has(key)) return { ok: false, reason: 'secret', key, message: `${key}: a secret or trust anchor, set only on the node itself, never rolled out` };
+    if (known.has(key)) return { ok: false, reason: 'not_remote', key, message: `${key}: not remotely settable (it takes effect only at start); settable: ${REMOTE_SETTINGS.join(', ')}` };
+    return { ok: false, reason: 'unknown_setting', key: k, message: `${k}: unknown setting; settable: ${REMOTE_SETTINGS.join(', ')}` };
+  }
+  const r = RemoteSettingsSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const key = String(issue.path[0] ?? '');
+    return { ok: false, reason: 'invalid_value', key, message: `${key}: ${issue.message}` };
+  }
+  return { ok: true, settings: r.data as RemoteSettings };
+}
+
+/** The environment variable of a setting (for messages: "pinned by LOG_LEVEL"). */
+export function envNameOf(key: string): string | undefined {
+  return Object.entries(ENV).find(([, k]) => k === key)?.[0];
+}
 
 /** Environment variable → config key. */
 const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
@@ -175,8 +243,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (demo && c.jwksUrl !== undefined) {
     throw new ConfigError('TELEMED_DEMO: demo accounts cannot be used with an identity provider (TELEMED_JWKS_URL)');
   }
+  const remote = new Set<string>(REMOTE_SETTINGS);
+  const pinned = REMOTE_SETTINGS.filter((k) => origin[k] !== undefined && origin[k] in ENV && remote.has(k));
   return {
     ...c,
+    pinned,
     dataDir: path.resolve(c.dataDir),
     demo,
     publicUrl: (c.publicUrl ?? `http://localhost:${c.port}`).replace(/\/$/, ''),

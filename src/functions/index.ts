@@ -7,7 +7,7 @@
 export {
   FunctionRegistry, FunctionRegistry as FunctionRuntime, DEFAULT_LIMITS, NAME_PATTERN,
   type FunctionRuntimeOptions, type FunctionLimits, type RuntimeLimits, type FunctionInfo, type CallResult,
-  type Caller, type Decide, type FunctionOperation, type TriggerResult,
+  type Caller, type Decide, type FunctionOperation, type TriggerResult, type LiveLimits,
 } from './registry.ts';
 export type { CallTrace } from './pool.ts';
 export { FunctionError, FnErrorCodes, type FnErrorCode } from './errors.ts';

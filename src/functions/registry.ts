@@ -143,6 +143,8 @@ class WasmFunction {
     readonly limits: FunctionLimits,
     readonly registeredAt: Date,
     readonly trigger: Trigger | undefined,
+    /** The limits the registration asked for (the rest follow the node-wide ones). */
+    readonly requested: Partial<FunctionLimits> = {},
   ) {}
 
   info(): FunctionInfo {
@@ -154,8 +156,12 @@ class WasmFunction {
   }
 }
 
+/** The node-wide limits that may change while the runtime runs (a configuration from the hub). */
+export type LiveLimits = Partial<Pick<FunctionLimits, 'memoryPages' | 'timeoutMs' | 'outputBytes' | 'logBytes'>>;
+
 export class FunctionRegistry {
-  readonly limits: RuntimeLimits;
+  #limits: RuntimeLimits;
+  readonly #channelBytes: number;
   readonly #o: FunctionRuntimeOptions;
   readonly #log: Logger;
   readonly #fns = new Map<string, WasmFunction>();
@@ -166,13 +172,14 @@ export class FunctionRegistry {
 
   constructor(o: FunctionRuntimeOptions) {
     this.#o = o;
-    this.limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.#limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.#channelBytes = Math.max(this.limits.inputBytes, this.limits.outputBytes + this.limits.logBytes + 4096);
     this.#log = o.logger.child({ part: 'functions' });
     this.#store = o.store ?? new MemoryFunctionStore();
     this.#pool = new WorkerPool({
       size: this.limits.workers,
       maxQueue: this.limits.maxQueue,
-      channelBytes: Math.max(this.limits.inputBytes, this.limits.outputBytes + this.limits.logBytes + 4096),
+      channelBytes: this.#channelBytes,
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
       onReplace: (reason) => {
         this.#log.warn({ reason }, 'sandbox worker replaced');
@@ -182,6 +189,44 @@ export class FunctionRegistry {
       ...(o.onSpin ? { onSpin: o.onSpin } : {}),
       ...(o.trace ? { trace: o.trace } : {}),
     });
+  }
+
+  /** The node-wide limits in force: the default and the most a function may ask for. */
+  get limits(): Readonly<RuntimeLimits> {
+    return this.#limits;
+  }
+
+  /**
+   * Throws a {@link FunctionError} naming the limit when `l` cannot be put in
+   * force live: stdout plus stderr must fit the sandbox channel the workers
+   * were started with (a larger one needs a restart with the local setting).
+   */
+  checkLimits(l: LiveLimits): void {
+    for (const [k, v] of Object.entries(l)) {
+      if (v !== undefined && (!Number.isInteger(v) || v < (k === 'logBytes' ? 0 : 1))) throw new FunctionError('badInput', `${k} must be a whole number`);
+    }
+    const out = l.outputBytes ?? this.#limits.outputBytes;
+    const err = l.logBytes ?? this.#limits.logBytes;
+    if (out + err + 4096 > this.#channelBytes) {
+      throw new FunctionError('badInput', `${l.outputBytes !== undefined ? 'outputBytes' : 'logBytes'}: stdout ${out} + stderr ${err} bytes do not fit the running sandbox channel (${this.#channelBytes - 4096} bytes); raise it locally and restart`);
+    }
+  }
+
+  /**
+   * New node-wide limits, at once: later registrations are checked against
+   * them; the deadline of every registered function follows (its own when it
+   * asked for a lower one, else the node's), from its next call. Memory,
+   * stdout and stderr of registered functions stay as checked at their
+   * registration until they are registered again or the node restarts.
+   */
+  setLimits(l: LiveLimits): void {
+    this.checkLimits(l);
+    this.#limits = { ...this.#limits, ...Object.fromEntries(Object.entries(l).filter(([, v]) => v !== undefined)) };
+    for (const fn of this.#fns.values()) {
+      const asked = fn.requested.timeoutMs;
+      fn.limits.timeoutMs = asked !== undefined && Number.isInteger(asked) && asked > 0 ? Math.min(asked, this.#limits.timeoutMs) : this.#limits.timeoutMs;
+    }
+    this.#log.info({ limits: { memoryPages: this.#limits.memoryPages, timeoutMs: this.#limits.timeoutMs, outputBytes: this.#limits.outputBytes, logBytes: this.#limits.logBytes } }, 'node-wide function limits changed');
   }
 
   /** Resolves once the sandbox workers have started. */
@@ -247,7 +292,7 @@ export class FunctionRegistry {
       // nor for one whose memory starts large (a made-ahead instance holds its memory while it waits).
       premake: this.#o.premake !== false && !checked.startSection && checked.memory.initialPages <= PREMAKE_MAX_PAGES,
     };
-    const fn = new WasmFunction(name, load, checked, sha256, fnLimits, at, trigger);
+    const fn = new WasmFunction(name, load, checked, sha256, fnLimits, at, trigger, { ...limits });
     fn.enabled = enabled;
     return fn;
   }

@@ -6,8 +6,8 @@
  * acknowledged only after that commit, so a redelivered message changes
  * nothing (exactly-once effect). Serves the fleet registry as
  * `GET /api/nodes`, a fleet page at `/`, and rollouts of signed policy bundles
- * (`POST /api/rollouts`, single sign-on or admin token: `auth.ts`) with their
- * status per node and who made them.
+ * and signed configurations of node settings (`POST /api/rollouts`, single
+ * sign-on or admin token: `auth.ts`) with their status per node and who made them.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ConsumeMessage } from 'amqplib';
@@ -21,14 +21,15 @@ import { z } from 'zod';
 import type { Logger } from '../observability/index.ts';
 import { bundleFromFiles, loadVerifiedRegoPolicy } from '../policy/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { AmqpLink, assertFleet, canonicalBundle, ed25519Key, topology, type BundleFileText } from '../sync/index.ts';
-import { bundleFiles, checkTarget, publishBundle, rolloutOnce, type RolloutTarget } from './rollout.ts';
-import { HUB_MIGRATIONS, SqliteLedger, parseIncoming, type Ledger, type NodeRow, type RolloutRecord } from './ledger.ts';
+import { checkRemoteSettings } from '../config/index.ts';
+import { AmqpLink, assertFleet, canonicalBundle, canonicalConfig, ed25519Key, topology, type BundleFileText } from '../sync/index.ts';
+import { bundleFiles, checkTarget, configRevision, publishBundle, publishConfig, rolloutOnce, type RolloutTarget } from './rollout.ts';
+import { HUB_MIGRATIONS, SqliteLedger, parseIncoming, type Ledger, type NodeRow, type RolloutKind, type RolloutRecord } from './ledger.ts';
 import { PgLedger } from './ledger-pg.ts';
 import { createHubAuth, type HubOidcOptions } from './auth.ts';
 import { FLEET_PAGE } from './page.ts';
 
-export { HUB_MIGRATIONS, SqliteLedger, PgLedger, publishBundle, rolloutOnce, bundleFiles, type Ledger, type RolloutTarget, type RolloutRecord, type NodeRow };
+export { HUB_MIGRATIONS, SqliteLedger, PgLedger, publishBundle, publishConfig, configRevision, rolloutOnce, bundleFiles, type Ledger, type RolloutTarget, type RolloutRecord, type RolloutKind, type NodeRow };
 export { ADMIN_TOKEN_ACTOR, DEFAULT_ADMIN_ROLE, type HubOidcOptions } from './auth.ts';
 export { loadHubConfig, HubConfigError, HubConfigSchema, HUB_ENV, type HubConfig } from './config.ts';
 
@@ -73,8 +74,12 @@ export interface FleetNode {
   callsToday: number;
   /** The node's p99 request latency in ms from its last heartbeat, when it reports one. */
   p99LatencyMs: number | null;
-  /** The rollout groups the node reports in its heartbeats (`TELEMED_NODE_GROUPS`). */
+  /** The rollout groups the node reports in its heartbeats (`TELEMED_NODE_GROUPS`, or a configuration from the hub). */
   groups: string[];
+  /** The revision of the configuration from the hub in force on the node ('' for none: local settings only). */
+  config: string;
+  /** The last configuration the node refused (`revision: reason[: setting]`), or null. */
+  configRefused: string | null;
   messages: number;
 }
 
@@ -106,6 +111,13 @@ export interface Hub<L extends Ledger = SqliteLedger> {
    * has no signing key or no broker link.
    */
   rollout(target: RolloutTarget, revision: string, files: BundleFileText[], actor?: string): Promise<RolloutRecord>;
+  /**
+   * Checks the settings against the nodes' remote-settable schema (a
+   * {@link RolloutError} 400 naming the key otherwise), signs the configuration
+   * and publishes it like a bundle; each target node `pending` until it reports
+   * the revision in force (or refused, with its reason).
+   */
+  rolloutConfig(target: RolloutTarget, revision: string, settings: Record<string, unknown>, actor?: string): Promise<RolloutRecord>;
   /** True while the consumer's link to the broker is up. */
   readonly online: boolean;
   close(): Promise<void>;
@@ -149,7 +161,7 @@ export function createHub(o: HubOptions): Hub<Ledger> {
       id: n.id, city: n.city, version: n.version,
       status: now - Date.parse(n.last_seen) <= offlineAfter ? 'online' : 'offline',
       lastHeartbeat: n.last_heartbeat, lastSeen: n.last_seen, backlog: n.backlog, bundle: n.bundle, bundleRefused: n.bundle_refused,
-      callsToday: n.calls_today, p99LatencyMs: n.p99_ms, groups: n.groups ? n.groups.split(',') : [], messages: n.messages,
+      callsToday: n.calls_today, p99LatencyMs: n.p99_ms, groups: n.groups ? n.groups.split(',') : [], config: n.config, configRefused: n.config_refused, messages: n.messages,
     }));
   };
   const nodes = (): FleetNode[] => toFleet(sqlite ? sqlite.nodes() : snapshot);
@@ -241,6 +253,29 @@ export function createHub(o: HubOptions): Hub<Ledger> {
     return (await ledger.rollout(id))!;
   };
 
+  const rolloutConfig = async (target: RolloutTarget, revision: string, settings: Record<string, unknown>, actor?: string): Promise<RolloutRecord> => {
+    const check = checkRemoteSettings(settings);
+    if (!check.ok) throw new RolloutError(400, 'bad_settings', check.message);
+    if (!/^[A-Za-z0-9._:-]{1,100}$/.test(revision)) throw new RolloutError(400, 'bad_request', 'revision: letters, digits, . _ : - (1-100)');
+    if (!signingKey) throw new RolloutError(503, 'no_signing_key', 'the hub has no signing key (set TELEMED_HUB_SIGNING_KEY)');
+    const ch = link?.channel;
+    if (!ch) throw new RolloutError(503, 'broker_unavailable', link ? 'the hub is not connected to the broker' : 'the hub has no broker (set AMQP_URL)');
+    checkTarget(target);
+    const id = randomUUID();
+    const sha256 = createHash('sha256').update(canonicalConfig(revision, settings)).digest('hex');
+    await ledger.createRollout({ id, kind: 'config', settings, revision, target, files: Object.keys(settings).length, sha256, nodes: await ledger.targetNodes(target), actor: actor ?? null });
+    const startedAt = new Date().toISOString();
+    try {
+      const key = await publishConfig(ch, t, target, revision, settings, signingKey);
+      await ledger.rolloutPublished(id, startedAt);
+      log.info({ target: key, revision, rollout: id, settings: Object.keys(settings), actor }, 'configuration rolled out');
+    } catch (err) {
+      await ledger.rolloutFailed(id, (err as Error).message).catch(() => undefined);
+      throw err;
+    }
+    return (await ledger.rollout(id))!;
+  };
+
   const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
   app.addContentTypeParser(['application/gzip', 'application/x-gzip', 'application/octet-stream'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
@@ -264,8 +299,17 @@ export function createHub(o: HubOptions): Hub<Ledger> {
   });
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(FLEET_PAGE));
 
+  const Target = z.union([z.object({ node: z.string() }).strict(), z.object({ group: z.string() }).strict(), z.object({ all: z.literal(true) }).strict()], { error: 'give exactly one of {"node": ID}, {"group": G}, {"all": true}' });
+  const ConfigRolloutJson = z.object({
+    kind: z.literal('config'),
+    target: Target,
+    revision: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'letters, digits, . _ : - (1-100)').optional(),
+    /** Node settings (docs/SYNC.md): the complete hub layer; a key not named takes each node's local value. */
+    settings: z.record(z.string(), z.unknown()),
+  }).strict();
   const RolloutJson = z.object({
-    target: z.union([z.object({ node: z.string() }).strict(), z.object({ group: z.string() }).strict(), z.object({ all: z.literal(true) }).strict()]),
+    kind: z.literal('bundle').optional(),
+    target: Target,
     revision: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'letters, digits, . _ : - (1-100)').optional(),
     files: z.array(z.object({
       path: z.string().min(1).max(300).refine((p) => !p.split('/').includes('..') && !p.startsWith('/'), 'a relative path inside the bundle'),
@@ -288,7 +332,9 @@ export function createHub(o: HubOptions): Hub<Ledger> {
     let prepared: { revision: string; files: BundleFileText[] };
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     try {
-      if (type === 'application/json') {
+      if (type === 'application/json' && (req.body as { kind?: unknown } | null)?.kind === 'config') {
+        return await postConfig(req, reply, who.actor);
+      } else if (type === 'application/json') {
         const p = RolloutJson.safeParse(req.body);
         if (!p.success) return fail(reply, 400, 'bad_request', p.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
         target = p.data.target as RolloutTarget;
@@ -313,7 +359,7 @@ export function createHub(o: HubOptions): Hub<Ledger> {
           rmSync(dir, { recursive: true, force: true });
         }
       } else {
-        return fail(reply, 415, 'unsupported_media_type', 'send the bundle as application/json ({ target, files, revision?, data? }) or as a .tar.gz (application/gzip, target in the query)');
+        return fail(reply, 415, 'unsupported_media_type', 'send a bundle as application/json ({ target, files, revision?, data? }) or as a .tar.gz (application/gzip, target in the query), or a configuration as application/json ({ kind: "config", target, settings, revision? })');
       }
     } catch (err) {
       return fail(reply, 400, 'bad_bundle', `the bundle cannot be read: ${(err as Error).message}`);
@@ -341,6 +387,30 @@ export function createHub(o: HubOptions): Hub<Ledger> {
     }
   }
 
+  /** `POST /api/rollouts` with `{"kind": "config", target, revision?, settings}` (the caller already authorized as `actor`). */
+  async function postConfig(req: FastifyRequest, reply: FastifyReply, actor: string) {
+    const p = ConfigRolloutJson.safeParse(req.body);
+    if (!p.success) return fail(reply, 400, 'bad_request', p.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+    // Checked before anything is signed, recorded or sent: the message names the setting.
+    const check = checkRemoteSettings(p.data.settings);
+    if (!check.ok) return fail(reply, 400, 'bad_settings', `settings.${check.message}`);
+    const target = p.data.target as RolloutTarget;
+    try {
+      checkTarget(target);
+    } catch (err) {
+      return fail(reply, 400, 'bad_request', (err as Error).message);
+    }
+    if (!signingKey) return fail(reply, 503, 'no_signing_key', 'the hub has no signing key (set TELEMED_HUB_SIGNING_KEY)');
+    if (!link?.up) return fail(reply, 503, 'broker_unavailable', link ? 'the hub is not connected to the broker; try again' : 'the hub has no broker (set AMQP_URL)');
+    try {
+      return await reply.code(202).send(await rolloutConfig(target, p.data.revision ?? configRevision(), p.data.settings, actor));
+    } catch (err) {
+      if (err instanceof RolloutError) return fail(reply, err.status, err.code, err.message);
+      log.error({ err: { message: (err as Error).message } }, 'configuration rollout failed');
+      return fail(reply, 502, 'rollout_failed', 'the broker did not confirm the rollout; try again');
+    }
+  }
+
   let closing: Promise<void> | undefined;
   const hub: Hub<Ledger> = {
     ledger, store, app, registry, url: '',
@@ -357,6 +427,7 @@ export function createHub(o: HubOptions): Hub<Ledger> {
     },
     nodes,
     rollout,
+    rolloutConfig,
     close() {
       closing ??= (async () => {
         if (refreshTimer) clearTimeout(refreshTimer);

@@ -12,7 +12,7 @@
 import pg from 'pg';
 import type { Logger } from '../observability/index.ts';
 import {
-  aggregateFields, bundleFields, heartbeatFields, rolloutFromRows, targetParts,
+  aggregateFields, bundleFields, configFields, heartbeatFields, rolloutFromRows, targetParts,
   type Incoming, type Ledger, type NewRollout, type NodeRow, type RolloutRecord, type RolloutTarget,
 } from './ledger.ts';
 
@@ -76,6 +76,14 @@ const MIGRATIONS: Array<{ name: string; sql: (s: string) => string }> = [
       CREATE INDEX hub_rollout_node_status ON ${s}.hub_rollout_node (node, status);`,
   },
   { name: 'hub-pg-2-rollout-actor', sql: (s) => `ALTER TABLE ${s}.hub_rollout ADD COLUMN IF NOT EXISTS actor text` },
+  {
+    name: 'hub-pg-3-config-rollouts',
+    sql: (s) => `
+      ALTER TABLE ${s}.hub_rollout ADD COLUMN kind text NOT NULL DEFAULT 'bundle';
+      ALTER TABLE ${s}.hub_rollout ADD COLUMN settings text;
+      ALTER TABLE ${s}.hub_node ADD COLUMN config text NOT NULL DEFAULT '';
+      ALTER TABLE ${s}.hub_node ADD COLUMN config_refused text;`,
+  },
 ];
 
 export interface PgLedgerOptions {
@@ -209,14 +217,15 @@ export class PgLedger implements Ledger {
     });
     const ids = [...nodes.keys()].sort();
     const before = new Map(
-      (await c.query<{ id: string; bundle: string }>(`SELECT id, bundle FROM ${s}.hub_node WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, [ids])).rows.map((r) => [r.id, r.bundle]),
+      (await c.query<{ id: string; bundle: string; config: string }>(`SELECT id, bundle, config FROM ${s}.hub_node WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, [ids])).rows.map((r) => [r.id, r]),
     );
     const col = <T>(f: (n: { added: number; hb?: ReturnType<typeof heartbeatFields> }) => T): T[] => ids.map((id) => f(nodes.get(id)!));
     await c.query(
-      `INSERT INTO ${s}.hub_node (id, last_seen, messages, last_heartbeat, city, version, bundle, backlog, bundle_refused, p99_ms, groups)
-       SELECT u.id, $1, u.added, u.hb, coalesce(u.city, ''), coalesce(u.version, ''), coalesce(u.bundle, ''), coalesce(u.backlog, 0), u.refused, u.p99, coalesce(u.groups, '')
-       FROM unnest($2::text[], $3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::text[], $10::float8[], $11::text[])
-         AS u(id, added, hb, city, version, bundle, backlog, refused, p99, groups)
+      `INSERT INTO ${s}.hub_node (id, last_seen, messages, last_heartbeat, city, version, bundle, backlog, bundle_refused, p99_ms, groups, config, config_refused)
+       SELECT u.id, $1, u.added, u.hb, coalesce(u.city, ''), coalesce(u.version, ''), coalesce(u.bundle, ''), coalesce(u.backlog, 0), u.refused, u.p99, coalesce(u.groups, ''),
+         coalesce(u.config, ''), u.config_refused
+       FROM unnest($2::text[], $3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::text[], $10::float8[], $11::text[], $12::text[], $13::text[])
+         AS u(id, added, hb, city, version, bundle, backlog, refused, p99, groups, config, config_refused)
        ON CONFLICT (id) DO UPDATE SET
          last_seen = excluded.last_seen,
          messages = ${s}.hub_node.messages + excluded.messages,
@@ -227,62 +236,69 @@ export class PgLedger implements Ledger {
          backlog = CASE WHEN excluded.last_heartbeat IS NULL THEN ${s}.hub_node.backlog ELSE excluded.backlog END,
          bundle_refused = CASE WHEN excluded.last_heartbeat IS NULL THEN ${s}.hub_node.bundle_refused ELSE excluded.bundle_refused END,
          p99_ms = CASE WHEN excluded.last_heartbeat IS NULL THEN ${s}.hub_node.p99_ms ELSE excluded.p99_ms END,
-         groups = CASE WHEN excluded.last_heartbeat IS NULL THEN ${s}.hub_node.groups ELSE excluded.groups END`,
+         groups = CASE WHEN excluded.last_heartbeat IS NULL THEN ${s}.hub_node.groups ELSE excluded.groups END,
+         config = CASE WHEN excluded.last_heartbeat IS NULL THEN ${s}.hub_node.config ELSE excluded.config END,
+         config_refused = CASE WHEN excluded.last_heartbeat IS NULL THEN ${s}.hub_node.config_refused ELSE excluded.config_refused END`,
       [now, ids, col((n) => n.added), col((n) => (n.hb ? now : null)), col((n) => n.hb?.city ?? null), col((n) => n.hb?.version ?? null),
-        col((n) => n.hb?.bundle ?? null), col((n) => n.hb?.backlog ?? null), col((n) => n.hb?.refused ?? null), col((n) => n.hb?.p99 ?? null), col((n) => n.hb?.groups ?? null)],
+        col((n) => n.hb?.bundle ?? null), col((n) => n.hb?.backlog ?? null), col((n) => n.hb?.refused ?? null), col((n) => n.hb?.p99 ?? null), col((n) => n.hb?.groups ?? null),
+        col((n) => n.hb?.config ?? null), col((n) => n.hb?.configRefused ?? null)],
     );
 
-    // 3. Rollouts: a node reporting a revision has it active; reporting a refusal, refused (while pending).
-    const hb = ids.filter((id) => nodes.get(id)!.hb?.bundle);
-    if (hb.length > 0) {
-      const bundles = hb.map((id) => nodes.get(id)!.hb!.bundle);
-      const changed = hb.filter((id, i) => before.get(id) !== bundles[i]);
-      if (changed.length > 0) {
+    // 3. Rollouts, per kind: a node reporting a revision in force has it active; reporting a refusal, refused (while pending).
+    for (const kind of ['bundle', 'config'] as const) {
+      const inForce = (h: ReturnType<typeof heartbeatFields>) => (kind === 'bundle' ? h.bundle : h.config);
+      const hb = ids.filter((id) => { const h = nodes.get(id)!.hb; return h !== undefined && inForce(h) !== ''; });
+      if (hb.length > 0) {
+        const revs = hb.map((id) => inForce(nodes.get(id)!.hb!));
+        const changed = hb.filter((id, i) => before.get(id)?.[kind] !== revs[i]);
+        if (changed.length > 0) {
+          await c.query(
+            `INSERT INTO ${s}.hub_rollout_node (rollout, node, status, reason, updated_at)
+             SELECT r.id, u.node, 'active', NULL, $3 FROM unnest($1::text[], $2::text[]) AS u(node, revision)
+             JOIN ${s}.hub_rollout r ON r.revision = u.revision AND r.kind = $4 AND r.target_kind = 'group'
+             ON CONFLICT (rollout, node) DO NOTHING`,
+            [changed, changed.map((id) => inForce(nodes.get(id)!.hb!)), now, kind],
+          );
+        }
         await c.query(
-          `INSERT INTO ${s}.hub_rollout_node (rollout, node, status, reason, updated_at)
-           SELECT r.id, u.node, 'active', NULL, $3 FROM unnest($1::text[], $2::text[]) AS u(node, bundle)
-           JOIN ${s}.hub_rollout r ON r.revision = u.bundle AND r.target_kind = 'group'
-           ON CONFLICT (rollout, node) DO NOTHING`,
-          [changed, changed.map((id) => nodes.get(id)!.hb!.bundle), now],
+          `UPDATE ${s}.hub_rollout_node rn SET status = 'active', reason = NULL, updated_at = $3
+           FROM unnest($1::text[], $2::text[]) AS u(node, revision), ${s}.hub_rollout r
+           WHERE rn.node = u.node AND rn.status <> 'active' AND rn.rollout = r.id AND r.revision = u.revision AND r.kind = $4`,
+          [hb, revs, now, kind],
         );
       }
-      await c.query(
-        `UPDATE ${s}.hub_rollout_node rn SET status = 'active', reason = NULL, updated_at = $3
-         FROM unnest($1::text[], $2::text[]) AS u(node, bundle), ${s}.hub_rollout r
-         WHERE rn.node = u.node AND rn.status <> 'active' AND rn.rollout = r.id AND r.revision = u.bundle`,
-        [hb, bundles, now],
-      );
-    }
-    const ref = ids.filter((id) => {
-      const h = nodes.get(id)!.hb;
-      return h?.refusedRevision && h.refusedRevision !== h.bundle;
-    });
-    if (ref.length > 0) {
-      await c.query(
-        `UPDATE ${s}.hub_rollout_node rn SET status = 'refused', reason = u.reason, updated_at = $4
-         FROM unnest($1::text[], $2::text[], $3::text[]) AS u(node, revision, reason), ${s}.hub_rollout r
-         WHERE rn.node = u.node AND rn.status = 'pending' AND rn.rollout = r.id AND r.revision = u.revision`,
-        [ref, ref.map((id) => nodes.get(id)!.hb!.refusedRevision), ref.map((id) => nodes.get(id)!.hb!.refusedReason), now],
-      );
+      const refusal = (h: ReturnType<typeof heartbeatFields>) => (kind === 'bundle' ? { revision: h.refusedRevision, reason: h.refusedReason } : { revision: h.configRefusedRevision, reason: h.configRefusedReason });
+      const ref = ids.filter((id) => {
+        const h = nodes.get(id)!.hb;
+        return h !== undefined && refusal(h).revision && refusal(h).revision !== inForce(h);
+      });
+      if (ref.length > 0) {
+        await c.query(
+          `UPDATE ${s}.hub_rollout_node rn SET status = 'refused', reason = u.reason, updated_at = $4
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS u(node, revision, reason), ${s}.hub_rollout r
+           WHERE rn.node = u.node AND rn.status = 'pending' AND rn.rollout = r.id AND r.revision = u.revision AND r.kind = $5`,
+          [ref, ref.map((id) => refusal(nodes.get(id)!.hb!).revision), ref.map((id) => refusal(nodes.get(id)!.hb!).reason), now, kind],
+        );
+      }
     }
 
-    // 3b. Bundle reports (new ones, in batch order): the node's status for that revision.
+    // 3b. Bundle and config reports (new ones, in batch order): the node's status for that revision.
     for (let i = 0; i < ms.length; i++) {
       const m = ms[i]!;
-      if (m.kind !== 'bundle' || !out[i]) continue;
-      const r = bundleFields(m.body);
+      if ((m.kind !== 'bundle' && m.kind !== 'config') || !out[i]) continue;
+      const r = m.kind === 'bundle' ? bundleFields(m.body) : configFields(m.body);
       if (!r) continue;
       await c.query(
         `INSERT INTO ${s}.hub_rollout_node (rollout, node, status, reason, updated_at)
-         SELECT id, $1, $2, $3, $4 FROM ${s}.hub_rollout WHERE revision = $5 AND target_kind = 'group'
+         SELECT id, $1, $2, $3, $4 FROM ${s}.hub_rollout WHERE revision = $5 AND kind = $6 AND target_kind = 'group'
          ON CONFLICT (rollout, node) DO NOTHING`,
-        [m.node, r.status, r.reason, now, r.revision],
+        [m.node, r.status, r.reason, now, r.revision, m.kind],
       );
       await c.query(
         `UPDATE ${s}.hub_rollout_node rn SET status = $2, reason = $3, updated_at = $4
          FROM ${s}.hub_rollout r
-         WHERE rn.node = $1 AND ${r.status === 'active' ? "rn.status <> 'active'" : "rn.status = 'pending'"} AND rn.rollout = r.id AND r.revision = $5`,
-        [m.node, r.status, r.reason, now, r.revision],
+         WHERE rn.node = $1 AND ${r.status === 'active' ? "rn.status <> 'active'" : "rn.status = 'pending'"} AND rn.rollout = r.id AND r.revision = $5 AND r.kind = $6`,
+        [m.node, r.status, r.reason, now, r.revision, m.kind],
       );
     }
 
@@ -331,7 +347,7 @@ export class PgLedger implements Ledger {
     const s = this.schema;
     const today = new Date().toISOString().slice(0, 10);
     const r = await this.#pool.query<Record<string, unknown>>(`
-      SELECT n.id, n.city, n.version, n.bundle, n.backlog, n.last_heartbeat, n.last_seen, n.messages, n.bundle_refused, n.p99_ms, n.groups,
+      SELECT n.id, n.city, n.version, n.bundle, n.backlog, n.last_heartbeat, n.last_seen, n.messages, n.bundle_refused, n.p99_ms, n.groups, n.config, n.config_refused,
         coalesce((SELECT sum(count) FROM ${s}.hub_aggregate a WHERE a.node = n.id AND a.metric = 'consultations' AND a.period LIKE $1 || '%'), 0) AS calls_today
       FROM ${s}.hub_node n ORDER BY n.id`, [today]);
     return r.rows.map((x) => ({
@@ -339,6 +355,7 @@ export class PgLedger implements Ledger {
       last_heartbeat: isoOrNull(x.last_heartbeat), last_seen: iso(x.last_seen), messages: Number(x.messages),
       calls_today: Number(x.calls_today), bundle_refused: (x.bundle_refused as string | null) ?? null,
       p99_ms: x.p99_ms === null || x.p99_ms === undefined ? null : Number(x.p99_ms), groups: String(x.groups),
+      config: String(x.config ?? ''), config_refused: (x.config_refused as string | null) ?? null,
     }));
   }
 
@@ -353,8 +370,8 @@ export class PgLedger implements Ledger {
     const { kind, value } = targetParts(r.target);
     const now = new Date();
     await this.#tx(async (c) => {
-      await c.query(`INSERT INTO ${s}.hub_rollout (id, revision, target_kind, target, files, sha256, state, created_at, actor) VALUES ($1, $2, $3, $4, $5, $6, 'publishing', $7, $8)`,
-        [r.id, r.revision, kind, value, r.files, r.sha256, now, r.actor ?? null]);
+      await c.query(`INSERT INTO ${s}.hub_rollout (id, kind, settings, revision, target_kind, target, files, sha256, state, created_at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'publishing', $9, $10)`,
+        [r.id, r.kind ?? 'bundle', r.settings ? JSON.stringify(r.settings) : null, r.revision, kind, value, r.files, r.sha256, now, r.actor ?? null]);
       if (r.nodes.length > 0) {
         await c.query(`INSERT INTO ${s}.hub_rollout_node (rollout, node, status, updated_at) SELECT $1, n, 'pending', $3 FROM unnest($2::text[]) AS n`, [r.id, r.nodes, now]);
       }
@@ -384,7 +401,7 @@ export class PgLedger implements Ledger {
       `SELECT node, status, reason, updated_at FROM ${this.schema}.hub_rollout_node WHERE rollout = $1 ORDER BY node`, [row.id]);
     return rolloutFromRows(
       {
-        id: String(row.id), revision: String(row.revision), target_kind: String(row.target_kind), target: String(row.target), files: Number(row.files),
+        id: String(row.id), kind: String(row.kind ?? 'bundle'), settings: (row.settings as string | null) ?? null, revision: String(row.revision), target_kind: String(row.target_kind), target: String(row.target), files: Number(row.files),
         sha256: String(row.sha256), state: row.state as RolloutRecord['state'], error: (row.error as string | null) ?? null,
         created_at: iso(row.created_at), published_at: isoOrNull(row.published_at), actor: (row.actor as string | null) ?? null,
       },

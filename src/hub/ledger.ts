@@ -72,6 +72,14 @@ export const HUB_MIGRATIONS: Migration[] = [
       CREATE INDEX hub_rollout_node_status ON hub_rollout_node (node, status);`,
   },
   { name: 'hub-5-rollout-actor', sql: 'ALTER TABLE hub_rollout ADD COLUMN actor TEXT;' },
+  {
+    name: 'hub-6-config-rollouts',
+    sql: `
+      ALTER TABLE hub_rollout ADD COLUMN kind TEXT NOT NULL DEFAULT 'bundle';
+      ALTER TABLE hub_rollout ADD COLUMN settings TEXT;
+      ALTER TABLE hub_node ADD COLUMN config TEXT NOT NULL DEFAULT '';
+      ALTER TABLE hub_node ADD COLUMN config_refused TEXT;`,
+  },
 ];
 
 const NODE_LABEL = /^[A-Za-z0-9 ._:/-]{1,100}$/;
@@ -82,7 +90,7 @@ export interface Incoming {
   id: string;
   node: string;
   seq: number;
-  kind: 'aggregate' | 'heartbeat' | 'bundle';
+  kind: 'aggregate' | 'heartbeat' | 'bundle' | 'config';
   body: Record<string, unknown>;
 }
 
@@ -98,7 +106,7 @@ export function parseIncoming(content: Buffer): Incoming | undefined {
   const e = v as Record<string, unknown>;
   if (e.v !== 1 || typeof e.id !== 'string' || e.id.length > 100 || typeof e.node !== 'string' || !NODE_LABEL.test(e.node)) return undefined;
   if (typeof e.seq !== 'number' || !Number.isSafeInteger(e.seq) || e.seq < 0) return undefined;
-  if (e.kind !== 'aggregate' && e.kind !== 'heartbeat' && e.kind !== 'bundle') return undefined;
+  if (e.kind !== 'aggregate' && e.kind !== 'heartbeat' && e.kind !== 'bundle' && e.kind !== 'config') return undefined;
   if (typeof e.body !== 'object' || e.body === null) return undefined;
   return { id: e.id, node: e.node, seq: e.seq, kind: e.kind, body: e.body as Record<string, unknown> };
 }
@@ -119,6 +127,12 @@ export interface HeartbeatFields {
   p99: number | null;
   /** Comma-separated groups, when the node reports them (empty otherwise). */
   groups: string;
+  /** The configuration revision from the hub in force ('' for none or not reported). */
+  config: string;
+  /** `revision: reason[: key]` of the last configuration the node refused, or null. */
+  configRefused: string | null;
+  configRefusedRevision: string | null;
+  configRefusedReason: string | null;
 }
 
 export function heartbeatFields(b: Record<string, unknown>): HeartbeatFields {
@@ -127,10 +141,32 @@ export function heartbeatFields(b: Record<string, unknown>): HeartbeatFields {
   const refusedRevision = reason ? str(r!.revision) || '?' : null;
   const p99 = typeof b.p99LatencyMs === 'number' && Number.isFinite(b.p99LatencyMs) && b.p99LatencyMs >= 0 ? b.p99LatencyMs : null;
   const groups = Array.isArray(b.groups) ? b.groups.filter((g): g is string => typeof g === 'string' && GROUP.test(g)).slice(0, 32).join(',') : '';
+  const cr = b.configRefused && typeof b.configRefused === 'object' ? configRefusal(b.configRefused as Record<string, unknown>) : undefined;
+  const configRefusedRevision = cr ? str((b.configRefused as Record<string, unknown>).revision) || '?' : null;
   return {
     city: str(b.city), version: str(b.version), bundle: str(b.bundle), backlog: Math.round(num(b.backlog)),
     refused: reason ? `${refusedRevision}: ${reason}` : null, refusedRevision, refusedReason: reason || null, p99, groups,
+    config: str(b.config),
+    configRefused: cr ? `${configRefusedRevision}: ${cr}` : null, configRefusedRevision, configRefusedReason: cr ?? null,
   };
+}
+
+const CONFIG_REASONS = new Set(['unsigned', 'bad_signature', 'malformed', 'unknown_setting', 'not_remote', 'secret', 'invalid_value', 'cannot_apply']);
+const SETTING = /^[A-Za-z?][A-Za-z0-9_]{0,63}$/;
+
+/** A node's configuration refusal as one label: `reason` or `reason: key` (closed codes, setting names). */
+function configRefusal(b: Record<string, unknown>): string | undefined {
+  if (typeof b.reason !== 'string' || !CONFIG_REASONS.has(b.reason)) return undefined;
+  return typeof b.key === 'string' && SETTING.test(b.key) ? `${b.reason}: ${b.key}` : b.reason;
+}
+
+/** The rollout effect of a `config` report: the node's status for that configuration revision (labels only), or undefined. */
+export function configFields(b: Record<string, unknown>): { revision: string; status: 'active' | 'refused'; reason: string | null } | undefined {
+  const revision = str(b.revision);
+  if (!revision) return undefined;
+  if (b.result === 'applied') return { revision, status: 'active', reason: null };
+  const reason = b.result === 'refused' ? configRefusal(b) : undefined;
+  return reason ? { revision, status: 'refused', reason } : undefined;
 }
 
 /** The aggregate effect of a message: its metric and period when both are valid labels. */
@@ -169,6 +205,8 @@ export interface NodeRow {
   bundle_refused: string | null;
   p99_ms: number | null;
   groups: string;
+  config: string;
+  config_refused: string | null;
 }
 
 /** Who a rollout is for. */
@@ -176,12 +214,19 @@ export type RolloutTarget = { node: string } | { group: string } | { all: true }
 
 export type RolloutNodeStatus = 'pending' | 'active' | 'refused';
 
+export type RolloutKind = 'bundle' | 'config';
+
 /** A rollout as recorded: `state` is the hub's publish (publishing, published, failed); each node has its own status. */
 export interface RolloutRecord {
   id: string;
+  /** A policy bundle or a configuration of node settings. */
+  kind: RolloutKind;
   revision: string;
   target: RolloutTarget;
+  /** Files of a bundle; settings of a configuration. */
   files: number;
+  /** A configuration's settings (never secrets: the hub refuses those). */
+  settings?: Record<string, unknown>;
   sha256: string;
   state: 'publishing' | 'published' | 'failed';
   error: string | null;
@@ -194,6 +239,10 @@ export interface RolloutRecord {
 
 export interface NewRollout {
   id: string;
+  /** Default `bundle`. */
+  kind?: RolloutKind;
+  /** A configuration's settings. */
+  settings?: Record<string, unknown>;
   revision: string;
   target: RolloutTarget;
   files: number;
@@ -236,13 +285,22 @@ export interface Ledger {
 }
 
 interface RolloutRow {
-  id: string; revision: string; target_kind: string; target: string; files: number; sha256: string;
+  id: string; kind?: string; settings?: string | null; revision: string; target_kind: string; target: string; files: number; sha256: string;
   state: RolloutRecord['state']; error: string | null; created_at: string; published_at: string | null; actor?: string | null;
 }
 
 export function rolloutFromRows(r: RolloutRow, nodes: Array<{ node: string; status: string; reason: string | null; updated_at: string }>): RolloutRecord {
+  const kind: RolloutKind = r.kind === 'config' ? 'config' : 'bundle';
+  let settings: Record<string, unknown> | undefined;
+  if (kind === 'config' && r.settings) {
+    try {
+      settings = JSON.parse(r.settings) as Record<string, unknown>;
+    } catch {
+      settings = undefined;
+    }
+  }
   return {
-    id: r.id, revision: r.revision, target: targetOf(r.target_kind, r.target), files: Number(r.files), sha256: r.sha256,
+    id: r.id, kind, revision: r.revision, target: targetOf(r.target_kind, r.target), files: Number(r.files), ...(settings ? { settings } : {}), sha256: r.sha256,
     state: r.state, error: r.error, createdAt: r.created_at, publishedAt: r.published_at, actor: r.actor ?? null,
     nodes: nodes.map((n) => ({ node: n.node, status: n.status as RolloutNodeStatus, reason: n.reason, updatedAt: n.updated_at })),
   };
@@ -265,24 +323,30 @@ export class SqliteLedger implements Ledger {
   record(m: Incoming): Promise<boolean> {
     const now = new Date().toISOString();
     return this.store.write((db) => {
-      const before = db.prepare('SELECT bundle FROM hub_node WHERE id = ?').pluck().get(m.node) as string | undefined;
+      const before = db.prepare('SELECT bundle, config FROM hub_node WHERE id = ?').get(m.node) as { bundle: string; config: string } | undefined;
       db.prepare(`INSERT INTO hub_node (id, last_seen) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen`).run(m.node, now);
       if (m.kind === 'heartbeat') {
         const h = heartbeatFields(m.body);
-        db.prepare('UPDATE hub_node SET city = ?, version = ?, bundle = ?, backlog = ?, last_heartbeat = ?, bundle_refused = ?, p99_ms = ?, groups = ? WHERE id = ?')
-          .run(h.city, h.version, h.bundle, h.backlog, now, h.refused, h.p99, h.groups, m.node);
-        if (h.bundle && h.bundle !== before) {
-          // A group rollout's nodes are known only when they report it (heartbeats may not carry groups).
-          db.prepare(`INSERT OR IGNORE INTO hub_rollout_node (rollout, node, status, reason, updated_at)
-            SELECT id, ?, 'active', NULL, ? FROM hub_rollout WHERE revision = ? AND target_kind = 'group'`).run(m.node, now, h.bundle);
-        }
-        if (h.bundle) {
-          db.prepare(`UPDATE hub_rollout_node SET status = 'active', reason = NULL, updated_at = ?
-            WHERE node = ? AND status <> 'active' AND rollout IN (SELECT id FROM hub_rollout WHERE revision = ?)`).run(now, m.node, h.bundle);
-        }
-        if (h.refusedRevision && h.refusedRevision !== h.bundle) {
-          db.prepare(`UPDATE hub_rollout_node SET status = 'refused', reason = ?, updated_at = ?
-            WHERE node = ? AND status = 'pending' AND rollout IN (SELECT id FROM hub_rollout WHERE revision = ?)`).run(h.refusedReason, now, m.node, h.refusedRevision);
+        db.prepare('UPDATE hub_node SET city = ?, version = ?, bundle = ?, backlog = ?, last_heartbeat = ?, bundle_refused = ?, p99_ms = ?, groups = ?, config = ?, config_refused = ? WHERE id = ?')
+          .run(h.city, h.version, h.bundle, h.backlog, now, h.refused, h.p99, h.groups, h.config, h.configRefused, m.node);
+        // The revision a node reports in force is active for it; its last refusal, refused (while pending). Per kind.
+        for (const [kind, inForce, was, refusedRevision, refusedReason] of [
+          ['bundle', h.bundle, before?.bundle, h.refusedRevision, h.refusedReason],
+          ['config', h.config, before?.config, h.configRefusedRevision, h.configRefusedReason],
+        ] as const) {
+          if (inForce && inForce !== was) {
+            // A group rollout's nodes are known only when they report it (heartbeats may not carry groups).
+            db.prepare(`INSERT OR IGNORE INTO hub_rollout_node (rollout, node, status, reason, updated_at)
+              SELECT id, ?, 'active', NULL, ? FROM hub_rollout WHERE revision = ? AND kind = ? AND target_kind = 'group'`).run(m.node, now, inForce, kind);
+          }
+          if (inForce) {
+            db.prepare(`UPDATE hub_rollout_node SET status = 'active', reason = NULL, updated_at = ?
+              WHERE node = ? AND status <> 'active' AND rollout IN (SELECT id FROM hub_rollout WHERE revision = ? AND kind = ?)`).run(now, m.node, inForce, kind);
+          }
+          if (refusedRevision && refusedRevision !== inForce) {
+            db.prepare(`UPDATE hub_rollout_node SET status = 'refused', reason = ?, updated_at = ?
+              WHERE node = ? AND status = 'pending' AND rollout IN (SELECT id FROM hub_rollout WHERE revision = ? AND kind = ?)`).run(refusedReason, now, m.node, refusedRevision, kind);
+          }
         }
         return true;
       }
@@ -296,14 +360,14 @@ export class SqliteLedger implements Ledger {
           ON CONFLICT (node, metric, period) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum`)
           .run(m.node, a.metric, a.period, a.count, a.sum);
       }
-      const r = m.kind === 'bundle' ? bundleFields(m.body) : undefined;
+      const r = m.kind === 'bundle' ? bundleFields(m.body) : m.kind === 'config' ? configFields(m.body) : undefined;
       if (r) {
         // A group rollout's nodes are known only when they report it.
         db.prepare(`INSERT OR IGNORE INTO hub_rollout_node (rollout, node, status, reason, updated_at)
-          SELECT id, ?, ?, ?, ? FROM hub_rollout WHERE revision = ? AND target_kind = 'group'`).run(m.node, r.status, r.reason, now, r.revision);
+          SELECT id, ?, ?, ?, ? FROM hub_rollout WHERE revision = ? AND kind = ? AND target_kind = 'group'`).run(m.node, r.status, r.reason, now, r.revision, m.kind);
         db.prepare(`UPDATE hub_rollout_node SET status = ?, reason = ?, updated_at = ?
-          WHERE node = ? AND ${r.status === 'active' ? "status <> 'active'" : "status = 'pending'"} AND rollout IN (SELECT id FROM hub_rollout WHERE revision = ?)`)
-          .run(r.status, r.reason, now, m.node, r.revision);
+          WHERE node = ? AND ${r.status === 'active' ? "status <> 'active'" : "status = 'pending'"} AND rollout IN (SELECT id FROM hub_rollout WHERE revision = ? AND kind = ?)`)
+          .run(r.status, r.reason, now, m.node, r.revision, m.kind);
       }
       return true;
     });
@@ -326,7 +390,7 @@ export class SqliteLedger implements Ledger {
   nodes(): NodeRow[] {
     const today = new Date().toISOString().slice(0, 10);
     return this.store.db.prepare(`
-      SELECT n.id, n.city, n.version, n.bundle, n.backlog, n.last_heartbeat, n.last_seen, n.messages, n.bundle_refused, n.p99_ms, n.groups,
+      SELECT n.id, n.city, n.version, n.bundle, n.backlog, n.last_heartbeat, n.last_seen, n.messages, n.bundle_refused, n.p99_ms, n.groups, n.config, n.config_refused,
         coalesce((SELECT sum(count) FROM hub_aggregate a WHERE a.node = n.id AND a.metric = 'consultations' AND a.period LIKE ? || '%'), 0) AS calls_today
       FROM hub_node n ORDER BY n.id`).all(today) as NodeRow[];
   }
@@ -357,8 +421,8 @@ export class SqliteLedger implements Ledger {
     const now = new Date().toISOString();
     const { kind, value } = targetParts(r.target);
     await this.store.write((db) => {
-      db.prepare(`INSERT INTO hub_rollout (id, revision, target_kind, target, files, sha256, state, created_at, actor) VALUES (?, ?, ?, ?, ?, ?, 'publishing', ?, ?)`)
-        .run(r.id, r.revision, kind, value, r.files, r.sha256, now, r.actor ?? null);
+      db.prepare(`INSERT INTO hub_rollout (id, kind, settings, revision, target_kind, target, files, sha256, state, created_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'publishing', ?, ?)`)
+        .run(r.id, r.kind ?? 'bundle', r.settings ? JSON.stringify(r.settings) : null, r.revision, kind, value, r.files, r.sha256, now, r.actor ?? null);
       const add = db.prepare(`INSERT INTO hub_rollout_node (rollout, node, status, updated_at) VALUES (?, ?, 'pending', ?)`);
       for (const n of r.nodes) add.run(r.id, n, now);
     });

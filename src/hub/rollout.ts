@@ -1,11 +1,13 @@
 /**
- * Publishing a signed bundle to a node, a group or the whole fleet: shared by
- * the running hub and `telemed-edge hub rollout`.
+ * Publishing a signed bundle or a signed configuration of node settings to a
+ * node, a group or the whole fleet: shared by the running hub and
+ * `telemed-edge hub rollout`.
  */
 import amqp, { type ConfirmChannel } from 'amqplib';
 import type { KeyObject } from 'node:crypto';
 import { bundleFromFiles, loadBundle, toJS } from '../policy/index.ts';
-import { assertNodeQueue, signBundle, topology, type BundleFileText, type Topology } from '../sync/index.ts';
+import { checkRemoteSettings } from '../config/index.ts';
+import { assertNodeQueue, signBundle, signConfig, topology, type BundleFileText, type Topology } from '../sync/index.ts';
 import type { RolloutTarget } from './ledger.ts';
 
 export type { RolloutTarget };
@@ -36,30 +38,53 @@ export function bundleFiles(source: string | BundleFileText[], o: { revision?: s
   return { revision, files };
 }
 
-/** Signs and publishes; resolves after the broker's confirm. Returns the routing key used. */
-export async function publishBundle(ch: ConfirmChannel, t: Topology, target: RolloutTarget, revision: string, files: BundleFileText[], signingKey: KeyObject | string): Promise<string> {
-  const signed = signBundle(revision, files, signingKey);
+/** Publishes one signed message of `kind` to the target's routing key; resolves after the broker's confirm. Returns the routing key. */
+async function publishSigned(ch: ConfirmChannel, t: Topology, target: RolloutTarget, kind: 'bundle' | 'config', body: unknown): Promise<string> {
   let key: string;
   await ch.assertExchange(t.control, 'topic', { durable: true });
   checkTarget(target);
   if ('node' in target) {
-    // The node's queue exists from now on, so a node that never connected yet still gets the bundle.
+    // The node's queue exists from now on, so a node that never connected yet still gets it.
     await assertNodeQueue(ch, t, target.node);
-    key = `node.${target.node}.bundle`;
+    key = `node.${target.node}.${kind}`;
   } else if ('group' in target) {
-    key = `group.${target.group}.bundle`;
-  } else key = 'all.bundle';
-  ch.publish(t.control, key, Buffer.from(JSON.stringify(signed)), { persistent: true, contentType: 'application/json', type: 'bundle' });
+    key = `group.${target.group}.${kind}`;
+  } else key = `all.${kind}`;
+  ch.publish(t.control, key, Buffer.from(JSON.stringify(body)), { persistent: true, contentType: 'application/json', type: kind });
   await ch.waitForConfirms();
   return key;
 }
 
-/** One rollout over a connection of its own (the command line). */
-export async function rolloutOnce(o: { amqpUrl: string; prefix?: string; signingKey: KeyObject | string; target: RolloutTarget; revision: string; files: BundleFileText[] }): Promise<string> {
+/** Signs and publishes a bundle; resolves after the broker's confirm. Returns the routing key used. */
+export async function publishBundle(ch: ConfirmChannel, t: Topology, target: RolloutTarget, revision: string, files: BundleFileText[], signingKey: KeyObject | string): Promise<string> {
+  return publishSigned(ch, t, target, 'bundle', signBundle(revision, files, signingKey));
+}
+
+/**
+ * Checks the settings (the node's remote-settable schema: a secret, a
+ * start-only or unknown key, or a bad value throws a TypeError naming the key),
+ * signs and publishes a configuration; resolves after the broker's confirm.
+ * Returns the routing key used (`node.<id>.config`, `group.<g>.config`, `all.config`).
+ */
+export async function publishConfig(ch: ConfirmChannel, t: Topology, target: RolloutTarget, revision: string, settings: Record<string, unknown>, signingKey: KeyObject | string): Promise<string> {
+  const check = checkRemoteSettings(settings);
+  if (!check.ok) throw new TypeError(check.message);
+  return publishSigned(ch, t, target, 'config', signConfig(revision, settings, signingKey));
+}
+
+/** A configuration revision made from the time when none is given: `cfg-YYYYMMDDTHHMMSSZ-xxxx`. */
+export function configRevision(now = new Date()): string {
+  return `cfg-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${Math.floor(Math.random() * 0x10000).toString(16).padStart(4, '0')}`;
+}
+
+/** One rollout over a connection of its own (the command line): a bundle (`files`) or a configuration (`settings`). */
+export async function rolloutOnce(o: { amqpUrl: string; prefix?: string; signingKey: KeyObject | string; target: RolloutTarget; revision: string } & ({ files: BundleFileText[] } | { settings: Record<string, unknown> })): Promise<string> {
   const conn = await amqp.connect(o.amqpUrl, { clientProperties: { connection_name: 'telemed-edge hub rollout' } });
   try {
     const ch = await conn.createConfirmChannel();
-    return await publishBundle(ch, topology(o.prefix), o.target, o.revision, o.files, o.signingKey);
+    return 'settings' in o
+      ? await publishConfig(ch, topology(o.prefix), o.target, o.revision, o.settings, o.signingKey)
+      : await publishBundle(ch, topology(o.prefix), o.target, o.revision, o.files, o.signingKey);
   } finally {
     await conn.close().catch(() => undefined);
   }

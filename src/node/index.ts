@@ -20,16 +20,20 @@ import { Aggregator, AggregateMetrics, createSyncAgent, ed25519Key, SYNC_MIGRATI
 import { DEMO, seedDemo } from './demo.ts';
 import { buildHttp } from './http.ts';
 import { createNodePolicy, type NodePolicy } from './policy.ts';
+import { createNodeSettings, type NodeSettings } from './settings.ts';
 import { UpgradeRouter } from './upgrades.ts';
 
 export { DEMO };
 export { PolicyLoadError } from './policy.ts';
 export { UpgradeRouter, type UpgradeTarget } from './upgrades.ts';
+export { KEPT_CONFIG_FILE, type NodeSettings, type NodeSettingsStatus, type EffectiveSettings } from './settings.ts';
 
 export interface EdgeNode {
   app: FastifyInstance;
   store: Store;
   policy: NodePolicy;
+  /** The remotely settable settings in force (local, or a configuration from the hub). */
+  settings: NodeSettings;
   consult: ConsultService;
   vitals: VitalsService;
   /** WebSocket upgrades by path (consult, vitals; tests add services of their own); other paths get 404. */
@@ -102,6 +106,8 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
     ...functionMetrics(metrics.registry),
   });
   const system = { id: `Device/${config.nodeId}`, role: 'admin' as const };
+  // Settings the hub may roll out (signed, like bundles): a kept configuration is verified and in force from here on.
+  const settings = createNodeSettings({ config, logger, functions, ...(hubKey ? { hubKey } : {}) });
 
   const fhir = new FhirService({
     store,
@@ -154,11 +160,15 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   // Bundles rolled out by the hub: signature checked by the agent, compiled and self-tested by the policy, kept across restarts.
   const sync = createSyncAgent({
     store, policy: () => policy.current(), logger, registry: metrics.registry,
-    nodeId: config.nodeId, city: config.nodeCity, prefix: config.syncPrefix, groups: config.nodeGroups,
+    nodeId: config.nodeId, city: config.nodeCity, prefix: config.syncPrefix, groups: settings.current().nodeGroups,
     ...(config.amqpUrl ? { amqpUrl: config.amqpUrl } : {}),
-    ...(hubKey ? { bundles: { publicKey: hubKey, apply: (files, revision) => policy.install(files, revision) } } : {}),
+    ...(hubKey ? {
+      bundles: { publicKey: hubKey, apply: (files, revision) => policy.install(files, revision) },
+      config: { publicKey: hubKey, apply: (revision, s, sig) => settings.apply(revision, s, sig), inForce: () => settings.revision },
+    } : {}),
   });
-  if (config.amqpUrl && !hubKey) logger.info({ part: 'sync' }, 'no TELEMED_HUB_PUBLIC_KEY: policy bundles from the hub are not taken');
+  settings.onGroups((groups) => sync.setGroups(groups));
+  if (config.amqpUrl && !hubKey) logger.info({ part: 'sync' }, 'no TELEMED_HUB_PUBLIC_KEY: policy bundles and configurations from the hub are not taken');
   const figures = new Aggregator({ sink: (p) => sync.enqueue('aggregate', p), logger });
   consult.on('call-ended', (e) => {
     const now = Date.now();
@@ -179,7 +189,10 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
 
   let ready = false;
   const app = buildHttp({ logger, metrics, auth, fhir, policy, consult, vitals, functions: new FunctionAdmin(functions), bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready,
-    status: () => ({ node: config.nodeId, city: config.nodeCity, policy: { revision: policy.revision, source: policy.source }, sync: sync.status() }) });
+    status: () => {
+      const s = sync.status();
+      return { node: config.nodeId, city: config.nodeCity, policy: { revision: policy.revision, source: policy.source }, config: { ...settings.status(), refused: s.configRefused ?? null }, sync: s };
+    } });
   // One listener for every WebSocket upgrade: by path to its service, 404 for any other path.
   const upgrades = new UpgradeRouter(app.server, logger);
   upgrades.add(consult);
@@ -191,7 +204,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
 
   let closing: Promise<void> | undefined;
   const node: EdgeNode = {
-    app, store, policy, consult, vitals, upgrades, sync, functions, fhir, auth, logger, metrics,
+    app, store, policy, settings, consult, vitals, upgrades, sync, functions, fhir, auth, logger, metrics,
     url: `http://127.0.0.1:${port}`,
     ...(demoAppointment ? { demoAppointment } : {}),
     close() {

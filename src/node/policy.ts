@@ -238,7 +238,7 @@ export function createNodePolicy(o: { dir?: string; dataDir?: string; logger: Lo
 }
 
 /** Writes `text` to `file` atomically and durably: a temp file, fsync, rename, fsync of the folder. */
-function keep(file: string, text: string): void {
+export function keep(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w', 0o600);
   try {

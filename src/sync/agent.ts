@@ -10,6 +10,7 @@ import { Actions, type Decision, type PolicyEngine, type PolicyInput } from '../
 import type { Store } from '../store/index.ts';
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { ed25519Key, verifyBundle, type BundleFileText } from './bundles.ts';
+import { verifyConfig } from './configs.ts';
 import { deidentifyAggregate, nodeLabel, type Heartbeat } from './deidentify.ts';
 import { AmqpLink } from './link.ts';
 import { Outbox, type OutboxRow } from './outbox.ts';
@@ -18,7 +19,7 @@ import { assertFleet, assertNodeQueue, routingKey, topology } from './topology.t
 /** Kinds of outbound message. Closed: anything else is refused. */
 const GROUP = /^[A-Za-z0-9._-]{1,64}$/;
 
-export const MessageKinds = { aggregate: 'aggregate', heartbeat: 'heartbeat', bundle: 'bundle' } as const;
+export const MessageKinds = { aggregate: 'aggregate', heartbeat: 'heartbeat', bundle: 'bundle', config: 'config' } as const;
 export type MessageKind = (typeof MessageKinds)[keyof typeof MessageKinds];
 
 /** The envelope every node → hub message carries (JSON body; AMQP `messageId` = `id`). */
@@ -47,6 +48,41 @@ export interface BundleReport {
   inForce: string;
 }
 
+/**
+ * The body of a `config` message (node → hub, through the outbox like a
+ * `bundle` report): what became of one configuration the hub sent. Labels
+ * only: the revision, setting names and closed reason codes.
+ */
+export interface ConfigReport {
+  /** The revision received; absent when it could not be read (`malformed`). */
+  revision?: string;
+  result: 'applied' | 'refused';
+  /** Why it was refused: `unsigned`, `bad_signature`, `malformed` (checked by the agent), or the node's own check: `unknown_setting`, `not_remote`, `secret`, `invalid_value`, `cannot_apply`. */
+  reason?: string;
+  /** The setting the refusal is about. */
+  key?: string;
+  /** Settings of this configuration now in force (applied). */
+  applied?: string[];
+  /** Settings of this configuration not applied because the node's environment pins them. */
+  pinned?: string[];
+  /** The configuration revision in force on the node after this one was handled ('' = none from the hub). */
+  inForce: string;
+}
+
+/** What a node's configuration applier answers for a configuration it put in force. */
+export interface ConfigApplied {
+  applied: string[];
+  pinned: string[];
+}
+
+/** A configuration the node refuses whole (nothing of it applied): a closed code and the setting it names. */
+export class ConfigRefusal extends Error {
+  override readonly name = 'ConfigRefusal';
+  constructor(readonly reason: 'unknown_setting' | 'not_remote' | 'secret' | 'invalid_value' | 'malformed' | 'cannot_apply', readonly key: string | undefined, message: string) {
+    super(message);
+  }
+}
+
 export interface SyncAgentOptions {
   store: Store;
   policy: () => PolicyEngine;
@@ -71,6 +107,14 @@ export interface SyncAgentOptions {
    * force or throws (then the bundle is refused and the old one stays).
    */
   bundles?: { publicKey: KeyObject | string; apply: (files: BundleFileText[], revision: string) => void | Promise<void> };
+  /**
+   * Signed configuration rollout from the hub (`*.config` routing keys): verified
+   * with `publicKey` (the hub's, as for bundles) and handed to `apply` (with the
+   * signature, so the node can keep it and check it again at start), which
+   * checks and puts the settings in force, or throws ({@link ConfigRefusal}: the
+   * configuration in force stays). `inForce` is the revision in force ('' for none).
+   */
+  config?: { publicKey: KeyObject | string; apply: (revision: string, settings: Record<string, unknown>, sig: string) => ConfigApplied | Promise<ConfigApplied>; inForce: () => string };
   /** Node figures for the heartbeat (no patient data): e.g. the p99 HTTP latency from the node's metrics. */
   report?: () => { p99LatencyMs?: number };
   /** How soon a drain held by a policy refusal asks again (default 5 s; a reloaded bundle may allow). */
@@ -86,6 +130,8 @@ export interface SyncStatus {
   lastHeartbeatAt?: string;
   /** The last bundle refused (its revision when readable, and the reason code). */
   bundleRefused?: { revision?: string; reason: string };
+  /** The last configuration refused (its revision when readable, the reason code and the setting it names). */
+  configRefused?: { revision?: string; reason: string; key?: string };
 }
 
 export interface EnqueueResult {
@@ -100,6 +146,8 @@ export interface SyncAgent {
   /** De-identifies `payload`, asks the policy and appends it to the outbox; resolves after the commit. Throws DeidentifyError on a payload it cannot clean. */
   enqueue(kind: 'aggregate', payload: Record<string, unknown>): Promise<EnqueueResult>;
   status(): SyncStatus;
+  /** The rollout groups from now on: the node's queue is bound to the new ones and unbound from the dropped ones (now when online, else at reconnect); heartbeats list them. */
+  setGroups(groups: readonly string[]): Promise<void>;
   /** Resolves when the outbox is empty and the link is up (tests, shutdown with a deadline). */
   drained(): Promise<void>;
   close(): Promise<void>;
@@ -112,7 +160,7 @@ export function transferInput(nodeId: string, kind: string): PolicyInput {
     user: { id: `Device/${nodeId}`, role: 'admin' },
     data_stays_local: false,
     destination: 'hub',
-    resource: { type: kind === 'heartbeat' ? 'Heartbeat' : kind === 'bundle' ? 'BundleReport' : 'Aggregate', classification: 'deidentified' },
+    resource: { type: kind === 'heartbeat' ? 'Heartbeat' : kind === 'bundle' ? 'BundleReport' : kind === 'config' ? 'ConfigReport' : 'Aggregate', classification: 'deidentified' },
   };
 }
 
@@ -139,8 +187,55 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
   let retry: NodeJS.Timeout | undefined;
   let waiters: Array<() => void> = [];
   let bundleRefused: SyncStatus['bundleRefused'];
-  const groups = [...(o.groups ?? [])];
+  let groups = [...(o.groups ?? [])];
   for (const g of groups) if (!GROUP.test(g)) throw new TypeError(`bad group ${JSON.stringify(g)}: letters, digits, . _ - (1-64)`);
+  /** Groups dropped while the link was down: unbound at the next setup. */
+  const unbind = new Set<string>();
+  /** The channel the node's queue is consumed on (set in setup, before the link counts as up: a message handled then may change the groups). */
+  let consuming: ConfirmChannel | undefined;
+  let configRefused: SyncStatus['configRefused'];
+  const configKey = o.config ? ed25519Key(o.config.publicKey, 'public') : undefined;
+  const configResults = new Counter({ name: 'sync_configs_total', help: 'Configurations received from the hub, by result (applied, refused)', labelNames: ['result'], registers });
+  const configInForce = (): string => {
+    try {
+      return nodeLabel(o.config?.inForce() ?? '', 'config');
+    } catch {
+      return 'unlabelled';
+    }
+  };
+  const SETTING = /^[A-Za-z?][A-Za-z0-9_]{0,63}$/;
+
+  const onConfig = async (content: Buffer): Promise<void> => {
+    if (!o.config || !configKey) return;
+    const check = verifyConfig(content, configKey);
+    let revision: string | undefined;
+    try {
+      const r = (JSON.parse(content.toString('utf8')) as { revision?: unknown }).revision;
+      if (typeof r === 'string') revision = nodeLabel(r, 'revision');
+    } catch {
+      revision = undefined;
+    }
+    if (!check.ok) {
+      configRefused = { ...(revision ? { revision } : {}), reason: check.reason };
+    } else {
+      try {
+        const done = await o.config.apply(check.revision, check.settings, check.sig);
+        configResults.inc({ result: 'applied' });
+        log.info({ revision: check.revision, applied: done.applied, pinned: done.pinned }, 'configuration from the hub in force');
+        await report(MessageKinds.config, { revision: check.revision, result: 'applied', applied: done.applied, pinned: done.pinned, inForce: configInForce() } satisfies ConfigReport);
+        void heartbeat();
+        return;
+      } catch (err) {
+        const e = err instanceof ConfigRefusal ? err : new ConfigRefusal('cannot_apply', undefined, (err as Error).message);
+        configRefused = { revision: check.revision, reason: e.reason, ...(e.key && SETTING.test(e.key) ? { key: e.key } : {}) };
+        log.warn({ revision: check.revision, reason: e.reason, key: configRefused.key, message: e.message }, 'configuration from the hub refused whole; the one in force stays');
+      }
+    }
+    configResults.inc({ result: 'refused' });
+    if (!check.ok) log.warn({ ...configRefused }, 'configuration from the hub refused; the one in force stays');
+    await report(MessageKinds.config, { ...configRefused, result: 'refused', inForce: configInForce() } as ConfigReport);
+    void heartbeat();
+  };
   const bundleKey = o.bundles ? ed25519Key(o.bundles.publicKey, 'public') : undefined;
   const bundleResults = new Counter({ name: 'sync_bundles_total', help: 'Bundles received from the hub, by result (applied, refused)', labelNames: ['result'], registers });
 
@@ -161,7 +256,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
         await o.bundles.apply(check.files, check.revision);
         bundleResults.inc({ result: 'applied' });
         log.info({ revision: check.revision }, 'bundle from the hub in force');
-        await report({ revision: check.revision, result: 'applied', inForce: inForce() });
+        await report(MessageKinds.bundle, { revision: check.revision, result: 'applied', inForce: inForce() } satisfies BundleReport);
         void heartbeat();
         return;
       } catch (err) {
@@ -171,7 +266,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
     }
     bundleResults.inc({ result: 'refused' });
     log.warn({ ...bundleRefused }, 'bundle from the hub refused; the old one stays');
-    await report({ ...bundleRefused, result: 'refused', inForce: inForce() } as BundleReport);
+    await report(MessageKinds.bundle, { ...bundleRefused, result: 'refused', inForce: inForce() } as BundleReport);
     void heartbeat();
   };
 
@@ -183,14 +278,14 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
     }
   };
 
-  /** Tells the hub what became of a bundle: a `bundle` message through the outbox, after the data_transfer decision. */
-  const report = async (body: BundleReport): Promise<void> => {
+  /** Tells the hub what became of a bundle or a configuration: a `bundle` or `config` message through the outbox, after the data_transfer decision. */
+  const report = async (kind: 'bundle' | 'config', body: BundleReport | ConfigReport): Promise<void> => {
     try {
-      if (!decide(MessageKinds.bundle).allow) return;
-      await outbox.append(MessageKinds.bundle, JSON.stringify(body));
+      if (!decide(kind).allow) return;
+      await outbox.append(kind, JSON.stringify(body));
       kick();
     } catch (err) {
-      log.warn({ err: { message: (err as Error).message } }, 'bundle report not queued');
+      log.warn({ kind, err: { message: (err as Error).message } }, 'report not queued');
     }
   };
 
@@ -213,14 +308,26 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
         ...o.reconnect,
         setup: async (ch) => {
           await assertFleet(ch, t);
+          consuming = ch;
           const q = await assertNodeQueue(ch, t, nodeId, groups);
-          if (o.bundles) {
+          for (const g of [...unbind]) {
+            if (groups.includes(g)) unbind.delete(g);
+            else {
+              await ch.unbindQueue(q, t.control, `group.${g}.#`);
+              unbind.delete(g);
+            }
+          }
+          if (o.bundles || o.config) {
             await ch.prefetch(1);
             await ch.consume(q, (msg) => {
               if (msg === null) return;
-              // Acked after it was applied or refused: a bundle is never lost with a cut link, and a refused one does not loop.
-              void onBundle(msg.content)
-                .catch((err: Error) => log.error({ err: { message: err.message } }, 'bundle handling failed'))
+              // The kind is the routing key's last word: node.<id>.bundle, group.<g>.config, all.config ...
+              const kind = msg.fields.routingKey.slice(msg.fields.routingKey.lastIndexOf('.') + 1);
+              const handle = kind === 'config' && o.config ? onConfig : kind === 'bundle' && o.bundles ? onBundle
+                : async () => log.warn({ kind: /^[a-z]{1,20}$/.test(kind) ? kind : '?' }, 'message of a kind this node does not take from the hub dropped');
+              // Acked after it was applied or refused: nothing is lost with a cut link, and a refused one does not loop.
+              void handle(msg.content)
+                .catch((err: Error) => log.error({ kind, err: { message: err.message } }, 'hub message handling failed'))
                 .finally(() => {
                   try {
                     ch.ack(msg);
@@ -236,7 +343,10 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
           void heartbeat();
           kick();
         },
-        onDown: () => onlineGauge.set(0),
+        onDown: () => {
+          consuming = undefined;
+          onlineGauge.set(0);
+        },
       })
     : undefined;
 
@@ -338,6 +448,8 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
     const body: Heartbeat = {
       node: nodeId, city, version, bundle: revision, backlog: outbox.backlog, sentAt: new Date().toISOString().slice(0, 19) + 'Z',
       ...(bundleRefused ? { bundleRefused } : {}),
+      ...(o.config ? { config: configInForce() } : {}),
+      ...(configRefused ? { configRefused } : {}),
       ...(groups.length > 0 ? { groups } : {}),
       ...figures(),
     };
@@ -391,7 +503,29 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
         ...(lastConfirmAt ? { lastConfirmAt } : {}),
         ...(lastHeartbeatAt ? { lastHeartbeatAt } : {}),
         ...(bundleRefused ? { bundleRefused } : {}),
+        ...(configRefused ? { configRefused } : {}),
       };
+    },
+    async setGroups(next) {
+      for (const g of next) if (!GROUP.test(g)) throw new TypeError(`bad group ${JSON.stringify(g)}: letters, digits, . _ - (1-64)`);
+      const before = groups;
+      groups = [...new Set(next)];
+      for (const g of before) if (!groups.includes(g)) unbind.add(g);
+      for (const g of groups) unbind.delete(g);
+      const ch = link?.channel ?? consuming;
+      if (!ch) return; // at the next setup
+      const q = t.nodeQueue(nodeId);
+      try {
+        for (const g of groups) if (!before.includes(g)) await ch.bindQueue(q, t.control, `group.${g}.#`);
+        for (const g of [...unbind]) {
+          await ch.unbindQueue(q, t.control, `group.${g}.#`);
+          unbind.delete(g);
+        }
+      } catch (err) {
+        // The channel broke: the link sets up again with the new groups.
+        log.warn({ err: { message: (err as Error).message } }, 'group bindings not changed yet; done at reconnect');
+      }
+      void heartbeat();
     },
     drained() {
       return new Promise((resolve) => {

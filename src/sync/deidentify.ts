@@ -98,6 +98,10 @@ export interface Heartbeat {
   p99LatencyMs?: number;
   /** The rollout groups the node is in (its queue is bound to `group.<g>.#` for each). */
   groups?: string[];
+  /** The configuration revision from the hub in force ('' for none), when the node takes configurations. */
+  config?: string;
+  /** The last configuration from the hub this node refused, why, and the setting it named. */
+  configRefused?: { revision?: string; reason: string; key?: string };
 }
 
 const LABEL = /^[A-Za-z0-9 ._:/-]{0,100}$/;
