@@ -86,4 +86,26 @@ describe('sync: aggregator small-count suppression', () => {
     assert.equal(agg.suppressed, 1);
     await agg.close();
   });
+
+  it('reads a live threshold at each flush (the node setting fleetMinCount, which a configuration from the hub may change)', async () => {
+    const { Aggregator } = await import('../src/sync/index.ts');
+    const { createLogger } = await import('../src/observability/index.ts');
+    const { checkRemoteSettings } = await import('../src/config/index.ts');
+    const h9 = Date.UTC(2026, 10, 24, 9, 0, 0);
+    let k = 5;
+    const sent: Array<Record<string, unknown>> = [];
+    const agg = new Aggregator({ sink: async (p) => void sent.push(p), logger: createLogger({ level: 'silent' }), minCount: () => k, now: () => h9 + 30 * 60_000 });
+    for (let i = 0; i < 2; i++) agg.observe('consultations', h9 + i * 1_000);
+    await agg.flush();
+    assert.deepEqual(sent, [], 'two of five: held');
+    k = 2;
+    await agg.flush();
+    assert.deepEqual(sent, [{ metric: 'consultations', period: '2026-11-24T09:00Z', count: 2 }]);
+    await agg.close();
+    // The hub may set it; the same bounds as on the node.
+    assert.deepEqual(checkRemoteSettings({ fleetMinCount: 5 }), { ok: true, settings: { fleetMinCount: 5 } });
+    const bad = checkRemoteSettings({ fleetMinCount: 0 });
+    assert.equal(bad.ok, false);
+    assert.match(bad.ok ? '' : bad.message, /^fleetMinCount: /);
+  });
 });

@@ -87,7 +87,7 @@ test('remote settings (hub configuration rollouts): the declared keys, validated
   const ok = checkRemoteSettings({ logLevel: 'debug', fnTimeoutMs: 250, nodeGroups: 'north, icu-2', shutdownTimeoutMs: 5000 });
   assert.deepEqual(ok, { ok: true, settings: { logLevel: 'debug', fnTimeoutMs: 250, nodeGroups: ['north', 'icu-2'], shutdownTimeoutMs: 5000 } });
   assert.deepEqual(checkRemoteSettings({}), { ok: true, settings: {} }, 'an empty configuration: every key back to the local value');
-  assert.deepEqual([...REMOTE_SETTINGS].sort(), ['fnMaxMemoryPages', 'fnMaxOutputBytes', 'fnMaxStderrBytes', 'fnTimeoutMs', 'logLevel', 'nodeGroups', 'shutdownTimeoutMs']);
+  assert.deepEqual([...REMOTE_SETTINGS].sort(), ['fleetMinCount', 'fnMaxMemoryPages', 'fnMaxOutputBytes', 'fnMaxStderrBytes', 'fnTimeoutMs', 'logLevel', 'nodeGroups', 'shutdownTimeoutMs']);
   const refused = (v: unknown) => {
     const r = checkRemoteSettings(v);
     assert.equal(r.ok, false, JSON.stringify(v));

@@ -68,6 +68,12 @@ export const ConfigSchema = z
     fnTimeoutMs: z.coerce.number().int().min(1).max(600_000).default(1000),
     fnMaxOutputBytes: z.coerce.number().int().min(2).max(64 * 1024 * 1024).default(256 * 1024),
     fnMaxStderrBytes: z.coerce.number().int().min(0).max(1024 * 1024).default(4096),
+    /**
+     * Small-count suppression of the hourly figures sent to the hub: a figure
+     * (metric, hour) counted fewer times is held back until it reaches this
+     * count, and dropped if its hour ends first. 1: none.
+     */
+    fleetMinCount: z.coerce.number().int().min(1).max(1000).default(1),
     /** Sandbox worker threads kept started for Wasm functions. */
     fnWorkers: z.coerce.number().int().min(1).max(64).default(2),
     /**
@@ -101,7 +107,7 @@ export type Config = z.infer<typeof ConfigSchema> & {
  *   fnMaxStderrBytes   Wasm functions: the stderr cap for later registrations (idem)
  *   shutdownTimeoutMs  the grace period of the next SIGTERM
  */
-export const REMOTE_SETTINGS = ['logLevel', 'nodeGroups', 'fnTimeoutMs', 'fnMaxMemoryPages', 'fnMaxOutputBytes', 'fnMaxStderrBytes', 'shutdownTimeoutMs'] as const;
+export const REMOTE_SETTINGS = ['logLevel', 'nodeGroups', 'fleetMinCount', 'fnTimeoutMs', 'fnMaxMemoryPages', 'fnMaxOutputBytes', 'fnMaxStderrBytes', 'shutdownTimeoutMs'] as const;
 export type RemoteSettingKey = (typeof REMOTE_SETTINGS)[number];
 
 /** Settings never sent over the fleet: secrets and trust anchors stay with the node's operator. */
@@ -175,6 +181,7 @@ const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
   TELEMED_TURN_URLS: 'turnUrls',
   AMQP_URL: 'amqpUrl',
   TELEMED_SYNC_PREFIX: 'syncPrefix',
+  TELEMED_FLEET_MIN_COUNT: 'fleetMinCount',
   TELEMED_HUB_PUBLIC_KEY: 'hubPublicKey',
   TELEMED_FUNCTIONS_SHIPPED: 'functionsShipped',
   TELEMED_FN_MAX_MEMORY_PAGES: 'fnMaxMemoryPages',

@@ -169,7 +169,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   });
   settings.onGroups((groups) => sync.setGroups(groups));
   if (config.amqpUrl && !hubKey) logger.info({ part: 'sync' }, 'no TELEMED_HUB_PUBLIC_KEY: policy bundles and configurations from the hub are not taken');
-  const figures = new Aggregator({ sink: (p) => sync.enqueue('aggregate', p), logger });
+  const figures = new Aggregator({ sink: (p) => sync.enqueue('aggregate', p), logger, minCount: () => settings.current().fleetMinCount });
   consult.on('call-ended', (e) => {
     const now = Date.now();
     figures.observe(AggregateMetrics.consultations, now);

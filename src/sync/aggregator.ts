@@ -17,9 +17,10 @@ export interface AggregatorOptions {
    * Small-count suppression: a cell counted fewer than this many times is held
    * back (it keeps counting) until it reaches the threshold; a cell of an hour
    * already over that never reached it is dropped and counted in `suppressed`.
-   * Default 1 (no suppression).
+   * Default 1 (no suppression). A function is read at each flush (a setting
+   * the hub may change live).
    */
-  minCount?: number;
+  minCount?: number | (() => number);
   /** Clock (tests). */
   now?: () => number;
 }
@@ -61,7 +62,8 @@ export class Aggregator {
 
   /** Sends what was summed so far, one aggregate per (metric, hour). */
   async flush(): Promise<void> {
-    const k = this.#o.minCount ?? 1;
+    const m = this.#o.minCount;
+    const k = typeof m === 'function' ? m() : (m ?? 1);
     const current = hourOf((this.#o.now ?? Date.now)());
     const cells: Cell[] = [];
     const held = new Map<string, Cell>();
