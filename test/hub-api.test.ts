@@ -17,21 +17,14 @@ import { createHub, type FleetNode, type HubOptions, type RolloutRecord } from '
 import { bundleFromFiles, createBuiltinPolicy, createRegoPolicy, loadVerifiedRegoPolicy, type PolicyEngine } from '../src/policy/index.ts';
 import { assertFleet, createSyncAgent, routingKey, topology, type BundleFileText, type SyncAgent } from '../src/sync/index.ts';
 import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, syncStore, until } from './sync-harness.ts';
-import { dropSchema, PG_URL, PgProxy, pgSkip, runSchema, schemaExists } from './hub-harness.ts';
+import { PG_URL, PgProxy, dropSchema, hubStores, pgSkip, reportingBundle, runSchema, schemaExists } from './hub-harness.ts';
 
 const brokerReason = await brokerSkip();
 const pgReason = brokerReason ?? (await pgSkip());
 
-/** A test bundle that lets de-identified figures go to the hub (so the node keeps sending heartbeats once it is in force). */
-const bundle = (revision: string): BundleFileText[] => [
-  { path: '.manifest', text: JSON.stringify({ revision, roots: ['healthcare'] }) },
-  { path: 'healthcare/p.rego', text: 'package healthcare.telemedicine\n\nimport rego.v1\n\ndefault allow := false\n\nallow if {\n\tinput.action == "data_transfer"\n\tinput.resource.classification == "deidentified"\n}\n' },
-];
+const bundle = reportingBundle;
 
-const STORES: Array<{ name: string; skip: string | undefined; options: (dir: string, schema: string) => Partial<HubOptions> }> = [
-  { name: 'SQLite', skip: brokerReason, options: (dir) => ({ dataDir: dir }) },
-  { name: 'PostgreSQL', skip: pgReason, options: (_dir, schema) => ({ databaseUrl: PG_URL, databaseSchema: schema }) },
-];
+const STORES = hubStores(brokerReason, pgReason);
 
 for (const S of STORES) {
   describe(`hub on ${S.name}`, { skip: S.skip }, () => {

@@ -17,13 +17,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import pg from 'pg';
-import { createHub, HubConfigError, HUB_MIGRATIONS, loadHubConfig, PgLedger, SqliteLedger, type HubOptions, type RolloutRecord } from '../src/hub/index.ts';
+import { createHub, HubConfigError, HUB_MIGRATIONS, loadHubConfig, PgLedger, SqliteLedger, type RolloutRecord } from '../src/hub/index.ts';
 import { createLogger } from '../src/observability/index.ts';
 import { openStore } from '../src/store/index.ts';
 import type { BundleFileText } from '../src/sync/index.ts';
 import { CHROMIUM, CHROMIUM_ARGS, browserSkip } from './helpers/browser.ts';
 import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, until } from './sync-harness.ts';
-import { dropSchema, PG_URL, pgSkip, runSchema, startTestIdp, type TestIdp } from './hub-harness.ts';
+import { PG_URL, dropSchema, hubStores, pgSkip, runSchema, startTestIdp, type TestIdp } from './hub-harness.ts';
 
 const brokerReason = await brokerSkip();
 const pgReason = brokerReason ?? (await pgSkip());
@@ -275,10 +275,7 @@ describe('hub stores made before rollouts recorded their actor', () => {
   });
 });
 
-const STORES: Array<{ name: string; skip: string | undefined; options: (dir: string, schema: string) => Partial<HubOptions> }> = [
-  { name: 'SQLite', skip: brokerReason, options: (dir) => ({ dataDir: dir }) },
-  { name: 'PostgreSQL', skip: pgReason, options: (_dir, schema) => ({ databaseUrl: PG_URL, databaseSchema: schema }) },
-];
+const STORES = hubStores(brokerReason, pgReason);
 
 for (const S of STORES) {
   describe(`hub on ${S.name}: rollouts by single sign-on`, { skip: S.skip }, () => {

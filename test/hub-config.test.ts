@@ -15,24 +15,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { checkRemoteSettings } from '../src/config/index.ts';
-import { createHub, type FleetNode, type HubOptions, type RolloutRecord } from '../src/hub/index.ts';
+import { createHub, type FleetNode, type RolloutRecord } from '../src/hub/index.ts';
 import { bundleFromFiles, createRegoPolicy, type PolicyEngine } from '../src/policy/index.ts';
-import { assertFleet, ConfigRefusal, createSyncAgent, routingKey, topology, type BundleFileText, type SyncAgent } from '../src/sync/index.ts';
+import { assertFleet, ConfigRefusal, createSyncAgent, routingKey, topology, type SyncAgent } from '../src/sync/index.ts';
 import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, syncStore, until } from './sync-harness.ts';
-import { dropSchema, PG_URL, pgSkip, runSchema } from './hub-harness.ts';
+import { dropSchema, hubStores, pgSkip, reportingBundle, runSchema } from './hub-harness.ts';
 
 const brokerReason = await brokerSkip();
 const pgReason = brokerReason ?? (await pgSkip());
 
-const bundle = (revision: string): BundleFileText[] => [
-  { path: '.manifest', text: JSON.stringify({ revision, roots: ['healthcare'] }) },
-  { path: 'healthcare/p.rego', text: 'package healthcare.telemedicine\n\nimport rego.v1\n\ndefault allow := false\n\nallow if {\n\tinput.action == "data_transfer"\n\tinput.resource.classification == "deidentified"\n}\n' },
-];
+const bundle = reportingBundle;
 
-const STORES: Array<{ name: string; skip: string | undefined; options: (dir: string, schema: string) => Partial<HubOptions> }> = [
-  { name: 'SQLite', skip: brokerReason, options: (dir) => ({ dataDir: dir }) },
-  { name: 'PostgreSQL', skip: pgReason, options: (_dir, schema) => ({ databaseUrl: PG_URL, databaseSchema: schema }) },
-];
+const STORES = hubStores(brokerReason, pgReason);
 
 for (const S of STORES) {
   describe(`hub configuration rollouts on ${S.name}`, { skip: S.skip }, () => {

@@ -9,6 +9,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import pg from 'pg';
+import type { HubOptions } from '../src/hub/index.ts';
+import type { BundleFileText } from '../src/sync/index.ts';
 import { serviceSkip, TcpProxy } from './sync-harness.ts';
 
 export const PG_URL = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -103,3 +105,22 @@ export async function startTestIdp(): Promise<TestIdp> {
     close: () => new Promise<void>((r) => server.close(() => r())),
   });
 }
+
+/** A test bundle that lets de-identified figures go to the hub (so a node keeps sending heartbeats once it is in force). */
+export const reportingBundle = (revision: string): BundleFileText[] => [
+  { path: '.manifest', text: JSON.stringify({ revision, roots: ['healthcare'] }) },
+  { path: 'healthcare/p.rego', text: 'package healthcare.telemedicine\n\nimport rego.v1\n\ndefault allow := false\n\nallow if {\n\tinput.action == "data_transfer"\n\tinput.resource.classification == "deidentified"\n}\n' },
+];
+
+export interface HubStore {
+  name: string;
+  /** Why this store's tests skip (no broker, no PostgreSQL), or undefined. */
+  skip: string | undefined;
+  options: (dir: string, schema: string) => Partial<HubOptions>;
+}
+
+/** The hub's two ledgers, each test run on both: SQLite in `dir`, PostgreSQL in `schema`. */
+export const hubStores = (brokerReason: string | undefined, pgReason: string | undefined): HubStore[] => [
+  { name: 'SQLite', skip: brokerReason, options: (dir) => ({ dataDir: dir }) },
+  { name: 'PostgreSQL', skip: pgReason, options: (_dir, schema) => ({ databaseUrl: PG_URL, databaseSchema: schema }) },
+];

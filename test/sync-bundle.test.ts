@@ -11,7 +11,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import amqp from 'amqplib';
 import { createHub } from '../src/hub/index.ts';
 import { bundleFromFiles, createRegoPolicy, loadVerifiedRegoPolicy, type PolicyEngine } from '../src/policy/index.ts';
-import { createSyncAgent, signBundle, topology, verifyBundle, type BundleFileText } from '../src/sync/index.ts';
+import { createSyncAgent, signBundle, topology, verifyBundle } from '../src/sync/index.ts';
+import { reportingBundle } from './hub-harness.ts';
 import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, syncStore, TcpProxy, until } from './sync-harness.ts';
 
 const skip = await brokerSkip();
@@ -19,10 +20,7 @@ const hubKeys = generateKeyPairSync('ed25519');
 const otherKeys = generateKeyPairSync('ed25519');
 
 /** A bundle whose data_transfer rules allow de-identified figures to the hub (a test bundle, not the shipped one). */
-const bundle = (revision: string): BundleFileText[] => [
-  { path: '.manifest', text: JSON.stringify({ revision, roots: ['healthcare'] }) },
-  { path: 'healthcare/p.rego', text: 'package healthcare.telemedicine\n\nimport rego.v1\n\ndefault allow := false\n\nallow if {\n\tinput.action == "data_transfer"\n\tinput.resource.classification == "deidentified"\n}\n' },
-];
+const bundle = reportingBundle;
 
 describe('sync: signed bundles (unit)', () => {
   it('verifies the signer and the content', () => {

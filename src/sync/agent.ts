@@ -164,6 +164,16 @@ export function transferInput(nodeId: string, kind: string): PolicyInput {
   };
 }
 
+/** The revision a message from the hub claims (for the refusal report), when it has a readable one; nothing else of it is trusted. */
+function claimedRevision(content: Buffer): string | undefined {
+  try {
+    const r = (JSON.parse(content.toString('utf8')) as { revision?: unknown }).revision;
+    return typeof r === 'string' ? nodeLabel(r, 'revision') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
   const log = o.logger.child({ part: 'sync' });
   const nodeId = nodeLabel(o.nodeId, 'nodeId');
@@ -208,13 +218,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
   const onConfig = async (content: Buffer): Promise<void> => {
     if (!o.config || !configKey) return;
     const check = verifyConfig(content, configKey);
-    let revision: string | undefined;
-    try {
-      const r = (JSON.parse(content.toString('utf8')) as { revision?: unknown }).revision;
-      if (typeof r === 'string') revision = nodeLabel(r, 'revision');
-    } catch {
-      revision = undefined;
-    }
+    const revision = claimedRevision(content);
     if (!check.ok) {
       configRefused = { ...(revision ? { revision } : {}), reason: check.reason };
     } else {
@@ -242,13 +246,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
   const onBundle = async (content: Buffer): Promise<void> => {
     if (!o.bundles || !bundleKey) return;
     const check = verifyBundle(content, bundleKey);
-    let revision: string | undefined;
-    try {
-      const r = (JSON.parse(content.toString('utf8')) as { revision?: unknown }).revision;
-      if (typeof r === 'string') revision = nodeLabel(r, 'revision');
-    } catch {
-      revision = undefined;
-    }
+    const revision = claimedRevision(content);
     if (!check.ok) {
       bundleRefused = { ...(revision ? { revision } : {}), reason: check.reason };
     } else {
