@@ -125,7 +125,12 @@ timer = setTimeout(tick, workerData.everyMs);
 parentPort.on('message', (m) => {
   if (m === 'stop') {
     clearTimeout(timer);
-    try { db.close(); } finally { parentPort.close(); }
+    try { db.close(); } finally {
+      // tell stop(), which waits for it: the connection is closed, its files are the main connection's alone
+      Atomics.store(workerData.closed, 0, 1);
+      Atomics.notify(workerData.closed, 0);
+      parentPort.close();
+    }
   }
 });
 `;
@@ -150,13 +155,15 @@ export class Checkpointer {
   readonly #bound: number;
   #over = false;
   #stopped = false;
+  /** Set to 1 by the worker once its connection is closed. */
+  readonly #closed = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(o: CheckpointerOptions) {
     this.#bound = o.boundPages ?? 65_536;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.#worker = new Worker(WORKER, {
       eval: true,
-      workerData: { file: o.file, driver, synchronous: o.synchronous, everyMs: o.everyMs ?? 250, restartFrames: o.restartFrames ?? 4096 },
+      workerData: { file: o.file, driver, synchronous: o.synchronous, everyMs: o.everyMs ?? 250, restartFrames: o.restartFrames ?? 4096, closed: this.#closed },
       // a checkpoint worker never holds the node (or a test) open
       stdout: false,
       stderr: false,
@@ -171,6 +178,8 @@ export class Checkpointer {
     this.#worker.on('error', (err) => {
       if (!this.#stopped) o.onFailed?.(err);
     });
+    // a worker that is gone holds no connection: stop() does not wait for it
+    this.#worker.on('exit', () => Atomics.store(this.#closed, 0, 1));
   }
 
   /** True once: the WAL passed its bound; the caller checkpoints on the main connection. */
@@ -180,9 +189,16 @@ export class Checkpointer {
     return o;
   }
 
-  stop(): void {
+  /**
+   * Stops the worker and waits (at most `waitMs`, default 5 s; a checkpoint
+   * under way finishes first) until its connection is closed, so that when the
+   * store closes right after, no other connection still holds the database's
+   * files (a folder removed after close() is not written to again).
+   */
+  stop(waitMs = 5000): void {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#worker.postMessage('stop');
+    Atomics.wait(this.#closed, 0, 0, waitMs);
   }
 }
