@@ -10,7 +10,7 @@
  * sign-on or admin token: `auth.ts`) with their status per node and who made them.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { ConsumeMessage } from 'amqplib';
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { createHash, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ import { openStore, type Store } from '../store/index.ts';
 import { checkRemoteSettings } from '../config/index.ts';
 import { AmqpLink, assertFleet, canonicalBundle, canonicalConfig, ed25519Key, topology, type BundleFileText } from '../sync/index.ts';
 import { bundleFiles, checkTarget, configRevision, publishBundle, publishConfig, rolloutOnce, type RolloutTarget } from './rollout.ts';
-import { HUB_MIGRATIONS, SqliteLedger, parseIncoming, type Ledger, type NodeRow, type RolloutKind, type RolloutRecord } from './ledger.ts';
+import { HUB_MIGRATIONS, SqliteLedger, parseIncoming, type Ledger, type NewRollout, type NodeRow, type RolloutKind, type RolloutRecord } from './ledger.ts';
 import { PgLedger } from './ledger-pg.ts';
 import { createHubAuth, type HubOidcOptions } from './auth.ts';
 import { FLEET_PAGE } from './page.ts';
@@ -233,19 +233,28 @@ export function createHub(o: HubOptions): Hub<Ledger> {
       })
     : undefined;
 
-  const rollout = async (target: RolloutTarget, revision: string, files: BundleFileText[], actor?: string): Promise<RolloutRecord> => {
-    if (!signingKey) throw new RolloutError(503, 'no_signing_key', 'the hub has no bundle signing key (set TELEMED_HUB_SIGNING_KEY)');
+  /**
+   * Records a rollout (each target node `pending`), publishes it with
+   * `publish` (signs and waits for the broker's confirm; resolves to the
+   * routing key) and marks it published, or failed with the broker's reason.
+   */
+  const recordAndPublish = async (
+    r: Omit<NewRollout, 'id' | 'nodes'>,
+    publish: (ch: ConfirmChannel, key: KeyObject) => Promise<string>,
+    what: string,
+    logged: Record<string, unknown> = {},
+  ): Promise<RolloutRecord> => {
+    if (!signingKey) throw new RolloutError(503, 'no_signing_key', 'the hub has no signing key (set TELEMED_HUB_SIGNING_KEY)');
     const ch = link?.channel;
     if (!ch) throw new RolloutError(503, 'broker_unavailable', link ? 'the hub is not connected to the broker' : 'the hub has no broker (set AMQP_URL)');
-    checkTarget(target);
+    checkTarget(r.target);
     const id = randomUUID();
-    const sha256 = createHash('sha256').update(canonicalBundle(revision, files)).digest('hex');
-    await ledger.createRollout({ id, revision, target, files: files.length, sha256, nodes: await ledger.targetNodes(target), actor: actor ?? null });
+    await ledger.createRollout({ ...r, id, nodes: await ledger.targetNodes(r.target) });
     const startedAt = new Date().toISOString();
     try {
-      const key = await publishBundle(ch, t, target, revision, files, signingKey);
+      const key = await publish(ch, signingKey);
       await ledger.rolloutPublished(id, startedAt);
-      log.info({ target: key, revision, rollout: id, actor }, 'bundle rolled out');
+      log.info({ target: key, revision: r.revision, rollout: id, actor: r.actor, ...logged }, `${what} rolled out`);
     } catch (err) {
       await ledger.rolloutFailed(id, (err as Error).message).catch(() => undefined);
       throw err;
@@ -253,27 +262,23 @@ export function createHub(o: HubOptions): Hub<Ledger> {
     return (await ledger.rollout(id))!;
   };
 
+  const rollout = (target: RolloutTarget, revision: string, files: BundleFileText[], actor?: string): Promise<RolloutRecord> =>
+    recordAndPublish(
+      { revision, target, files: files.length, sha256: createHash('sha256').update(canonicalBundle(revision, files)).digest('hex'), actor: actor ?? null },
+      (ch, key) => publishBundle(ch, t, target, revision, files, key),
+      'bundle',
+    );
+
   const rolloutConfig = async (target: RolloutTarget, revision: string, settings: Record<string, unknown>, actor?: string): Promise<RolloutRecord> => {
     const check = checkRemoteSettings(settings);
     if (!check.ok) throw new RolloutError(400, 'bad_settings', check.message);
     if (!/^[A-Za-z0-9._:-]{1,100}$/.test(revision)) throw new RolloutError(400, 'bad_request', 'revision: letters, digits, . _ : - (1-100)');
-    if (!signingKey) throw new RolloutError(503, 'no_signing_key', 'the hub has no signing key (set TELEMED_HUB_SIGNING_KEY)');
-    const ch = link?.channel;
-    if (!ch) throw new RolloutError(503, 'broker_unavailable', link ? 'the hub is not connected to the broker' : 'the hub has no broker (set AMQP_URL)');
-    checkTarget(target);
-    const id = randomUUID();
-    const sha256 = createHash('sha256').update(canonicalConfig(revision, settings)).digest('hex');
-    await ledger.createRollout({ id, kind: 'config', settings, revision, target, files: Object.keys(settings).length, sha256, nodes: await ledger.targetNodes(target), actor: actor ?? null });
-    const startedAt = new Date().toISOString();
-    try {
-      const key = await publishConfig(ch, t, target, revision, settings, signingKey);
-      await ledger.rolloutPublished(id, startedAt);
-      log.info({ target: key, revision, rollout: id, settings: Object.keys(settings), actor }, 'configuration rolled out');
-    } catch (err) {
-      await ledger.rolloutFailed(id, (err as Error).message).catch(() => undefined);
-      throw err;
-    }
-    return (await ledger.rollout(id))!;
+    return recordAndPublish(
+      { kind: 'config', settings, revision, target, files: Object.keys(settings).length, sha256: createHash('sha256').update(canonicalConfig(revision, settings)).digest('hex'), actor: actor ?? null },
+      (ch, key) => publishConfig(ch, t, target, revision, settings, key),
+      'configuration',
+      { settings: Object.keys(settings) },
+    );
   };
 
   const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
