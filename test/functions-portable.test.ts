@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WASI as NodeWasi } from 'node:wasi';
 import { init as wasmerInit, WASI as WasmerWasi } from '@wasmer/wasi';
-import { admin, runtime, shipped } from './functions-support.ts';
+import { admin, ecgObservation, runtime, shipped } from './functions-support.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'telemed-fn-portable-'));
 const rt = runtime();
@@ -21,28 +21,6 @@ after(async () => {
   await rt.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** A lead-II trace at 250 Hz: a narrow R wave every 800 ms (75 beats per minute) over a small baseline wander. */
-function ecg(): object {
-  const hz = 250;
-  const values: number[] = [];
-  for (let i = 0; i < hz * 10; i++) {
-    const t = i / hz;
-    const sinceBeat = (t - 0.3) % 0.8;
-    const r = t >= 0.3 && sinceBeat < 0.04 ? 1200 * Math.exp(-((sinceBeat - 0.02) ** 2) / 0.00008) : 0;
-    values.push(Math.round(r + 60 * Math.sin(2 * Math.PI * 0.3 * t)));
-  }
-  return {
-    resourceType: 'Observation',
-    status: 'final',
-    code: { coding: [{ system: 'urn:oid:2.16.840.1.113883.6.24', code: '131328', display: 'MDC_ECG_ELEC_POTL' }] },
-    subject: { reference: 'Patient/example' },
-    component: [{
-      code: { coding: [{ system: 'urn:oid:2.16.840.1.113883.6.24', code: '131330', display: 'MDC_ECG_ELEC_POTL_II' }] },
-      valueSampledData: { origin: { value: 0, unit: 'mV' }, period: 4, factor: 0.001, dimensions: 1, data: values.join(' ') },
-    }],
-  };
-}
 
 const CASES: { name: string; input: object; check: (out: Record<string, unknown>) => void }[] = [
   {
@@ -52,7 +30,7 @@ const CASES: { name: string; input: object; check: (out: Record<string, unknown>
   },
   {
     name: 'ecg-hr',
-    input: ecg(),
+    input: ecgObservation({ bpm: 75 }).resource,
     check: (out) => assert.ok(Math.abs((out.heartRate as number) - 75) <= 1, `heart rate ${String(out.heartRate)}, expected 75`),
   },
   {

@@ -51,20 +51,8 @@ function servedByTheNodeOnly(page: Page): Page {
 }
 
 /** A patient with a telehealth Consent and an Appointment of `doctor` with them at `start`. */
-async function book(tag: string, given: string, start: Date, doctor = DOCTOR): Promise<{ id: string; patient: string }> {
-  const patient = `Patient/${tag}`;
-  await node.fhir.putAsSystem({ resourceType: 'Patient', id: tag, active: true, name: [{ given: [given], family: 'Phone' }] });
-  await node.fhir.putAsSystem({
-    resourceType: 'Consent', id: `consent-${tag}`, status: 'active',
-    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
-    category: [{ text: 'telehealth' }], patient: { reference: patient },
-  });
-  const id = `appt-${tag}`;
-  await node.fhir.putAsSystem({
-    resourceType: 'Appointment', id, status: 'booked', start: start.toISOString(), end: new Date(start.getTime() + 20 * 60_000).toISOString(),
-    participant: [{ actor: { reference: doctor }, status: 'accepted' }, { actor: { reference: patient }, status: 'accepted' }],
-  });
-  return { id, patient };
+function book(tag: string, given: string, start: Date, doctor = DOCTOR): Promise<{ id: string; patient: string }> {
+  return session.book(tag, { given, family: 'Phone', start, end: new Date(start.getTime() + 20 * 60_000), clinician: doctor });
 }
 
 /** A time later today (local day of this machine, which is the browser's too), never across midnight. */

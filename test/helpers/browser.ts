@@ -103,11 +103,17 @@ export class BrowserSession {
     return page;
   }
 
-  /** A booking of the demo clinician with a new patient (with a telehealth Consent unless `consent: false`). */
-  async book(tag: string, opts: { consent?: boolean } = {}): Promise<{ id: string; patient: string }> {
+  /**
+   * A booking of a clinician (default: the demo clinician) with a new patient
+   * (with a telehealth Consent unless `consent: false`), starting now unless `start` is given.
+   */
+  async book(
+    tag: string,
+    opts: { consent?: boolean; given?: string; family?: string; start?: Date; end?: Date; clinician?: string } = {},
+  ): Promise<{ id: string; patient: string }> {
     const node = this.node;
     const patient = `Patient/${tag}`;
-    await node.fhir.putAsSystem({ resourceType: 'Patient', id: tag, active: true, name: [{ given: ['Sam'], family: `Test-${tag}` }] });
+    await node.fhir.putAsSystem({ resourceType: 'Patient', id: tag, active: true, name: [{ given: [opts.given ?? 'Sam'], family: opts.family ?? `Test-${tag}` }] });
     if (opts.consent !== false) {
       await node.fhir.putAsSystem({
         resourceType: 'Consent', id: `consent-${tag}`, status: 'active',
@@ -117,8 +123,8 @@ export class BrowserSession {
     }
     const id = `appt-${tag}`;
     await node.fhir.putAsSystem({
-      resourceType: 'Appointment', id, status: 'booked', start: new Date().toISOString(),
-      participant: [{ actor: { reference: DEMO.clinician }, status: 'accepted' }, { actor: { reference: patient }, status: 'accepted' }],
+      resourceType: 'Appointment', id, status: 'booked', start: (opts.start ?? new Date()).toISOString(), ...(opts.end ? { end: opts.end.toISOString() } : {}),
+      participant: [{ actor: { reference: opts.clinician ?? DEMO.clinician }, status: 'accepted' }, { actor: { reference: patient }, status: 'accepted' }],
     });
     return { id, patient };
   }
