@@ -90,7 +90,11 @@ function eqv(a: unknown, b: unknown): boolean {
   throw UNSUPPORTED;
 }
 
-/** A plain or scalar value's place in OPA's type order (null < boolean < number < string < array < object < set). */
+/**
+ * A plain or scalar value's place in OPA's type order (null < boolean < number < string < array < object < set).
+ * Not value.ts `typeRank`: that one ranks the evaluator's values (an object is an RObject, anything else a set),
+ * this one the input as the caller gave it (a plain object is an object; a function or symbol reads as null).
+ */
 function rank(x: unknown): number {
   switch (typeof x) {
     case 'boolean':
