@@ -7,7 +7,11 @@
  * "warm worker" has optimized its JavaScript); their cold calls take turns,
  * so each configuration sees the same neighbours' load.
  *
- *   cold call   first call of a registered module on a warm worker (each
+ *   inline      the default path: the call runs on the calling thread on a
+ *               fuel-metered copy of the module (TELEMED_FN_INLINE_FUEL;
+ *               registration is followed by waiting for that copy), with the
+ *               instance made ahead and with instantiation on the call's path
+ *   cold call   (on the worker, TELEMED_FN_INLINE_FUEL=0) first call of a registered module on a warm worker (each
  *               iteration registers the module under a new name; registration
  *               resolves once the worker holds the compiled module), measured
  *               with the instance made ahead (the default: the worker
@@ -27,7 +31,7 @@
  *   worker      starting a fresh worker_thread until its first message
  *   process     spawning a child `node` that computes NEWS2 in JavaScript
  *
- * Settings: BENCH_COLD (default 400), BENCH_WARMUP (calls that warm each
+ * Settings: BENCH_INLINE_FUEL (default: TELEMED_FN_INLINE_FUEL's default), BENCH_COLD (default 400), BENCH_WARMUP (calls that warm each
  * worker up first, default 300), BENCH_WARM (default 2000),
  * BENCH_SPAWNS (default 20), BENCH_SPIN_US (default: the configuration's
  * default, TELEMED_FN_SPIN_US), BENCH_SPIN_SWEEP (other budgets for the cold
@@ -51,6 +55,7 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 300);
 const WARM = Number(process.env.BENCH_WARM ?? 2000);
 const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 20);
 const SPIN = Number(process.env.BENCH_SPIN_US ?? loadConfig({}).fnSpinUs);
+const INLINE_FUEL = Number(process.env.BENCH_INLINE_FUEL ?? loadConfig({}).fnInlineFuel);
 const SWEEP = (process.env.BENCH_SPIN_SWEEP ?? '250,500').split(',').filter((v) => v.trim() !== '').map(Number).filter((v) => v !== SPIN && v > 0);
 const INPUT = { respiratoryRate: 25, spo2: 91, onOxygen: false, systolicBP: 95, heartRate: 115, consciousness: 'A', temperature: 38.5 };
 const who = { id: 'bench', role: 'admin' };
@@ -140,19 +145,21 @@ export async function run(): Promise<void> {
     return t[0] * 1e6 + t[1] / 1e3;
   };
   /** One configuration under test: a one-worker registry and its figures. */
-  interface Setup { premake: boolean; spinUs: number; warmToo: boolean; registry: FunctionRegistry; f: Figures; last?: CallTrace }
-  const setup = (premake: boolean, spinUs: number, warmToo: boolean): Setup => {
+  interface Setup { premake: boolean; spinUs: number; warmToo: boolean; inline: boolean; registry: FunctionRegistry; f: Figures; last?: CallTrace }
+  /** `inline`: calls on the calling thread under the default fuel (the node's default); else every call on the worker. */
+  const setup = (premake: boolean, spinUs: number, warmToo: boolean, inline = false): Setup => {
     const f: Figures = {
       cold: [], coldInWorker: [], phases: [], coldPolled: 0, warm: [], warmInWorker: [], premade: 0, warmPremade: 0, perSecond: 0,
       spins: 0, spinAnswered: 0, spinSeconds: 0, mainGcMs: 0,
     };
-    const s = { premake, spinUs, warmToo, f } as Setup;
+    const s = { premake, spinUs, warmToo, inline, f } as Setup;
     s.registry = new FunctionRegistry({
       logger: createLogger({ level: 'silent' }),
       limits: { workers: 1, maxQueue: 4096 },
       decide: () => ({ allow: true, reason: 'bench' }),
       premake,
       spinUs,
+      inlineFuel: inline ? INLINE_FUEL : 0,
       onSpin: (seconds, answered) => {
         f.spins++;
         f.spinSeconds += seconds;
@@ -163,13 +170,15 @@ export async function run(): Promise<void> {
     return s;
   };
   const setups = {
+    inline: setup(true, SPIN, true, true),
+    inlineOnPath: setup(false, SPIN, false, true),
     ahead: setup(true, SPIN, true),
     aheadOff: setup(true, 0, true),
     onPath: setup(false, SPIN, true),
     onPathOff: setup(false, 0, false),
     sweep: SWEEP.map((b) => setup(true, b, false)),
   };
-  const all = [setups.ahead, setups.aheadOff, setups.onPath, setups.onPathOff, ...setups.sweep];
+  const all = [setups.inline, setups.inlineOnPath, setups.ahead, setups.aheadOff, setups.onPath, setups.onPathOff, ...setups.sweep];
   // Main-thread GC pauses overlapping cold calls (the worker's own GCs are not observable from here).
   const { PerformanceObserver } = await import('node:perf_hooks');
   const gcs: Array<[number, number]> = [];
@@ -180,6 +189,7 @@ export async function run(): Promise<void> {
     // "A warm worker": its JavaScript (channel, WASI host) has run often enough to be optimized, as in a node that has been serving.
     for (const s of all) {
       await s.registry.register(who, 'warmup', wasm);
+      await s.registry.inlineSettled('warmup');
       for (let i = 0; i < WARMUP; i++) await s.registry.call(who, 'warmup', INPUT);
       await s.registry.unregister(who, 'warmup');
     }
@@ -191,6 +201,8 @@ export async function run(): Promise<void> {
         const name = `news2-${i}`;
         // Registration resolves once the worker holds the compiled module (and, with premake, an instance made ahead).
         await registry.register(who, name, wasm);
+        // With inline calls: and once its metered copy is ready (and, with premake, an instance made ahead on this thread).
+        if ((await registry.inlineSettled(name)).state !== (s.inline ? 'ready' : 'off')) throw new Error(`${name}: inline state not as configured`);
         const p0 = performance.now();
         const t0 = hr();
         const r = await registry.call(who, name, INPUT);
@@ -199,6 +211,9 @@ export async function run(): Promise<void> {
         f.cold.push((t1 - t0) / 1000);
         f.coldInWorker.push((r.premade ? 0 : r.instantiateMs) + r.runMs);
         if (r.premade) f.premade++;
+        if (r.inline !== s.inline) throw new Error(`${name}: ran ${r.inline ? '' : 'not '}inline`);
+        await registry.unregister(who, name);
+        if (s.inline) continue;
         const t = s.last!;
         if (t.spin === 'answered' || t.spin === 'budget') f.coldPolled++;
         f.phases.push({
@@ -206,7 +221,6 @@ export async function run(): Promise<void> {
           'take instance': t.ready - t.drained, run: t.ran - t.ready, reply: t.replied - t.ran,
           'caller sees reply': t.seen - t.replied, 'caller after': t1 - t.seen,
         });
-        await registry.unregister(who, name);
       }
     }
     await new Promise((r) => setImmediate(r));
@@ -214,6 +228,7 @@ export async function run(): Promise<void> {
     for (const s of all.filter((x) => x.warmToo)) {
       const { registry, f } = s;
       await registry.register(who, 'news2', wasm);
+      await registry.inlineSettled('news2');
       await registry.call(who, 'news2', INPUT);
       for (let i = 0; i < WARM; i++) {
         const t0 = performance.now();
@@ -231,6 +246,8 @@ export async function run(): Promise<void> {
     obs.disconnect();
     await Promise.all(all.map((s) => s.registry.close()));
   }
+  const inl = setups.inline.f;
+  const inlOnPath = setups.inlineOnPath.f;
   const ahead = setups.ahead.f;
   const aheadOff = setups.aheadOff.f;
   const onPath = setups.onPath.f;
@@ -243,24 +260,31 @@ export async function run(): Promise<void> {
 
   const polled = (x: Figures): string => `${x.coldPolled} of ${COLD} cold calls polled; ${x.spinAnswered} of ${x.spins} polls answered within the budget; `
     + `event loop held ${(x.spins ? (x.spinSeconds / x.spins) * 1e6 : 0).toFixed(0)} µs per poll on average`;
-  process.stdout.write('\nnews2, end to end from the caller (registry.call → parsed output), one worker:\n');
-  process.stdout.write(`instance made ahead (default; ${ahead.premade} of ${COLD} cold calls found one), reply poll ${SPIN} µs (default):\n`);
-  const c = line('cold call (first call of a registered module)', ahead.cold);
+  process.stdout.write('\nnews2, end to end from the caller (registry.call → parsed output):\n');
+  process.stdout.write(`on the calling thread under fuel (the default; TELEMED_FN_INLINE_FUEL ${INLINE_FUEL}), instance made ahead (${inl.premade} of ${COLD} cold calls found one):\n`);
+  const c = line('cold call (first call of a registered module)', inl.cold);
+  line(`warm call (back to back: ${inl.warmPremade} of ${WARM} found one made ahead)`, inl.warm);
+  process.stdout.write('on the calling thread under fuel, instantiation on the call\'s path (premake: false):\n');
+  const cip = line('cold call (first call: instantiate + run)', inlOnPath.cold);
+  process.stdout.write(`on the worker (TELEMED_FN_INLINE_FUEL=0), one worker, instance made ahead (${ahead.premade} of ${COLD} cold calls found one), reply poll ${SPIN} µs (default):\n`);
+  const cw = line('cold call (first call of a registered module)', ahead.cold);
   line(`warm call (back to back: ${ahead.warmPremade} of ${WARM} found one made ahead)`, ahead.warm);
   process.stdout.write(`  (${polled(ahead)})\n`);
-  process.stdout.write('instance made ahead, no reply poll (TELEMED_FN_SPIN_US=0: Atomics.waitAsync only):\n');
+  process.stdout.write('on the worker, instance made ahead, no reply poll (TELEMED_FN_SPIN_US=0: Atomics.waitAsync only):\n');
   const cOff = line('cold call', aheadOff.cold);
   line('warm call', aheadOff.warm);
   for (const [budget, x] of sweep) {
-    process.stdout.write(`instance made ahead, reply poll ${budget} µs:\n`);
+    process.stdout.write(`on the worker, instance made ahead, reply poll ${budget} µs:\n`);
     line('cold call', x.cold);
   }
-  process.stdout.write(`instantiation on the call's path (premake: false), reply poll ${SPIN} µs:\n`);
+  process.stdout.write(`on the worker, instantiation on the call's path (premake: false), reply poll ${SPIN} µs:\n`);
   const cp = line('cold call (first call: instantiate + run)', onPath.cold);
   line('warm call (instantiate + run)', onPath.warm);
-  process.stdout.write('instantiation on the call\'s path, no reply poll:\n');
+  process.stdout.write('on the worker, instantiation on the call\'s path, no reply poll:\n');
   line('cold call (first call: instantiate + run)', onPathOff.cold);
-  process.stdout.write('inside the worker:\n');
+  process.stdout.write('inside the call (instantiate when not made ahead, + run):\n');
+  line('cold, on the calling thread, instance made ahead (run)', inl.coldInWorker);
+  line('cold, on the calling thread, instantiate + run', inlOnPath.coldInWorker);
   const ci = line('cold, instance made ahead (run)', ahead.coldInWorker);
   line('warm, back to back (mostly instantiate + run)', ahead.warmInWorker);
   const cpi = line('cold, instantiate + run', onPath.coldInWorker);
@@ -272,20 +296,22 @@ export async function run(): Promise<void> {
       line(`  ${k}`, v);
     }
   }
-  process.stdout.write('without the worker hop:\n');
+  process.stdout.write('without the worker hop, unmetered, no registry:\n');
   const it = line('instantiate + run on the main thread', inThread);
   process.stdout.write('alternatives, same machine, same run:\n');
   const w = line('fresh worker_thread to first message', workers);
   const p = line('child process computing NEWS2 in JavaScript', procs);
-  process.stdout.write(`\nthroughput, 1 worker, ${Math.min(WARM, 2000)} calls in flight: ${ahead.perSecond.toFixed(0)} calls/s (made ahead, poll), `
+  process.stdout.write(`\nthroughput, ${Math.min(WARM, 2000)} calls in flight: ${inl.perSecond.toFixed(0)} calls/s on the calling thread; 1 worker: ${ahead.perSecond.toFixed(0)} calls/s (made ahead, poll), `
     + `${aheadOff.perSecond.toFixed(0)} (made ahead, no poll), ${onPath.perSecond.toFixed(0)} calls/s (instantiate on path)\n`);
   process.stdout.write('ratios (p50):\n');
-  process.stdout.write(`  fresh worker_thread / cold call      ${(w.p50 / c.p50).toFixed(0)}× (no poll: ${(w.p50 / cOff.p50).toFixed(0)}×; instantiate on path: ${(w.p50 / cp.p50).toFixed(0)}×)\n`);
-  process.stdout.write(`  child process / cold call            ${(p.p50 / c.p50).toFixed(0)}× (no poll: ${(p.p50 / cOff.p50).toFixed(0)}×; instantiate on path: ${(p.p50 / cp.p50).toFixed(0)}×)\n`);
-  process.stdout.write(`  cold call no poll / with poll        p50 ${(cOff.p50 / c.p50).toFixed(2)}×, p99 ${(cOff.p99 / c.p99).toFixed(2)}×\n`);
-  process.stdout.write(`  seed's WasmEdge cold start (10 ms) / cold call p99   ${(10 / c.p99).toFixed(1)}× (no poll: ${(10 / cOff.p99).toFixed(1)}×; instantiate on path: ${(10 / cp.p99).toFixed(1)}×)\n`);
-  process.stdout.write(`target: cold start p99 under 1 ms — end to end ${fmt(c.p99)} made ahead with a ${SPIN} µs poll (${c.p99 < 1 ? 'met' : 'NOT met'}), ${fmt(cOff.p99)} without; `
-    + `${fmt(cp.p99)} instantiating on the path; in the worker ${fmt(ci.p99)} / ${fmt(cpi.p99)}; in-thread ${fmt(it.p99)}\n`);
+  process.stdout.write(`  fresh worker_thread / cold call      ${(w.p50 / c.p50).toFixed(0)}× (on the worker: ${(w.p50 / cw.p50).toFixed(0)}×; no poll: ${(w.p50 / cOff.p50).toFixed(0)}×)\n`);
+  process.stdout.write(`  child process / cold call            ${(p.p50 / c.p50).toFixed(0)}× (on the worker: ${(p.p50 / cw.p50).toFixed(0)}×; no poll: ${(p.p50 / cOff.p50).toFixed(0)}×)\n`);
+  process.stdout.write(`  cold call on the worker / inline     p50 ${(cw.p50 / c.p50).toFixed(2)}×, p99 ${(cw.p99 / c.p99).toFixed(2)}×\n`);
+  process.stdout.write(`  cold call no poll / with poll (worker) p50 ${(cOff.p50 / cw.p50).toFixed(2)}×, p99 ${(cOff.p99 / cw.p99).toFixed(2)}×\n`);
+  process.stdout.write(`  seed's WasmEdge cold start (10 ms) / cold call p99   ${(10 / c.p99).toFixed(1)}× (instantiate on path: ${(10 / cip.p99).toFixed(1)}×; on the worker: ${(10 / cw.p99).toFixed(1)}×)\n`);
+  process.stdout.write(`target: cold start p99 under 1 ms — end to end ${fmt(c.p99)} on the calling thread, instance made ahead (${c.p99 < 1 ? 'met' : 'NOT met'}); `
+    + `${fmt(cip.p99)} instantiating on the path (${cip.p99 < 1 ? 'met' : 'NOT met'}); on the worker ${fmt(cw.p99)} with a ${SPIN} µs poll, ${fmt(cOff.p99)} without, ${fmt(cp.p99)} instantiating on the path; `
+    + `in the worker ${fmt(ci.p99)} / ${fmt(cpi.p99)}; unmetered in-thread ${fmt(it.p99)}\n`);
   process.stdout.write(`load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
 }
 

@@ -31,7 +31,12 @@ const write = (fd: number, len: number) => `(i32.store (i32.const 0) (i32.const 
 const rt = runtime({ workers: 2, timeoutMs: 300, memoryPages: 16, outputBytes: 4096, logBytes: 64 });
 after(() => rt.close());
 
-const register = async (name: string, text: string) => rt.register(admin, name, await wat(text));
+/** Registers and waits until its metered copy is ready (or refused), so each call is first tried on this thread under fuel, then on a worker. */
+const register = async (name: string, text: string) => {
+  const info = await rt.register(admin, name, await wat(text));
+  await rt.inlineSettled(name);
+  return info;
+};
 
 describe('functions sandbox', () => {
   it('runs a hand-written WASI command and parses its stdout', async () => {

@@ -52,6 +52,7 @@ function runtime(spinUs: number, limits: Partial<RuntimeLimits> = {}): { rt: Fun
     limits: { workers: 1, ...limits },
     decide: () => ({ allow: true, reason: 'test' }),
     spinUs,
+    inlineFuel: 0, // every call goes to a worker: the poll is what is tested
     onSpin: (seconds, answered) => seen.spins.push({ seconds, answered }),
     trace: (t) => seen.traces.push(t),
   });

@@ -34,10 +34,10 @@ export function runtime(limits: Partial<RuntimeLimits> = {}): FunctionRegistry {
 
 let wabtModule: Awaited<ReturnType<typeof wabt>> | undefined;
 
-/** Assembles WebAssembly text (https://webassembly.github.io/spec/core/text/) into a binary. */
-export async function wat(text: string): Promise<Uint8Array> {
+/** Assembles WebAssembly text (https://webassembly.github.io/spec/core/text/) into a binary; `features` as wabt names them (e.g. `threads`). */
+export async function wat(text: string, features: Record<string, boolean> = {}): Promise<Uint8Array> {
   wabtModule ??= await wabt();
-  const parsed = wabtModule.parseWat('test.wat', text);
+  const parsed = wabtModule.parseWat('test.wat', text, features);
   try {
     return parsed.toBinary({}).buffer;
   } finally {

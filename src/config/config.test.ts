@@ -75,6 +75,14 @@ test('TELEMED_FN_SPIN_US: the reply poll budget, 0 to 1000 µs, 0 turns it off',
   assert.throws(() => loadConfig({ TELEMED_FN_SPIN_US: '-1' }), /TELEMED_FN_SPIN_US/);
 });
 
+test('TELEMED_FN_INLINE_FUEL: the fuel of a call on the node thread, 0 turns it off', () => {
+  assert.equal(loadConfig({}).fnInlineFuel, 1_000_000);
+  assert.equal(loadConfig({ TELEMED_FN_INLINE_FUEL: '0' }).fnInlineFuel, 0);
+  assert.equal(loadConfig({ TELEMED_FN_INLINE_FUEL: '5000000' }).fnInlineFuel, 5_000_000);
+  assert.throws(() => loadConfig({ TELEMED_FN_INLINE_FUEL: '1000000000' }), /TELEMED_FN_INLINE_FUEL.*at most 100000000/s);
+  assert.throws(() => loadConfig({ TELEMED_FN_INLINE_FUEL: 'lots' }), /TELEMED_FN_INLINE_FUEL/);
+});
+
 test('TELEMED_NODE_GROUPS: comma-separated rollout groups; a bad label is refused with its name', () => {
   assert.deepEqual(loadConfig({}).nodeGroups, []);
   assert.deepEqual(loadConfig({ TELEMED_NODE_GROUPS: 'north, icu-2,pilot.a' }).nodeGroups, ['north', 'icu-2', 'pilot.a']);

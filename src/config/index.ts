@@ -82,6 +82,13 @@ export const ConfigSchema = z
      * waits asynchronously; only a call alone in flight does. 0: never.
      */
     fnSpinUs: z.coerce.number().int().min(0).max(1000, 'at most 1000 (1 ms of event loop per call)').default(1000),
+    /**
+     * Fuel of a Wasm function call run on the node's own thread (a metered
+     * copy of the module; about one unit per Wasm expression, ~0.15-0.7 ns
+     * each here): a call that needs more, or traps, runs again on a worker.
+     * The most one call can hold the event loop. 0: every call on a worker.
+     */
+    fnInlineFuel: z.coerce.number().int().min(0).max(100_000_000, 'at most 100000000 (~70 ms of event loop per call)').default(1_000_000),
     /** Folder or .tar.gz of the Rego policy bundle (default: the shipped `policies/`); watched for changes. */
     policyDir: z.string().min(1).optional(),
     /** Grace period for in-flight requests on SIGTERM, in ms. */
@@ -190,6 +197,7 @@ const ENV: Record<string, keyof z.input<typeof ConfigSchema>> = {
   TELEMED_FN_MAX_STDERR_BYTES: 'fnMaxStderrBytes',
   TELEMED_FN_WORKERS: 'fnWorkers',
   TELEMED_FN_SPIN_US: 'fnSpinUs',
+  TELEMED_FN_INLINE_FUEL: 'fnInlineFuel',
   TELEMED_TURN_SECRET: 'turnSecret',
   TELEMED_ICE_POLICY: 'icePolicy',
 };

@@ -1,11 +1,12 @@
 /**
  * Wasm functions: hospital-supplied processing (early-warning scores, ECG
  * analysis, de-identification) run as WASI preview1 commands inside the node,
- * in pre-started worker threads, with no network, no files and no
- * environment. HTTP-agnostic: node/ mounts {@link FunctionAdmin.handle}.
+ * on the node's thread under fuel (a metered copy of the module) or in
+ * pre-started worker threads, with no network, no files and no environment.
+ * HTTP-agnostic: node/ mounts {@link FunctionAdmin.handle}.
  */
 export {
-  FunctionRegistry, FunctionRegistry as FunctionRuntime, DEFAULT_LIMITS, NAME_PATTERN,
+  FunctionRegistry, FunctionRegistry as FunctionRuntime, DEFAULT_LIMITS, DEFAULT_INLINE_FUEL, NAME_PATTERN, type InlineState,
   type FunctionRuntimeOptions, type FunctionLimits, type RuntimeLimits, type FunctionInfo, type CallResult,
   type Caller, type Decide, type FunctionOperation, type TriggerResult, type LiveLimits,
 } from './registry.ts';

@@ -26,3 +26,14 @@ it('measures the event loop held by reply polls, answered or past the budget', a
   assert.match(text, /function_call_spin_seconds_count\{outcome="budget"\} 1/);
   assert.match(text, /function_call_spin_seconds_sum\{outcome="budget"\} 0.001/);
 });
+
+it('counts calls offered to the calling thread by how they went', async () => {
+  const registry = new Registry();
+  const m = functionMetrics(registry);
+  m.onInline!('answered');
+  m.onInline!('answered');
+  m.onInline!('fuel');
+  const text = await registry.metrics();
+  assert.match(text, /function_inline_calls_total\{result="answered"\} 2/);
+  assert.match(text, /function_inline_calls_total\{result="fuel"\} 1/);
+});

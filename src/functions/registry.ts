@@ -10,6 +10,8 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/index.ts';
 import { Actions, type Decision, type PolicyInput } from '../policy/index.ts';
 import { FunctionError } from './errors.ts';
+import { InlineFunction } from './inline.ts';
+import { meter } from './meter.ts';
 import { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
 import { MemoryFunctionStore, type FunctionStore } from './persist.ts';
 import { WorkerPool, type CallTrace, type PoolReply } from './pool.ts';
@@ -91,7 +93,26 @@ export interface FunctionRuntimeOptions {
   onSpin?: (seconds: number, answered: boolean) => void;
   /** Told where each answered call's time went (benchmark breakdown). */
   trace?: (t: CallTrace) => void;
+  /**
+   * Fuel of a call run on the calling thread (inline.ts, meter.ts), in units
+   * of about one Wasm expression: a call that needs more, or traps, runs
+   * again on a worker. 0 runs every call on a worker. Default
+   * {@link DEFAULT_INLINE_FUEL}.
+   */
+  inlineFuel?: number;
+  /** Told how each call offered to the calling thread went: answered there, or sent on to a worker and why. */
+  onInline?: (result: 'answered' | 'fuel' | 'trap' | 'instantiate') => void;
 }
+
+/**
+ * Fuel of an inline call by default: NEWS2 takes ~143,000 units (~30 µs), the
+ * de-identification of an Observation ~246,000; a tight infinite loop burns
+ * this much in ~0.7 ms here, the most one call can hold the event loop.
+ */
+export const DEFAULT_INLINE_FUEL = 1_000_000;
+
+/** Whether a function's calls can run on the calling thread: being prepared, ready, or not (with the reason). */
+export type InlineState = { state: 'pending' } | { state: 'ready' } | { state: 'off'; reason: string };
 
 /** What a caller sees of a registered function. */
 export interface FunctionInfo {
@@ -103,6 +124,8 @@ export interface FunctionInfo {
   limits: FunctionLimits;
   memoryPages: number;
   trigger?: Trigger;
+  /** Whether its calls can run on the calling thread under fuel (else every call goes to a worker). */
+  inline: InlineState;
 }
 
 /** What one triggered function made of a created resource. */
@@ -123,6 +146,8 @@ export interface CallResult {
   runMs: number;
   /** The instance was made ahead of the call (its instantiation was off the call's path). */
   premade: boolean;
+  /** The call ran on the calling thread under fuel, not on a worker. */
+  inline: boolean;
 }
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -135,6 +160,10 @@ const DECODER = new TextDecoder('utf-8', { fatal: false });
 /** A registered function: its checked module and limits. */
 class WasmFunction {
   enabled = true;
+  inline: InlineFunction | undefined;
+  inlineState: InlineState = { state: 'pending' };
+  /** Settles once {@link inlineState} is no longer pending. */
+  metered: Promise<void> = Promise.resolve();
   constructor(
     readonly name: string,
     readonly load: LoadSpec,
@@ -151,7 +180,7 @@ class WasmFunction {
     return {
       name: this.name, enabled: this.enabled, bytes: this.checked.bytes, sha256: this.sha256,
       registeredAt: this.registeredAt.toISOString(), limits: this.limits, memoryPages: this.checked.memory.maxPages,
-      ...(this.trigger ? { trigger: this.trigger } : {}),
+      ...(this.trigger ? { trigger: this.trigger } : {}), inline: { ...this.inlineState },
     };
   }
 }
@@ -169,6 +198,7 @@ export class FunctionRegistry {
   readonly #store: FunctionStore;
   #generation = 0;
   #closed: Promise<void> | undefined;
+  #inlineFuel: number;
 
   constructor(o: FunctionRuntimeOptions) {
     this.#o = o;
@@ -176,6 +206,7 @@ export class FunctionRegistry {
     this.#channelBytes = Math.max(this.limits.inputBytes, this.limits.outputBytes + this.limits.logBytes + 4096);
     this.#log = o.logger.child({ part: 'functions' });
     this.#store = o.store ?? new MemoryFunctionStore();
+    this.#inlineFuel = o.inlineFuel ?? DEFAULT_INLINE_FUEL;
     this.#pool = new WorkerPool({
       size: this.limits.workers,
       maxQueue: this.limits.maxQueue,
@@ -251,7 +282,7 @@ export class FunctionRegistry {
     if (trigger !== undefined) trigger = parseTrigger(trigger);
     const fn = await this.#load(name, wasm, limits, true, new Date(), false, trigger);
     await this.#store.save({ name, wasm, limits, enabled: true, registeredAt: fn.registeredAt.toISOString(), ...(trigger ? { trigger } : {}) });
-    await this.#install(fn);
+    await this.#install(fn, wasm);
     this.#log.info({ function: name, bytes: wasm.length, sha256: fn.sha256 }, 'function registered');
     return fn.info();
   }
@@ -269,7 +300,7 @@ export class FunctionRegistry {
     for (const kept of this.#store.load()) {
       try {
         const fn = await this.#load(kept.name, kept.wasm, kept.limits, kept.enabled, new Date(kept.registeredAt), true, kept.trigger);
-        await this.#install(fn);
+        await this.#install(fn, kept.wasm);
         restored.push(fn.info());
       } catch (err) {
         const e = err instanceof FunctionError ? err : new FunctionError('internal', 'internal error');
@@ -297,11 +328,45 @@ export class FunctionRegistry {
     return fn;
   }
 
-  /** Makes `fn` the function of its name and gives its module to the workers (resolves once they have it). */
-  #install(fn: WasmFunction): Promise<void> {
+  /**
+   * Makes the fuel-metered copy of `fn`'s module in the background (meter.ts);
+   * until it is ready, or when it cannot be made, calls go to the workers.
+   */
+  #prepareInline(fn: WasmFunction, wasm: Uint8Array): void {
+    const off = (reason: string): void => {
+      fn.inlineState = { state: 'off', reason };
+    };
+    if (this.#inlineFuel <= 0) return off('inline calls are turned off (TELEMED_FN_INLINE_FUEL=0)');
+    if (fn.checked.startSection) return off('the module has a start section (its code would run before the call)');
+    if (fn.checked.memory.initialPages > PREMAKE_MAX_PAGES) return off(`its memory starts at ${fn.checked.memory.initialPages} pages (more than ${PREMAKE_MAX_PAGES})`);
+    fn.metered = (async () => {
+      const metered = await meter(wasm);
+      if (!metered.ok) return off(`it cannot be metered: ${metered.reason}`);
+      const module = await WebAssembly.compile(metered.bytes);
+      if (this.#closed || this.#fns.get(fn.name) !== fn) return off('replaced or unregistered');
+      fn.inline = new InlineFunction({ module, memory: fn.checked.memory, stdoutLimit: fn.load.stdoutLimit, stderrLimit: fn.load.stderrLimit, premake: this.#o.premake !== false });
+      fn.inlineState = { state: 'ready' };
+      this.#log.debug({ function: fn.name, sites: metered.sites }, 'function runs inline under fuel');
+    })().catch((err: unknown) => off(`it cannot be metered: ${String((err as Error)?.message ?? err).slice(0, 200)}`));
+  }
+
+  /** Resolves once it is known whether `name`'s calls can run on the calling thread (its {@link FunctionInfo.inline} is not pending). */
+  async inlineSettled(name: string): Promise<InlineState> {
+    const fn = this.#fns.get(name);
+    if (fn === undefined) throw new FunctionError('notFound', `no function named ${name}`);
+    await fn.metered;
+    return { ...fn.inlineState };
+  }
+
+  /** Makes `fn` the function of its name, gives its module to the workers (resolves once they have it) and starts its metered copy. */
+  #install(fn: WasmFunction, wasm: Uint8Array): Promise<void> {
     const old = this.#fns.get(fn.name);
     this.#fns.set(fn.name, fn);
-    if (old) this.#pool.forget(old.load.id);
+    this.#prepareInline(fn, wasm);
+    if (old) {
+      this.#pool.forget(old.load.id);
+      old.inline?.close();
+    }
     return this.#pool.load(fn.load);
   }
 
@@ -311,6 +376,7 @@ export class FunctionRegistry {
     const fn = this.#get(caller, name, 'unregister');
     this.#fns.delete(name);
     this.#pool.forget(fn.load.id);
+    fn.inline?.close();
     await this.#store.delete(name);
     this.#log.info({ function: name }, 'function unregistered');
   }
@@ -371,7 +437,18 @@ export class FunctionRegistry {
     const started = performance.now();
     let outcome = 'ok';
     try {
-      const reply = await this.#pool.run({ load: fn.load, input: bytes, timeoutMs: fn.limits.timeoutMs });
+      let reply: PoolReply | undefined;
+      const inline = fn.inline;
+      if (inline !== undefined && this.#inlineFuel > 0 && inline.take()) {
+        const r = inline.run(bytes, this.#inlineFuel);
+        if (typeof r === 'string') this.#o.onInline?.(r);
+        else {
+          this.#o.onInline?.('answered');
+          reply = r;
+        }
+      }
+      const ranInline = reply !== undefined;
+      reply ??= await this.#pool.run({ load: fn.load, input: bytes, timeoutMs: fn.limits.timeoutMs });
       const log = reply.stderr.length > 0 ? DECODER.decode(reply.stderr) : '';
       if (log) this.#log.info({ function: name, stderr: log, truncated: reply.stderrTruncated || undefined }, 'function log');
       if (!reply.ok) throw toError(name, reply, log);
@@ -381,7 +458,7 @@ export class FunctionRegistry {
       } catch (err) {
         throw new FunctionError('badOutput', `function ${name}: stdout is not one JSON document: ${(err as Error).message.slice(0, 120)}`);
       }
-      return { output, log, instantiateMs: reply.instantiateMs, runMs: reply.runMs, premade: reply.premade };
+      return { output, log, instantiateMs: reply.instantiateMs, runMs: reply.runMs, premade: reply.premade, inline: ranInline };
     } catch (err) {
       outcome = err instanceof FunctionError ? err.code : 'error';
       if (err instanceof FunctionError && err.status >= 500) this.#log.warn({ function: name, code: err.code }, 'function call failed');
@@ -417,6 +494,7 @@ export class FunctionRegistry {
   /** Stops the workers and forgets every function; later operations fail with `FN_ERR_CLOSED`. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      for (const fn of this.#fns.values()) fn.inline?.close();
       this.#fns.clear();
       await this.#pool.close();
     })();

@@ -29,6 +29,13 @@ declare namespace WebAssembly {
     readonly buffer: ArrayBuffer;
     grow(delta: number): number;
   }
+  type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'externref' | 'anyfunc';
+  interface GlobalDescriptor { value: ValueType; mutable?: boolean }
+  class Global {
+    constructor(descriptor: GlobalDescriptor, value?: unknown);
+    /** A BigInt for an i64 global. */
+    value: unknown;
+  }
   class CompileError extends Error {}
   class LinkError extends Error {}
   class RuntimeError extends Error {}

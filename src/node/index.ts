@@ -98,6 +98,7 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
       logBytes: config.fnMaxStderrBytes, workers: config.fnWorkers,
     },
     spinUs: config.fnSpinUs,
+    inlineFuel: config.fnInlineFuel,
     decide: (input) => {
       const d = policy.current().decide(input);
       metrics.policyDecisions.inc({ action: input.action, allow: String(d.allow) });
