@@ -12,7 +12,9 @@
  *               registration is followed by waiting for that copy), with the
  *               instance made ahead and with instantiation on the call's path
  *   cold call   (on the worker, TELEMED_FN_INLINE_FUEL=0) first call of a registered module on a warm worker (each
- *               iteration registers the module under a new name; registration
+ *               iteration registers the module under a new name, with a
+ *               custom section of its own so that V8 reuses no code compiled
+ *               for an earlier one; registration
  *               resolves once the worker holds the compiled module), measured
  *               with the instance made ahead (the default: the worker
  *               instantiates right after loading the module, and after each
@@ -59,6 +61,13 @@ const INLINE_FUEL = Number(process.env.BENCH_INLINE_FUEL ?? loadConfig({}).fnInl
 const SWEEP = (process.env.BENCH_SPIN_SWEEP ?? '250,500').split(',').filter((v) => v.trim() !== '').map(Number).filter((v) => v !== SPIN && v > 0);
 const INPUT = { respiratoryRate: 25, spo2: 91, onOxygen: false, systolicBP: 95, heartRate: 115, consciousness: 'A', temperature: 38.5 };
 const who = { id: 'bench', role: 'admin' };
+
+/** `wasm` with a custom section named `tag` appended: the same code, bytes of its own. */
+function unique(wasm: Uint8Array, tag: string): Uint8Array {
+  const name = new TextEncoder().encode(tag);
+  const body = [name.length, ...name]; // tags are short: one-byte LEB128 lengths
+  return new Uint8Array([...wasm, 0, body.length, ...body]);
+}
 
 function pct(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
@@ -200,7 +209,8 @@ export async function run(): Promise<void> {
         const { registry, f } = s;
         const name = `news2-${i}`;
         // Registration resolves once the worker holds the compiled module (and, with premake, an instance made ahead).
-        await registry.register(who, name, wasm);
+        // Bytes of its own (a custom section naming it), so no code V8 compiled for an earlier registration is reused.
+        await registry.register(who, name, unique(wasm, name));
         // With inline calls: and once its metered copy is ready (and, with premake, an instance made ahead on this thread).
         if ((await registry.inlineSettled(name)).state !== (s.inline ? 'ready' : 'off')) throw new Error(`${name}: inline state not as configured`);
         const p0 = performance.now();
