@@ -17,7 +17,7 @@
 import { FUEL_EXPORT } from './meter.ts';
 import type { MemoryPlan } from './module.ts';
 import type { PoolReply } from './pool.ts';
-import { createWasiHost, type WasiHost, type WasiHostOptions, type WasiStop } from './wasi.ts';
+import { createWasiHost, runCommand, type WasiHost, type WasiHostOptions } from './wasi.ts';
 
 export interface InlineOptions {
   /** The metered module (compiled). */
@@ -96,24 +96,15 @@ export class InlineFunction {
     io.stdin = input;
     made.fuel.value = BigInt(fuel);
     const t1 = performance.now();
-    let exitCode = 0;
-    let thrown: unknown;
-    try {
-      (instance.exports._start as () => void)();
-    } catch (err) {
-      const stop = err as Partial<WasiStop> | null;
-      if (stop !== null && typeof stop === 'object' && stop.wasiStop === 'exit') exitCode = stop.code ?? 1;
-      else thrown = err;
-    }
+    const ended = runCommand(instance.exports._start as () => void);
     const runMs = performance.now() - t1;
     if (this.#o.premake) this.#premakeSoon();
     const stderrTruncated = wasi.stderrTruncated();
-    if (thrown !== undefined) {
-      const stop = thrown as Partial<WasiStop> | null;
-      if (stop !== null && typeof stop === 'object' && stop.wasiStop === 'output') {
-        return { ok: false, failure: 'output', message: `wrote more than ${this.#o.stdoutLimit} bytes to stdout`, stderrTruncated, stdout: new Uint8Array(0), stderr: wasi.stderr() };
-      }
-      if (thrown instanceof OutOfFuel || (made.fuel.value as bigint) < 0n) {
+    if (ended.end === 'output') {
+      return { ok: false, failure: 'output', message: `wrote more than ${this.#o.stdoutLimit} bytes to stdout`, stderrTruncated, stdout: new Uint8Array(0), stderr: wasi.stderr() };
+    }
+    if (ended.end === 'threw') {
+      if (ended.error instanceof OutOfFuel || (made.fuel.value as bigint) < 0n) {
         this.#skip = this.#skipNext;
         this.#skipNext = Math.min(SKIP_MAX, this.#skipNext * 2);
         return 'fuel';
@@ -121,7 +112,7 @@ export class InlineFunction {
       return 'trap';
     }
     this.#skipNext = SKIP_FIRST;
-    if (exitCode !== 0) return { ok: false, failure: 'exit', exitCode, message: `exited with code ${exitCode}`, stderrTruncated, stdout: new Uint8Array(0), stderr: wasi.stderr() };
+    if (ended.code !== 0) return { ok: false, failure: 'exit', exitCode: ended.code, message: `exited with code ${ended.code}`, stderrTruncated, stdout: new Uint8Array(0), stderr: wasi.stderr() };
     return { ok: true, stderrTruncated, instantiateMs: made.ms, runMs, premade: wasPremade, stdout: wasi.stdout(), stderr: wasi.stderr() };
   }
 

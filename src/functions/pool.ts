@@ -13,7 +13,7 @@
  */
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { FunctionError } from './errors.ts';
-import { createWasiHost } from './wasi.ts';
+import { createWasiHost, runCommand } from './wasi.ts';
 import { CHANNEL, PREMADE_MAX, PREMAKE_IDLE_MS, workerMain, type LoadSpec, type ReplyMeta, type ToWorker, type WorkerNotice } from './worker.ts';
 
 export interface PoolOptions {
@@ -94,13 +94,14 @@ interface Slot {
 
 let workerSource: string | undefined;
 
-/** The eval source of a worker: the two self-contained functions, and a shim for esbuild's keepNames helper. */
+/** The eval source of a worker: its self-contained functions, and a shim for esbuild's keepNames helper. */
 function source(): string {
   workerSource ??= [
     `'use strict';`,
     `const __name = (f) => f;`,
     `const createWasiHost = ${createWasiHost.toString()};`,
-    `(${workerMain.toString()})(createWasiHost, require('node:worker_threads'), ${JSON.stringify(CHANNEL)}, ${PREMADE_MAX}, ${PREMAKE_IDLE_MS});`,
+    `const runCommand = ${runCommand.toString()};`,
+    `(${workerMain.toString()})(createWasiHost, runCommand, require('node:worker_threads'), ${JSON.stringify(CHANNEL)}, ${PREMADE_MAX}, ${PREMAKE_IDLE_MS});`,
   ].join('\n');
   return workerSource;
 }

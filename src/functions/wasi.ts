@@ -9,8 +9,8 @@
  * No file, no socket, no environment variable. Any other import is refused
  * when the module is registered ({@link GRANTED_IMPORTS}).
  *
- * {@link createWasiHost} runs inside the worker thread, whose code is built
- * from the function's source text: it must stay self-contained (no reference
+ * {@link createWasiHost} and {@link runCommand} run inside the worker thread, whose code is built
+ * from the functions' source text: they must stay self-contained (no reference
  * to anything outside its own body but JavaScript globals).
  */
 
@@ -172,4 +172,20 @@ export function createWasiHost(o: WasiHostOptions): WasiHost {
     stderr: () => concat(err, errLen),
     stderrTruncated: () => errTruncated,
   };
+}
+
+/** How a WASI command's `_start` ended: exited (0 when it returned), wrote past its stdout limit, or threw something else (a trap). */
+export type CommandEnd = { end: 'exit'; code: number } | { end: 'output' } | { end: 'threw'; error: unknown };
+
+/** Runs a command's `_start` and says how it ended. Self-contained, like {@link createWasiHost} (the workers run its source text). */
+export function runCommand(start: () => void): CommandEnd {
+  try {
+    start();
+    return { end: 'exit', code: 0 };
+  } catch (err) {
+    const stop = err as Partial<WasiStop> | null;
+    if (stop !== null && typeof stop === 'object' && stop.wasiStop === 'exit') return { end: 'exit', code: stop.code ?? 1 };
+    if (stop !== null && typeof stop === 'object' && stop.wasiStop === 'output') return { end: 'output' };
+    return { end: 'threw', error: err };
+  }
 }

@@ -27,7 +27,7 @@
  * take the page faults.
  */
 import type { MemoryPlan } from './module.ts';
-import type { WasiHost, WasiHostOptions, WasiStop } from './wasi.ts';
+import type { CommandEnd, WasiHost, WasiHostOptions } from './wasi.ts';
 
 /** Int32 slots at the start of a worker's SharedArrayBuffer; the payload starts at `HEADER_BYTES`. */
 export const CHANNEL = {
@@ -95,6 +95,7 @@ export const PREMAKE_IDLE_MS = 2;
 /** The worker's loop. Self-contained: see the file comment. */
 export function workerMain(
   createWasi: (o: WasiHostOptions) => WasiHost,
+  runCommand: (start: () => void) => CommandEnd,
   threads: typeof import('node:worker_threads'),
   L: ChannelLayout,
   premadeMax: number,
@@ -185,24 +186,16 @@ export function workerMain(
     io.stdin = input;
     stamps[L.STAMPS + 2] = clock();
     const t1 = performance.now();
-    let exitCode = 0;
-    let thrown: unknown;
-    try {
-      (instance.exports._start as () => void)();
-    } catch (err) {
-      const stop = err as Partial<WasiStop> | null;
-      if (stop !== null && typeof stop === 'object' && stop.wasiStop === 'exit') exitCode = stop.code ?? 1;
-      else thrown = err;
-    }
+    const ended = runCommand(instance.exports._start as () => void);
     const runMs = performance.now() - t1;
     stamps[L.STAMPS + 3] = clock();
     const stderr = wasi.stderr();
     const stderrTruncated = wasi.stderrTruncated();
-    if (thrown !== undefined) {
-      const stop = thrown as Partial<WasiStop> | null;
-      if (stop !== null && typeof stop === 'object' && stop.wasiStop === 'output') {
-        return reply(seq, { ok: false, failure: 'output', message: `wrote more than ${l.stdoutLimit} bytes to stdout`, stderrTruncated }, EMPTY, stderr);
-      }
+    if (ended.end === 'output') {
+      return reply(seq, { ok: false, failure: 'output', message: `wrote more than ${l.stdoutLimit} bytes to stdout`, stderrTruncated }, EMPTY, stderr);
+    }
+    if (ended.end === 'threw') {
+      const thrown = ended.error;
       const pages = memory.buffer.byteLength / PAGE;
       const message = (thrown instanceof Error ? thrown.message : String(thrown)).slice(0, 500);
       if (pages >= l.memory.maxPages * 0.9) {
@@ -210,7 +203,7 @@ export function workerMain(
       }
       return reply(seq, { ok: false, failure: 'trap', message, stderrTruncated }, EMPTY, stderr);
     }
-    if (exitCode !== 0) return reply(seq, { ok: false, failure: 'exit', exitCode, message: `exited with code ${exitCode}`, stderrTruncated }, EMPTY, stderr);
+    if (ended.code !== 0) return reply(seq, { ok: false, failure: 'exit', exitCode: ended.code, message: `exited with code ${ended.code}`, stderrTruncated }, EMPTY, stderr);
     reply(seq, { ok: true, stderrTruncated, instantiateMs: made.ms, runMs, premade: wasPremade }, wasi.stdout(), stderr);
   };
 
