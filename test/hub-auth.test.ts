@@ -2,7 +2,8 @@
  * The hub's write API under single sign-on (src/hub/auth.ts): a fleet admin's
  * token from the identity provider rolls out and is recorded as the actor (on
  * SQLite and PostgreSQL), the static admin token still works (actor
- * `admin-token`), every other token is refused with 401 / 403 and a reason,
+ * `admin-token`), every other token is refused with 401 / 403 and a reason
+ * (an ID token issued to the hub's client among them: only access tokens),
  * an unreachable provider gives 503 while the hub goes on; the settings that
  * turn it on are checked at start; stores made before the actor column keep
  * working; the fleet page shows who rolled out.
@@ -119,6 +120,45 @@ describe('hub write API: who may roll out (no broker needed)', () => {
       assert.match(logged, /"actor":"alice".*write refused: no admin role/);
       assert.match(logged, /"actor":"admin-token".*write authorized/);
       for (const token of sent) for (const part of token.split('.')) assert.ok(!logged.includes(part.slice(0, 24)), 'no token in the log');
+    } finally {
+      await hub.close();
+    }
+  });
+
+  it('takes access tokens only: an ID token (Keycloak typ ID) or a token whose header typ is not at+jwt or JWT gets 401 naming why, even with the issuer, the audience and the role right', async () => {
+    const hub = createHub({ logger: quietLogger(), memory: true, port: 0, oidc: { jwksUrl: idp.jwksUrl, issuer: idp.issuer, audience: idp.audience } });
+    await hub.start();
+    try {
+      const at = (token: string) => post(hub.url, { token, node: 'n1', revision: 'r1' });
+      const admin = { realm_access: { roles: ['fleet-admin'] } };
+      // What Keycloak issues to the hub's client at sign-in: the ID token has the same issuer, audience and roles as the access token.
+      const keycloakId = await idp.sign({ ...admin, typ: 'ID', azp: 'telemed-hub', nonce: 'n-0S6', at_hash: 'x1', auth_time: 1764136800 }, { typ: 'JWT' });
+      const refused: Array<[string, string, RegExp]> = [
+        ['a Keycloak ID token', keycloakId, /an ID token, not an access token \(typ ID\)/],
+        ['a Keycloak refresh-type token', await idp.sign({ ...admin, typ: 'Refresh' }, { typ: 'JWT' }), /not an access token: its typ is 'Refresh' \(Bearer expected\)/],
+        ['header typ id+jwt', await idp.sign(admin, { typ: 'id+jwt' }), /not an access token: its header typ is 'id\+jwt' \(at\+jwt or JWT expected\)/],
+        ['header typ logout+jwt', await idp.sign(admin, { typ: 'logout+jwt' }), /header typ is 'logout\+jwt'/],
+        ['header typ dpop+jwt', await idp.sign(admin, { typ: 'dpop+jwt' }), /header typ is 'dpop\+jwt'/],
+      ];
+      for (const [why, token, reason] of refused) {
+        const r = await at(token);
+        assert.equal(r.status, 401, why);
+        assert.equal(r.body.error, 'unauthorized', why);
+        assert.match(r.body.message ?? '', reason, why);
+        assert.match(r.challenge ?? '', /error="invalid_token"/, why);
+      }
+      assert.deepEqual(await rollouts(hub.url), [], 'nothing recorded');
+      // Access tokens pass the door (the next check, the signing key, answers): RFC 9068's at+jwt (either spelling), JWT, none, Keycloak's Bearer.
+      for (const [why, token] of [
+        ['at+jwt', await idp.sign(admin, { typ: 'at+jwt' })],
+        ['application/at+jwt', await idp.sign(admin, { typ: 'application/at+jwt' })],
+        ['JWT', await idp.sign(admin, { typ: 'JWT' })],
+        ['no header typ', await idp.sign(admin)],
+        ['a Keycloak access token (typ Bearer, with the nonce Keycloak copies into it)', await idp.sign({ ...admin, typ: 'Bearer', azp: 'telemed-hub', nonce: 'n-0S6', scope: 'openid profile' }, { typ: 'JWT' })],
+      ] as const) {
+        const r = await at(token);
+        assert.equal(r.body.error, 'no_signing_key', `${why}: ${JSON.stringify(r.body)}`);
+      }
     } finally {
       await hub.close();
     }

@@ -5,7 +5,10 @@
  * `config` reports and heartbeats, recorded once however often a report is
  * delivered, and kept apart from bundle rollouts of the same revision;
  * `GET /api/nodes` shows each node's config revision; a group rollout reaches
- * the group's nodes only.
+ * the group's nodes only. Replay protection: with its clock stalled, or set
+ * back across a restart, the hub still issues each rollout of a kind strictly
+ * after the last one (so the node takes them all), and a replayed older one is
+ * refused `stale` by the node and shown so at the hub.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +20,7 @@ import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { checkRemoteSettings } from '../src/config/index.ts';
 import { createHub, type FleetNode, type RolloutRecord } from '../src/hub/index.ts';
 import { bundleFromFiles, createRegoPolicy, type PolicyEngine } from '../src/policy/index.ts';
-import { assertFleet, ConfigRefusal, createSyncAgent, routingKey, topology, type SyncAgent } from '../src/sync/index.ts';
+import { assertFleet, ConfigRefusal, createSyncAgent, routingKey, topology, type BundleFileText, type SyncAgent } from '../src/sync/index.ts';
 import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, syncStore, until } from './sync-harness.ts';
 import { dropSchema, hubStores, pgSkip, reportingBundle, runSchema } from './hub-harness.ts';
 
@@ -153,6 +156,84 @@ for (const S of STORES) {
         for (const x of [A, B, C]) await x.close();
         for (const s of stores) s.close();
         await hub.close();
+      }
+    });
+
+    it('issuedAt: strictly increasing per kind when the hub\'s clock stalls (two rollouts in one millisecond) or goes back across a restart; the node takes each newer one and refuses a replayed older one as stale', { timeout: 120_000 }, async () => {
+      const keys = generateKeyPairSync('ed25519');
+      const own = mkdtempSync(path.join(tmpdir(), 'telemed-hubclock-'));
+      const ownSchema = runSchema();
+      const node = `${prefix}-clock`;
+      nodeIds.push(node);
+      // The messages sent to the node, as published (a tap on the control exchange), to replay one later.
+      const tapQueue = `${prefix}.clock-tap`;
+      await ch.assertExchange(t.control, 'topic', { durable: true });
+      await ch.assertQueue(tapQueue, { durable: false, autoDelete: true });
+      await ch.bindQueue(tapQueue, t.control, `node.${node}.#`);
+      const sent: Array<{ revision: string; issuedAt: string; raw: Buffer }> = [];
+      await ch.consume(tapQueue, (m) => {
+        if (m) sent.push({ ...(JSON.parse(m.content.toString('utf8')) as { revision: string; issuedAt: string }), raw: m.content });
+      }, { noAck: true });
+      const message = (revision: string) => sent.find((m) => m.revision === revision)!;
+
+      let now = new Date('2026-11-26T06:00:00.000Z');
+      const start = () => createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), prefix, port: 0, offlineAfterMs: 60_000, signingKey: keys.privateKey, clock: () => now, ...S.options(own, ownSchema) });
+      let hub = start();
+      await hub.start();
+      const store = syncStore();
+      let engine: PolicyEngine = createRegoPolicy(bundleFromFiles(bundle('r0')));
+      let config = '';
+      const agent = createSyncAgent({
+        store, policy: () => engine, logger: quietLogger(), nodeId: node, city: 'x', amqpUrl: brokerUrl(), prefix, heartbeatMs: 100,
+        bundles: { publicKey: keys.publicKey, apply: (files: BundleFileText[]) => { engine = createRegoPolicy(bundleFromFiles(files)); } },
+        config: { publicKey: keys.publicKey, inForce: () => config, apply: (revision, settings) => { config = revision; return { applied: Object.keys(settings), pinned: [] }; } },
+      });
+      const atHub = async () => (await hub.ledger.nodeRows()).find((n) => n.id === node);
+      try {
+        agent.start();
+        await until(async () => hub.online && (await atHub())?.bundle === 'r0', 'the hub knows the node');
+
+        // The clock stands still: two bundles and two configurations in the same millisecond.
+        const b1 = await hub.rollout({ node }, 'clk-b1', bundle('clk-b1'));
+        const b2 = await hub.rollout({ node }, 'clk-b2', bundle('clk-b2'));
+        const c1 = await hub.rolloutConfig({ node }, 'clk-c1', { logLevel: 'warn' });
+        const c2 = await hub.rolloutConfig({ node }, 'clk-c2', { logLevel: 'info' });
+        assert.deepEqual([b1.issuedAt, b2.issuedAt], ['2026-11-26T06:00:00.000Z', '2026-11-26T06:00:00.001Z'], 'bundles: the second 1 ms after the first');
+        assert.deepEqual([c1.issuedAt, c2.issuedAt], ['2026-11-26T06:00:00.000Z', '2026-11-26T06:00:00.001Z'], 'configurations: their own sequence');
+        await until(() => engine.revision === 'clk-b2' && config === 'clk-c2', 'the node takes both of each kind, in order');
+        await until(async () => (await hub.ledger.rollout(b2.id))?.nodes[0]?.status === 'active' && (await hub.ledger.rollout(c2.id))?.nodes[0]?.status === 'active', 'both active at the hub');
+        assert.equal(message('clk-b2').issuedAt, b2.issuedAt, 'the signed message carries the recorded issuedAt');
+
+        // A replay of the older ones (copied off the broker, signature intact): refused as stale, the newer stay in force.
+        await until(() => sent.length >= 4, 'the tap saw the four messages');
+        ch.publish(t.control, `node.${node}.bundle`, message('clk-b1').raw, { persistent: true });
+        ch.publish(t.control, `node.${node}.config`, message('clk-c1').raw, { persistent: true });
+        await ch.waitForConfirms();
+        await until(() => agent.status().bundleRefused?.reason === 'stale' && agent.status().configRefused?.reason === 'stale', 'both replays refused');
+        assert.deepEqual([agent.status().bundleRefused, agent.status().configRefused], [{ revision: 'clk-b1', reason: 'stale' }, { revision: 'clk-c1', reason: 'stale' }]);
+        assert.deepEqual([engine.revision, config], ['clk-b2', 'clk-c2'], 'the newer ones stay in force');
+        await until(async () => (await atHub())?.bundle_refused === 'clk-b1: stale' && (await atHub())?.config_refused === 'clk-c1: stale', 'the hub shows the stale refusals');
+
+        // The hub restarts with its clock an hour back: the ledger's last rollout still bounds the next.
+        await hub.close();
+        now = new Date('2026-11-26T05:00:00.000Z');
+        hub = start();
+        await hub.start();
+        await until(() => hub.online, 'the hub is back on the broker');
+        const b3 = await hub.rollout({ node }, 'clk-b3', bundle('clk-b3'));
+        const c3 = await hub.rolloutConfig({ node }, 'clk-c3', { logLevel: 'warn' });
+        assert.deepEqual([b3.issuedAt, c3.issuedAt], ['2026-11-26T06:00:00.002Z', '2026-11-26T06:00:00.002Z']);
+        await until(() => engine.revision === 'clk-b3' && config === 'clk-c3', 'the node takes the rollouts of the restarted hub');
+        assert.deepEqual((await hub.ledger.rollouts()).map((r) => `${r.kind}:${r.revision}:${r.issuedAt}`).sort(), [
+          'bundle:clk-b1:2026-11-26T06:00:00.000Z', 'bundle:clk-b2:2026-11-26T06:00:00.001Z', 'bundle:clk-b3:2026-11-26T06:00:00.002Z',
+          'config:clk-c1:2026-11-26T06:00:00.000Z', 'config:clk-c2:2026-11-26T06:00:00.001Z', 'config:clk-c3:2026-11-26T06:00:00.002Z',
+        ]);
+      } finally {
+        await agent.close();
+        store.close();
+        await hub.close();
+        rmSync(own, { recursive: true, force: true });
+        if (S.name === 'PostgreSQL') await dropSchema(ownSchema);
       }
     });
   });

@@ -70,8 +70,8 @@ export interface TestIdp {
   jwksUrl: string;
   /** While true the JWKS endpoint answers 503 (a provider down). */
   failing: boolean;
-  /** A token signed with the published key: `sub` alice-sub, `preferred_username` alice, 5 min; claims and fields overridable. */
-  sign(claims?: Record<string, unknown>, o?: { iss?: string; aud?: string; sub?: string | null; expSecondsFromNow?: number; key?: 'published' | 'other' }): Promise<string>;
+  /** A token signed with the published key: `sub` alice-sub, `preferred_username` alice, 5 min; claims and fields overridable; `typ`: the JOSE header's (none by default). */
+  sign(claims?: Record<string, unknown>, o?: { iss?: string; aud?: string; sub?: string | null; expSecondsFromNow?: number; key?: 'published' | 'other'; typ?: string }): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -94,9 +94,9 @@ export async function startTestIdp(): Promise<TestIdp> {
   return Object.assign(idp, {
     issuer, audience, failing: false,
     jwksUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/realms/fleet/protocol/openid-connect/certs`,
-    async sign(claims: Record<string, unknown> = {}, o: { iss?: string; aud?: string; sub?: string | null; expSecondsFromNow?: number; key?: 'published' | 'other' } = {}) {
+    async sign(claims: Record<string, unknown> = {}, o: { iss?: string; aud?: string; sub?: string | null; expSecondsFromNow?: number; key?: 'published' | 'other'; typ?: string } = {}) {
       const now = Math.floor(Date.now() / 1000);
-      const jwt = new SignJWT({ preferred_username: 'alice', ...claims }).setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      const jwt = new SignJWT({ preferred_username: 'alice', ...claims }).setProtectedHeader({ alg: 'RS256', kid: 'k1', ...(o.typ !== undefined ? { typ: o.typ } : {}) })
         .setIssuer(o.iss ?? issuer).setAudience(o.aud ?? audience).setIssuedAt(now - 300).setExpirationTime(now + (o.expSecondsFromNow ?? 300));
       if (o.sub !== null) jwt.setSubject(o.sub ?? 'alice-sub');
       const key: CryptoKey = (o.key === 'other' ? other : published).privateKey;

@@ -15,7 +15,8 @@ import { FunctionRegistry } from '../src/functions/index.ts';
 import { KEPT_CONFIG_FILE } from '../src/node/index.ts';
 import { createNodeSettings } from '../src/node/settings.ts';
 import { createLogger } from '../src/observability/index.ts';
-import { ConfigRefusal, signBundle, signConfig, verifyConfig } from '../src/sync/index.ts';
+import { sign } from 'node:crypto';
+import { canonicalConfig, ConfigRefusal, signBundle, signConfig, verifyConfig } from '../src/sync/index.ts';
 
 const hub = generateKeyPairSync('ed25519');
 const other = generateKeyPairSync('ed25519');
@@ -24,7 +25,7 @@ const verify = (body: unknown, key = hub.publicKey) => verifyConfig(Buffer.from(
 describe('signed configurations (Ed25519 over revision + settings)', () => {
   it('verifies what the hub signed, whatever the key order; refuses tampered, unsigned, wrongly signed and malformed ones', () => {
     const signed = signConfig('c1', { logLevel: 'debug', nodeGroups: ['a', 'b'], fnTimeoutMs: 50 }, hub.privateKey);
-    assert.deepEqual(verify(signed), { ok: true, revision: 'c1', settings: { logLevel: 'debug', nodeGroups: ['a', 'b'], fnTimeoutMs: 50 }, sig: signed.sig });
+    assert.deepEqual(verify(signed), { ok: true, revision: 'c1', settings: { logLevel: 'debug', nodeGroups: ['a', 'b'], fnTimeoutMs: 50 }, sig: signed.sig, issuedAt: signed.issuedAt });
     assert.equal(verify({ ...signed, settings: { fnTimeoutMs: 50, nodeGroups: ['a', 'b'], logLevel: 'debug' } }).ok, true, 'canonical: keys sorted');
     assert.deepEqual(verify({ ...signed, settings: { ...signed.settings, fnTimeoutMs: 60000 } }), { ok: false, reason: 'bad_signature' });
     assert.deepEqual(verify({ ...signed, settings: { ...signed.settings, nodeGroups: ['b', 'a'] } }), { ok: false, reason: 'bad_signature' }, 'array order is signed');
@@ -38,8 +39,20 @@ describe('signed configurations (Ed25519 over revision + settings)', () => {
     }
     // A bundle's signature is over other bytes (the kind is signed): it never passes for a configuration.
     const b = signBundle('c1', [], hub.privateKey);
-    assert.deepEqual(verify({ kind: 'config', revision: 'c1', settings: {}, sig: b.sig }), { ok: false, reason: 'bad_signature' });
+    assert.deepEqual(verify({ kind: 'config', revision: 'c1', issuedAt: b.issuedAt, settings: {}, sig: b.sig }), { ok: false, reason: 'bad_signature' });
     assert.throws(() => signConfig('no spaces', {}, hub.privateKey), /revision/);
+  });
+
+  it('signs its issuedAt; one without it verifies only as the node\'s own kept file (written before it existed), never from the broker', () => {
+    const signed = signConfig('c1', { logLevel: 'debug' }, hub.privateKey, '2026-11-26T06:00:00.000Z');
+    assert.equal(signed.issuedAt, '2026-11-26T06:00:00.000Z');
+    assert.deepEqual(verify({ ...signed, issuedAt: '2026-11-26T06:00:00.001Z' }), { ok: false, reason: 'bad_signature' }, 'a replay cannot be made to look newer');
+    for (const issuedAt of ['2026-11-26', '2026-11-26T06:00:00.000', 0]) assert.deepEqual(verify({ ...signed, issuedAt }), { ok: false, reason: 'malformed' }, String(issuedAt));
+    const { issuedAt: _i, ...old } = signed;
+    const legacy = { ...old, sig: sign(null, canonicalConfig('c1', { logLevel: 'debug' }), hub.privateKey).toString('base64') };
+    assert.deepEqual(verify(legacy), { ok: false, reason: 'malformed' }, 'from the broker: refused');
+    assert.deepEqual(verifyConfig(JSON.stringify(legacy), hub.publicKey, { kept: true }), { ok: true, revision: 'c1', settings: { logLevel: 'debug' }, sig: legacy.sig, issuedAt: null });
+    assert.deepEqual(verifyConfig(JSON.stringify({ ...legacy, settings: { logLevel: 'trace' } }), hub.publicKey, { kept: true }), { ok: false, reason: 'bad_signature' });
   });
 });
 
@@ -63,7 +76,7 @@ describe('the node\'s settings in force', () => {
   };
   const apply = (s: ReturnType<typeof setup>['settings'], revision: string, settings: Record<string, unknown>) => {
     const signed = signConfig(revision, settings, hub.privateKey);
-    return s.apply(revision, settings, signed.sig!);
+    return s.apply(revision, settings, signed.sig!, signed.issuedAt);
   };
 
   it('defaults < file < hub < environment: the hub changes the unpinned keys live, reports the pinned ones; a key it stops naming returns to the local value', async () => {
@@ -103,6 +116,9 @@ describe('the node\'s settings in force', () => {
     await apply(first.settings, 'c9', { logLevel: 'error', fnMaxMemoryPages: 32 });
     const again = setup({}, first.dataDir);
     assert.deepEqual([again.settings.revision, again.logger.level, again.functions.limits.memoryPages, again.settings.status().source], ['c9', 'error', 32, 'hub']);
+    assert.deepEqual(again.settings.signed, first.settings.signed, 'its issuedAt and signature kept too (replays stay refused after a restart)');
+    assert.equal(again.settings.status().issuedAt, first.settings.signed?.issuedAt);
+    assert.ok(again.settings.status().issuedAt);
     const keyless = setup({}, first.dataDir, false);
     assert.deepEqual([keyless.settings.revision, keyless.logger.level], ['', 'info'], 'without the hub key nothing kept is trusted');
     const file = path.join(first.dataDir, KEPT_CONFIG_FILE);
@@ -110,5 +126,19 @@ describe('the node\'s settings in force', () => {
     writeFileSync(file, JSON.stringify({ ...k, settings: { ...k.settings, fnMaxMemoryPages: 4096 } }));
     const tampered = setup({}, first.dataDir);
     assert.deepEqual([tampered.settings.revision, tampered.logger.level, tampered.functions.limits.memoryPages, tampered.settings.status().source], ['', 'info', 256, 'local']);
+  });
+
+  it('a configuration kept before issuedAt existed stays in force after the upgrade (issuedAt null); the next from the hub is taken and keeps its issuedAt', async () => {
+    const first = setup();
+    const settingsOld = { logLevel: 'warn', fnTimeoutMs: 70 };
+    const sig = sign(null, canonicalConfig('c-old', settingsOld), hub.privateKey).toString('base64');
+    writeFileSync(path.join(first.dataDir, KEPT_CONFIG_FILE), JSON.stringify({ kind: 'config', revision: 'c-old', settings: settingsOld, sig }));
+    const upgraded = setup({}, first.dataDir);
+    assert.deepEqual([upgraded.settings.revision, upgraded.settings.status().issuedAt, upgraded.logger.level, upgraded.functions.limits.timeoutMs], ['c-old', null, 'warn', 70]);
+    assert.deepEqual(upgraded.settings.signed, { revision: 'c-old', issuedAt: null, sig });
+    await apply(upgraded.settings, 'c-new', { fnTimeoutMs: 90 });
+    const kept = JSON.parse(readFileSync(path.join(first.dataDir, KEPT_CONFIG_FILE), 'utf8')) as { issuedAt?: string };
+    assert.equal(kept.issuedAt, upgraded.settings.status().issuedAt);
+    assert.match(kept.issuedAt ?? '', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
   });
 });

@@ -11,7 +11,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import amqp from 'amqplib';
 import { createHub } from '../src/hub/index.ts';
 import { bundleFromFiles, createRegoPolicy, loadVerifiedRegoPolicy, type PolicyEngine } from '../src/policy/index.ts';
-import { createSyncAgent, signBundle, topology, verifyBundle } from '../src/sync/index.ts';
+import { sign } from 'node:crypto';
+import { canonicalBundle, createSyncAgent, freshness, nextIssuedAt, signBundle, topology, verifyBundle } from '../src/sync/index.ts';
 import { reportingBundle } from './hub-harness.ts';
 import { brokerSkip, brokerUrl, deleteTopology, quietLogger, runPrefix, syncStore, TcpProxy, until } from './sync-harness.ts';
 
@@ -32,6 +33,42 @@ describe('sync: signed bundles (unit)', () => {
     const { sig: _sig, ...unsigned } = signed;
     assert.deepEqual(verifyBundle(Buffer.from(JSON.stringify(unsigned)), hubKeys.publicKey), { ok: false, reason: 'unsigned' });
     assert.deepEqual(verifyBundle(Buffer.from('{'), hubKeys.publicKey), { ok: false, reason: 'malformed' });
+  });
+
+  it('signs its issuedAt: a changed one does not verify; one without (the format before replay protection) or in another form is malformed', () => {
+    const signed = signBundle('r1', bundle('r1'), hubKeys.privateKey, '2026-11-26T06:00:00.000Z');
+    const check = verifyBundle(Buffer.from(JSON.stringify(signed)), hubKeys.publicKey);
+    assert.deepEqual(check.ok && [check.revision, check.issuedAt, check.sig], ['r1', '2026-11-26T06:00:00.000Z', signed.sig]);
+    const v = (b: unknown) => verifyBundle(Buffer.from(JSON.stringify(b)), hubKeys.publicKey);
+    assert.deepEqual(v({ ...signed, issuedAt: '2026-11-26T07:00:00.000Z' }), { ok: false, reason: 'bad_signature' }, 'a replay cannot be made to look newer');
+    // Signed by the hub over the old bytes (no issuedAt): every bundle ever sent before would be replayable, so it is refused.
+    const { issuedAt: _i, ...old } = signed;
+    const oldSig = sign(null, canonicalBundle('r1', bundle('r1')), hubKeys.privateKey).toString('base64');
+    assert.deepEqual(v({ ...old, sig: oldSig }), { ok: false, reason: 'malformed' });
+    for (const issuedAt of ['2026-11-26T06:00:00Z', '2026-11-26T06:00:00.000+00:00', '2026-02-30T06:00:00.000Z', 1764136800000, null]) {
+      assert.deepEqual(v({ ...signed, issuedAt }), { ok: false, reason: 'malformed' }, String(issuedAt));
+    }
+    assert.throws(() => signBundle('r1', [], hubKeys.privateKey, 'yesterday'), /issuedAt/);
+    // Without one given, this process's clock, strictly increasing.
+    const a = signBundle('a', [], hubKeys.privateKey).issuedAt;
+    const b = signBundle('b', [], hubKeys.privateKey).issuedAt;
+    assert.ok(Date.parse(b) > Date.parse(a), `${b} after ${a}`);
+  });
+
+  it('newer, the same again, or stale: only strictly newer than the one in force is taken, or that very one delivered again', () => {
+    const inForce = { revision: 'r2', issuedAt: '2026-11-26T06:00:00.005Z', sig: 'S2' };
+    assert.equal(freshness({ revision: 'r3', issuedAt: '2026-11-26T06:00:00.006Z', sig: 'S3' }, inForce), 'newer');
+    assert.equal(freshness({ revision: 'r2', issuedAt: '2026-11-26T06:00:00.005Z', sig: 'S2' }, inForce), 'same');
+    assert.equal(freshness({ revision: 'r1', issuedAt: '2026-11-26T06:00:00.004Z', sig: 'S1' }, inForce), 'stale');
+    assert.equal(freshness({ revision: 'r2b', issuedAt: '2026-11-26T06:00:00.005Z', sig: 'S2b' }, inForce), 'stale', 'the same time is not newer');
+    assert.equal(freshness({ revision: 'r2', issuedAt: '2026-11-26T06:00:00.005Z', sig: 'other' }, inForce), 'stale', 'the same revision and time with another signature is not the one in force');
+    assert.equal(freshness({ revision: 'r1', issuedAt: '2020-01-01T00:00:00.000Z', sig: 'S1' }, undefined), 'newer', 'nothing from the hub in force');
+    assert.equal(freshness({ revision: 'r1', issuedAt: '2020-01-01T00:00:00.000Z', sig: 'S1' }, { revision: 'r0', issuedAt: null, sig: null }), 'newer', 'one kept before issuedAt existed');
+    // The hub's next: its clock, or 1 ms past the last when the clock stalls or goes back.
+    assert.equal(nextIssuedAt(new Date('2026-11-26T06:00:00.000Z'), '2026-11-26T06:00:00.000Z'), '2026-11-26T06:00:00.001Z');
+    assert.equal(nextIssuedAt(new Date('2026-11-26T05:00:00.000Z'), '2026-11-26T06:00:00.000Z'), '2026-11-26T06:00:00.001Z');
+    assert.equal(nextIssuedAt(new Date('2026-11-26T06:00:01.000Z'), '2026-11-26T06:00:00.000Z'), '2026-11-26T06:00:01.000Z');
+    assert.equal(nextIssuedAt(new Date('2026-11-26T06:00:01.000Z'), null), '2026-11-26T06:00:01.000Z');
   });
 });
 

@@ -3,9 +3,11 @@
  * with AMQP_URL, TELEMED_HUB_PUBLIC_KEY and a unique TELEMED_SYNC_PREFIX):
  * a bundle rolled out while the node is cut off (TCP proxy) or stopped is in
  * force after its return, seen as a changed decision on the node's own API;
- * the rolled-out revision survives a restart; tampered, unsigned and
- * self-test-failing bundles are refused, the bundle in force stays, the node
- * counts the refusal and the hub hears of it.
+ * the rolled-out revision survives a restart; after that restart a replay
+ * of an older signed bundle (copied off the broker) is refused as stale and
+ * the newer stays in force, while the one in force delivered again is taken
+ * as before; tampered, unsigned and self-test-failing bundles are refused, the
+ * bundle in force stays, the node counts the refusal and the hub hears of it.
  *
  * The node runs a test bundle (TELEMED_POLICY_DIR), not the shipped one: under
  * the shipped bundle the seed's `deny` keeps every message off the hub
@@ -71,7 +73,7 @@ describe('sync: bundles from the hub in a real node', { skip }, () => {
   const nodeId = `${prefix}-node`;
   const dirs: string[] = [];
   after(async () => {
-    await deleteTopology(prefix, [nodeId], [`${prefix}.reports`]);
+    await deleteTopology(prefix, [nodeId], [`${prefix}.reports`, `${prefix}.sent`]);
     for (const d of dirs) await removeDir(d);
   });
 
@@ -99,6 +101,16 @@ describe('sync: bundles from the hub in a real node', { skip }, () => {
     await tap.consume(`${prefix}.reports`, (m: ConsumeMessage | null) => {
       if (m) reports.push((JSON.parse(m.content.toString('utf8')) as { body: Record<string, unknown> }).body);
     }, { noAck: true });
+    // And a tap on the hub → node bundles, as published: what someone with access to the broker could copy and replay.
+    await tap.assertExchange(tt.control, 'topic', { durable: true });
+    await tap.assertQueue(`${prefix}.sent`, { durable: false, autoDelete: true });
+    await tap.bindQueue(`${prefix}.sent`, tt.control, `node.${nodeId}.bundle`);
+    const sent = new Map<string, { issuedAt: string; raw: Buffer }>();
+    await tap.consume(`${prefix}.sent`, (m: ConsumeMessage | null) => {
+      if (!m) return;
+      const b = JSON.parse(m.content.toString('utf8')) as { revision: string; issuedAt: string };
+      if (!sent.has(b.revision)) sent.set(b.revision, { issuedAt: b.issuedAt, raw: m.content });
+    }, { noAck: true });
 
     const proxy = await new TcpProxy().listen();
     const env = {
@@ -113,7 +125,7 @@ describe('sync: bundles from the hub in a real node', { skip }, () => {
       const admin = await n().token('admin', 'Practitioner/ops');
       // What a clinician notices: reading the demo patient's record.
       const reads = async () => (await call(`${n().fhirBase}/${DEMO_PATIENT}`, { token: clinician })).status;
-      const status = async () => (await call(`${n().url}/api/status`, { token: admin })).body as { policy: { revision: string; source: string }; sync: { state: string; bundleRefused?: { revision?: string; reason: string } } };
+      const status = async () => (await call(`${n().url}/api/status`, { token: admin })).body as { policy: { revision: string; source: string; issuedAt: string | null }; sync: { state: string; bundleRefused?: { revision?: string; reason: string } } };
       const refusedLoads = async () => {
         const text = (await call(`${n().url}/metrics`)).text;
         return Number(/^policy_bundle_loads_total\{result="refused"\} (\d+)/m.exec(text)?.[1] ?? 0);
@@ -133,7 +145,8 @@ describe('sync: bundles from the hub in a real node', { skip }, () => {
       let back = Date.now();
       await until(async () => (await reads()) === 403, 'r1 in force after the link returns');
       const afterCut = Date.now() - back;
-      assert.deepEqual((await status()).policy, { revision: 'r1', source: 'hub' });
+      await until(() => sent.has('r1'), 'the tap saw r1');
+      assert.deepEqual((await status()).policy, { revision: 'r1', source: 'hub', issuedAt: sent.get('r1')!.issuedAt }, 'the status shows the signed issuedAt in force');
       await until(() => atHub()?.bundle === 'r1', 'the hub sees r1 in force');
 
       // 2. The node is stopped; r2 (reads allowed again) is rolled out; the node starts again on its data folder.
@@ -146,11 +159,38 @@ describe('sync: bundles from the hub in a real node', { skip }, () => {
       await until(() => atHub()?.bundle === 'r2', 'the hub sees r2 in force');
       t.diagnostic(`decision changed ${afterCut} ms after the link was restored, ${afterStop} ms after the stopped node was ready again (issue 6 asks for under 5 s)`);
 
-      // 3. A restart with nothing new keeps the rolled-out bundle (kept in the data folder), not the folder's r0.
+      // 3. A restart with nothing new keeps the rolled-out bundle (kept in the data folder, with its issuedAt), not the folder's r0.
       await n().stop();
       node = await startNode({ dataDir, env });
-      assert.deepEqual((await status()).policy, { revision: 'r2', source: 'hub' });
+      await until(() => sent.has('r2'), 'the tap saw r2');
+      assert.deepEqual((await status()).policy, { revision: 'r2', source: 'hub', issuedAt: sent.get('r2')!.issuedAt });
       assert.equal(await reads(), 200);
+
+      // 3b. After that restart, r1 (which stops reads) replayed as it was published, signature intact: refused as stale, r2 stays.
+      //     Then r2 itself delivered again: the one in force, taken again as before (applied, idempotent).
+      await until(async () => (await status()).sync.state === 'online', 'online after the restart');
+      const replay = await amqp.connect(brokerUrl());
+      try {
+        const ch = await replay.createConfirmChannel();
+        ch.publish(tt.control, `node.${nodeId}.bundle`, sent.get('r1')!.raw, { persistent: true });
+        await ch.waitForConfirms();
+        await until(async () => (await status()).sync.bundleRefused?.revision === 'r1', 'the replayed r1 is refused');
+        assert.equal((await status()).sync.bundleRefused?.reason, 'stale');
+        assert.equal(await reads(), 200, 'the replay did not roll the node back: clinicians still read');
+        assert.deepEqual((await status()).policy, { revision: 'r2', source: 'hub', issuedAt: sent.get('r2')!.issuedAt });
+        await until(() => atHub()?.bundleRefused === 'r1: stale', 'the hub hears of the stale bundle');
+        ch.publish(tt.control, `node.${nodeId}.bundle`, sent.get('r2')!.raw, { persistent: true });
+        await ch.waitForConfirms();
+        await until(() => reports.length >= 4, () => `the redelivered r2 reported, saw ${JSON.stringify(reports)}`);
+        assert.deepEqual(reports[3], { revision: 'r2', result: 'applied', inForce: 'r2' });
+      } finally {
+        await replay.close();
+      }
+      // Logged with labels only: the revisions and issue times, never the bundle's content.
+      const logged = n().stdout().split('\n').filter((l) => l.includes('refused: stale')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.equal(logged.length, 1, 'the stale refusal is logged once');
+      assert.deepEqual(Object.keys(logged[0]!).filter((k) => !['level', 'time', 'pid', 'hostname', 'name', 'part', 'msg'].includes(k)).sort(), ['inForce', 'issuedAt', 'kind', 'revision']);
+      assert.deepEqual([logged[0]!.revision, logged[0]!.issuedAt, logged[0]!.inForce], ['r1', sent.get('r1')!.issuedAt, { revision: 'r2', issuedAt: sent.get('r2')!.issuedAt }]);
 
       // 4. Tampered (signed, then changed to stop reads), unsigned, and signed but failing its own tests: all refused, r2 stays.
       const refusedBefore = await refusedLoads();
@@ -177,14 +217,16 @@ describe('sync: bundles from the hub in a real node', { skip }, () => {
       await rollout('r5', bundle('r5', false, true));
       await until(async () => (await status()).sync.bundleRefused?.revision === 'r5', 'the bundle failing its own tests is refused');
       assert.equal((await status()).sync.bundleRefused?.reason, 'bundle_rejected');
-      assert.deepEqual((await status()).policy, { revision: 'r2', source: 'hub' });
+      assert.deepEqual((await status()).policy, { revision: 'r2', source: 'hub', issuedAt: sent.get('r2')!.issuedAt });
       assert.equal(await reads(), 200, 'r2 still in force');
       assert.equal(await refusedLoads(), refusedBefore + 1, 'the failing bundle is counted in policy_bundle_loads_total{result="refused"}');
 
       // Every bundle handled went to the hub as a `bundle` report (docs/SYNC.md), in order.
-      await until(() => reports.length >= 5, () => `five bundle reports, saw ${JSON.stringify(reports)}`);
+      await until(() => reports.length >= 7, () => `seven bundle reports, saw ${JSON.stringify(reports)}`);
       assert.deepEqual(reports, [
         { revision: 'r1', result: 'applied', inForce: 'r1' },
+        { revision: 'r2', result: 'applied', inForce: 'r2' },
+        { revision: 'r1', result: 'refused', reason: 'stale', inForce: 'r2' },
         { revision: 'r2', result: 'applied', inForce: 'r2' },
         { revision: 'r3', result: 'refused', reason: 'bad_signature', inForce: 'r2' },
         { revision: 'r4', result: 'refused', reason: 'unsigned', inForce: 'r2' },

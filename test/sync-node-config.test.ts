@@ -13,7 +13,9 @@
  *   and unsigned configurations are refused; the configuration in force stays;
  * - it survives a restart of the node (kept, verified again);
  * - one rolled out while the node is cut off is active after its return, and
- *   its nodeGroups rebind the node's queue: a later group rollout reaches it.
+ *   its nodeGroups rebind the node's queue: a later group rollout reaches it;
+ * - replays: an older configuration copied off the broker is refused as stale
+ *   (the newer stays in force, its issuedAt in the status), after a restart too.
  *
  * The node runs a test policy (TELEMED_POLICY_DIR): under the shipped one the
  * seed's `deny` keeps every message off the hub (docs/SYNC.md).
@@ -56,7 +58,7 @@ allow if {
 const SPIN = '(module (memory (export "memory") 1 4) (func (export "_start") (loop $l (br $l))))';
 
 type Status = {
-  config: { revision: string | null; source: string; applied: string[]; pinned: Array<{ key: string; env: string }>; settings: Record<string, unknown>; refused: { revision?: string; reason: string; key?: string } | null };
+  config: { revision: string | null; issuedAt: string | null; source: string; applied: string[]; pinned: Array<{ key: string; env: string }>; settings: Record<string, unknown>; refused: { revision?: string; reason: string; key?: string } | null };
   sync: { state: string };
 };
 
@@ -90,6 +92,30 @@ describe('sync: configurations from the hub in a real node', { skip }, () => {
     const rollouts = async () => ((await (await fetch(`${hub.url}/api/rollouts`)).json()) as { rollouts: RolloutRecord[] }).rollouts;
     const nodeStatus = async (id: string) => (await rollouts()).find((r) => r.id === id)?.nodes.find((n) => n.node === nodeId);
     const atHub = async () => ((await (await fetch(`${hub.url}/api/nodes`)).json()) as { nodes: FleetNode[] }).nodes.find((n) => n.id === nodeId);
+    // A tap on the hub → node configurations, as published: what someone with access to the broker could copy and replay.
+    const tt = topology(prefix);
+    const tapConn = await amqp.connect(brokerUrl());
+    const tap = await tapConn.createChannel();
+    await tap.assertExchange(tt.control, 'topic', { durable: true });
+    const { queue: tapQueue } = await tap.assertQueue('', { exclusive: true });
+    await tap.bindQueue(tapQueue, tt.control, `node.${nodeId}.config`);
+    await tap.bindQueue(tapQueue, tt.control, 'group.north.config');
+    const sent = new Map<string, { issuedAt: string; raw: Buffer }>();
+    await tap.consume(tapQueue, (m) => {
+      if (!m) return;
+      const b = JSON.parse(m.content.toString('utf8')) as { revision: string; issuedAt: string };
+      if (!sent.has(b.revision)) sent.set(b.revision, { issuedAt: b.issuedAt, raw: m.content });
+    }, { noAck: true });
+    const replay = async (revision: string) => {
+      const conn = await amqp.connect(brokerUrl());
+      try {
+        const ch = await conn.createConfirmChannel();
+        ch.publish(tt.control, `node.${nodeId}.config`, sent.get(revision)!.raw, { persistent: true });
+        await ch.waitForConfirms();
+      } finally {
+        await conn.close();
+      }
+    };
 
     const proxy = await new TcpProxy().listen();
     const env = {
@@ -129,6 +155,9 @@ describe('sync: configurations from the hub in a real node', { skip }, () => {
       await until(async () => (await nodeStatus(c1.body.id))?.status === 'active', 'c1 active at the hub');
       const s1 = await status();
       assert.equal(s1.config.revision, 'c1');
+      await until(() => sent.has('c1'), 'the tap saw c1');
+      assert.equal(s1.config.issuedAt, sent.get('c1')!.issuedAt, 'the status shows the signed issuedAt in force');
+      assert.equal(s1.config.issuedAt, c1.body.issuedAt, 'the one the hub recorded');
       assert.deepEqual(s1.config.applied, ['fnTimeoutMs', 'logLevel']);
       assert.deepEqual(s1.config.pinned, [{ key: 'shutdownTimeoutMs', env: 'TELEMED_SHUTDOWN_TIMEOUT_MS' }]);
       assert.deepEqual([s1.config.settings.logLevel, s1.config.settings.fnTimeoutMs, s1.config.settings.shutdownTimeoutMs], ['debug', 50, 7000]);
@@ -155,7 +184,6 @@ describe('sync: configurations from the hub in a real node', { skip }, () => {
       assert.equal((await rollouts()).length, before, 'nothing recorded for a refused configuration');
 
       // 3. Published anyway (signed with the hub's key), tampered, unsigned: each refused by the node, c1 stays.
-      const tt = topology(prefix);
       const conn = await amqp.connect(brokerUrl());
       try {
         const ch = await conn.createConfirmChannel();
@@ -213,9 +241,32 @@ describe('sync: configurations from the hub in a real node', { skip }, () => {
       await until(async () => (await nodeStatus(c3.body.id))?.status === 'active', 'c3 active at the hub for the node');
       const listed = await rollouts();
       assert.deepEqual(listed.filter((r) => r.kind === 'config').map((r) => r.revision).sort(), ['c1', 'c2', 'c3']);
+
+      // 7. Replays: c2 (a 200 ms deadline) copied off the broker and sent again is refused as stale; c3 (150 ms) stays.
+      await until(() => sent.has('c2') && sent.has('c3'), 'the tap saw c2 and c3');
+      await replay('c2');
+      await until(async () => (await status()).config.refused?.revision === 'c2', 'the replayed c2 is refused');
+      assert.deepEqual((await status()).config.refused, { revision: 'c2', reason: 'stale' });
+      const s7 = await status();
+      assert.deepEqual([s7.config.revision, s7.config.issuedAt, s7.config.settings.fnTimeoutMs], ['c3', sent.get('c3')!.issuedAt, 150]);
+      assert.match(await spinError(), /deadline of 150 ms/, 'the replay did not change the deadline');
+      await until(async () => (await atHub())?.configRefused === 'c2: stale', 'the hub hears of the stale configuration');
+
+      // 8. After a restart (c3 kept with its issuedAt), a replay of c1 is refused as stale too.
+      await n().stop();
+      node = await startNode({ dataDir, env });
+      await until(async () => (await status()).sync.state === 'online', 'online after the restart');
+      assert.deepEqual([(await status()).config.revision, (await status()).config.issuedAt], ['c3', sent.get('c3')!.issuedAt]);
+      await replay('c1');
+      await until(async () => (await status()).config.refused?.revision === 'c1', 'the replayed c1 is refused after the restart');
+      assert.deepEqual((await status()).config.refused, { revision: 'c1', reason: 'stale' });
+      const s8 = await status();
+      assert.deepEqual([s8.config.revision, s8.config.settings.logLevel, s8.config.settings.fnTimeoutMs], ['c3', 'info', 150], 'c1 (debug, 50 ms) not back');
+      assert.match(await spinError(), /deadline of 150 ms/);
     } finally {
       await node?.stop();
       await proxy.close();
+      await tapConn.close();
       await hub.close();
     }
   });

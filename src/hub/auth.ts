@@ -7,7 +7,9 @@
  *
  * {@link HubAuth.authorize} answers `{ ok, actor }` or the refusal to send:
  * 401 (with `WWW-Authenticate`) when the token is missing, malformed, expired,
- * from another issuer or for another audience; 403 when it is valid but lacks
+ * from another issuer or for another audience, or not an access token
+ * ({@link tokenTypeProblem}: an ID token is issued to the hub's client too,
+ * with the same issuer and audience); 403 when it is valid but lacks
  * the admin role; 503 when the provider's key set cannot be fetched. A message
  * says why and never echoes the token; tokens are never logged.
  */
@@ -67,6 +69,37 @@ export function tokenRoles(payload: JWTPayload, audience: string, roleClaim?: st
   ];
 }
 
+/** Header `typ` values of an access token, compared case-insensitively without an `application/` prefix (RFC 7515 §4.1.9). */
+const ACCESS_TYPES = new Set(['at+jwt', 'jwt']);
+
+/**
+ * Why a verified token is not an access token, or undefined when it may be one.
+ * An OIDC ID token names the hub's client as its audience and comes from the
+ * same issuer, so issuer and audience alone would let it through; what tells
+ * them apart is the type the provider writes:
+ *
+ * - the JOSE header `typ`, when present, must be `at+jwt` (RFC 9068 §2.1, also
+ *   `application/at+jwt`) or `JWT` (what Keycloak, Azure AD and others put on
+ *   access tokens); anything else (`id+jwt`, `logout+jwt`, `dpop+jwt`, …) is refused;
+ * - Keycloak's payload `typ` marks every token it issues: only `Bearer` is an
+ *   access token (`ID`, `Refresh`, `Offline`, `Logout` are not).
+ *
+ * `nonce` is not used as a sign of an ID token: Keycloak copies it into access
+ * tokens too. A provider that marks neither cannot be told apart here; the
+ * audience and the admin role remain (docs: give the role to access tokens only).
+ */
+export function tokenTypeProblem(header: { typ?: unknown }, payload: JWTPayload): string | undefined {
+  const shown = (v: unknown) => (typeof v === 'string' && /^[\x21-\x7e]{1,40}$/.test(v) ? `'${v}'` : 'of another kind');
+  if (header.typ !== undefined) {
+    const t = typeof header.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : '';
+    if (!ACCESS_TYPES.has(t)) return `not an access token: its header typ is ${shown(header.typ)} (at+jwt or JWT expected)`;
+  }
+  if (payload.typ !== undefined && payload.typ !== 'Bearer') {
+    return payload.typ === 'ID' ? 'an ID token, not an access token (typ ID): send the access token' : `not an access token: its typ is ${shown(payload.typ)} (Bearer expected)`;
+  }
+  return undefined;
+}
+
 /** Who the token names, for the record: `preferred_username`, else `sub`; printable, at most 128 characters. */
 export function actorOf(payload: JWTPayload): string | undefined {
   const clean = (v: unknown) => (typeof v === 'string' ? v.replace(/[^\x20-\x7e\u00a0-\uffff]/g, '').trim().slice(0, 128) : '');
@@ -112,8 +145,9 @@ export function createHubAuth(o: HubAuthOptions): HubAuth {
       if (!keys || !oidc) return unauthorized('the admin token does not match', 'invalid_token');
       if (!JWT.test(token)) return unauthorized(`not a JWT${adminDigest ? ' and not the admin token' : ''}`, 'invalid_token');
       let payload: JWTPayload;
+      let jose: { typ?: unknown };
       try {
-        ({ payload } = await jwtVerify(token, keys, { issuer: oidc.issuer, audience: oidc.audience, algorithms: ALGORITHMS, requiredClaims: ['exp'], clockTolerance: 30 }));
+        ({ payload, protectedHeader: jose } = await jwtVerify(token, keys, { issuer: oidc.issuer, audience: oidc.audience, algorithms: ALGORITHMS, requiredClaims: ['exp'], clockTolerance: 30 }));
       } catch (err) {
         const e = err as Error & { code?: string; claim?: string };
         if (err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError) || e.code === 'ERR_JOSE_GENERIC' || e.code === 'ERR_JWKS_INVALID') {
@@ -122,6 +156,9 @@ export function createHubAuth(o: HubAuthOptions): HubAuth {
         }
         return unauthorized(why(e, oidc), 'invalid_token');
       }
+      // Only now, signature checked, is the type the provider wrote worth reading.
+      const notAccess = tokenTypeProblem(jose, payload);
+      if (notAccess) return unauthorized(notAccess, 'invalid_token');
       const actor = actorOf(payload);
       if (typeof payload.sub !== 'string' || payload.sub === '' || !actor) return unauthorized('the token has no subject', 'invalid_token');
       if (!tokenRoles(payload, oidc.audience, oidc.roleClaim).includes(adminRole)) {

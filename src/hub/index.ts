@@ -57,6 +57,8 @@ export interface HubOptions {
   adminToken?: string;
   /** Single sign-on: fleet admins' bearer JWTs verified against the identity provider's JWKS (src/hub/auth.ts). */
   oidc?: HubOidcOptions;
+  /** The clock that stamps rollouts (`issuedAt`; default the system clock). Whatever it says, each rollout of a kind is issued strictly after the last one in the ledger. */
+  clock?: () => Date;
 }
 
 /** One row of `GET /api/nodes`. */
@@ -145,6 +147,7 @@ export function createHub(o: HubOptions): Hub<Ledger> {
   const t = topology(o.prefix);
   const offlineAfter = o.offlineAfterMs ?? 30_000;
   const signingKey = o.signingKey ? ed25519Key(o.signingKey, 'private') : undefined;
+  const clock = o.clock ?? (() => new Date());
   const auth = createHubAuth({ logger: o.logger, ...(o.adminToken ? { adminToken: o.adminToken } : {}), ...(o.oidc ? { oidc: o.oidc } : {}) });
 
   const registry = new Registry();
@@ -234,13 +237,15 @@ export function createHub(o: HubOptions): Hub<Ledger> {
     : undefined;
 
   /**
-   * Records a rollout (each target node `pending`), publishes it with
-   * `publish` (signs and waits for the broker's confirm; resolves to the
-   * routing key) and marks it published, or failed with the broker's reason.
+   * Records a rollout (each target node `pending`) and its `issuedAt` (the
+   * hub's clock, strictly after the last rollout of its kind in the ledger),
+   * publishes it with `publish` (signs with that issuedAt and waits for the
+   * broker's confirm; resolves to the routing key) and marks it published, or
+   * failed with the broker's reason.
    */
   const recordAndPublish = async (
-    r: Omit<NewRollout, 'id' | 'nodes'>,
-    publish: (ch: ConfirmChannel, key: KeyObject) => Promise<string>,
+    r: Omit<NewRollout, 'id' | 'nodes' | 'now'>,
+    publish: (ch: ConfirmChannel, key: KeyObject, issuedAt: string) => Promise<string>,
     what: string,
     logged: Record<string, unknown> = {},
   ): Promise<RolloutRecord> => {
@@ -249,12 +254,12 @@ export function createHub(o: HubOptions): Hub<Ledger> {
     if (!ch) throw new RolloutError(503, 'broker_unavailable', link ? 'the hub is not connected to the broker' : 'the hub has no broker (set AMQP_URL)');
     checkTarget(r.target);
     const id = randomUUID();
-    await ledger.createRollout({ ...r, id, nodes: await ledger.targetNodes(r.target) });
+    const issuedAt = await ledger.createRollout({ ...r, id, nodes: await ledger.targetNodes(r.target), now: clock() });
     const startedAt = new Date().toISOString();
     try {
-      const key = await publish(ch, signingKey);
+      const key = await publish(ch, signingKey, issuedAt);
       await ledger.rolloutPublished(id, startedAt);
-      log.info({ target: key, revision: r.revision, rollout: id, actor: r.actor, ...logged }, `${what} rolled out`);
+      log.info({ target: key, revision: r.revision, issuedAt, rollout: id, actor: r.actor, ...logged }, `${what} rolled out`);
     } catch (err) {
       await ledger.rolloutFailed(id, (err as Error).message).catch(() => undefined);
       throw err;
@@ -264,8 +269,9 @@ export function createHub(o: HubOptions): Hub<Ledger> {
 
   const rollout = (target: RolloutTarget, revision: string, files: BundleFileText[], actor?: string): Promise<RolloutRecord> =>
     recordAndPublish(
+      // sha256: of the content (revision and files), the same for the same bundle whenever it is issued.
       { revision, target, files: files.length, sha256: createHash('sha256').update(canonicalBundle(revision, files)).digest('hex'), actor: actor ?? null },
-      (ch, key) => publishBundle(ch, t, target, revision, files, key),
+      (ch, key, issuedAt) => publishBundle(ch, t, target, revision, files, key, issuedAt),
       'bundle',
     );
 
@@ -275,7 +281,7 @@ export function createHub(o: HubOptions): Hub<Ledger> {
     if (!/^[A-Za-z0-9._:-]{1,100}$/.test(revision)) throw new RolloutError(400, 'bad_request', 'revision: letters, digits, . _ : - (1-100)');
     return recordAndPublish(
       { kind: 'config', settings, revision, target, files: Object.keys(settings).length, sha256: createHash('sha256').update(canonicalConfig(revision, settings)).digest('hex'), actor: actor ?? null },
-      (ch, key) => publishConfig(ch, t, target, revision, settings, key),
+      (ch, key, issuedAt) => publishConfig(ch, t, target, revision, settings, key, issuedAt),
       'configuration',
       { settings: Object.keys(settings) },
     );

@@ -11,6 +11,7 @@
  */
 import pg from 'pg';
 import type { Logger } from '../observability/index.ts';
+import { nextIssuedAt } from '../sync/index.ts';
 import {
   aggregateFields, bundleFields, configFields, heartbeatFields, rolloutFromRows, targetParts,
   type Incoming, type Ledger, type NewRollout, type NodeRow, type RolloutRecord, type RolloutTarget,
@@ -83,6 +84,13 @@ const MIGRATIONS: Array<{ name: string; sql: (s: string) => string }> = [
       ALTER TABLE ${s}.hub_rollout ADD COLUMN settings text;
       ALTER TABLE ${s}.hub_node ADD COLUMN config text NOT NULL DEFAULT '';
       ALTER TABLE ${s}.hub_node ADD COLUMN config_refused text;`,
+  },
+  {
+    // The signed issue time of each rollout (replay protection), as text: the hub's exact ISO-8601 form, ordered as time.
+    name: 'hub-pg-4-rollout-issued-at',
+    sql: (s) => `
+      ALTER TABLE ${s}.hub_rollout ADD COLUMN IF NOT EXISTS issued_at text;
+      CREATE INDEX IF NOT EXISTS hub_rollout_kind_issued ON ${s}.hub_rollout (kind, issued_at);`,
   },
 ];
 
@@ -365,16 +373,22 @@ export class PgLedger implements Ledger {
     return 'group' in target ? r.rows.filter((x) => x.groups.split(',').includes(target.group)).map((x) => x.id) : r.rows.map((x) => x.id);
   }
 
-  async createRollout(r: NewRollout): Promise<void> {
+  async createRollout(r: NewRollout): Promise<string> {
     const s = this.schema;
     const { kind, value } = targetParts(r.target);
+    const rolloutKind = r.kind ?? 'bundle';
     const now = new Date();
-    await this.#tx(async (c) => {
-      await c.query(`INSERT INTO ${s}.hub_rollout (id, kind, settings, revision, target_kind, target, files, sha256, state, created_at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'publishing', $9, $10)`,
-        [r.id, r.kind ?? 'bundle', r.settings ? JSON.stringify(r.settings) : null, r.revision, kind, value, r.files, r.sha256, now, r.actor ?? null]);
+    return this.#tx(async (c) => {
+      // One issuer at a time per kind, across hubs sharing the schema: no two rollouts of a kind share an issuedAt.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`telemed-hub-issue:${s}:${rolloutKind}`]);
+      const last = (await c.query<{ last: string | null }>(`SELECT max(issued_at COLLATE "C") AS last FROM ${s}.hub_rollout WHERE kind = $1`, [rolloutKind])).rows[0]?.last ?? null;
+      const issuedAt = nextIssuedAt(r.now ?? now, last);
+      await c.query(`INSERT INTO ${s}.hub_rollout (id, kind, settings, revision, target_kind, target, files, sha256, state, created_at, actor, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'publishing', $9, $10, $11)`,
+        [r.id, rolloutKind, r.settings ? JSON.stringify(r.settings) : null, r.revision, kind, value, r.files, r.sha256, now, r.actor ?? null, issuedAt]);
       if (r.nodes.length > 0) {
         await c.query(`INSERT INTO ${s}.hub_rollout_node (rollout, node, status, updated_at) SELECT $1, n, 'pending', $3 FROM unnest($2::text[]) AS n`, [r.id, r.nodes, now]);
       }
+      return issuedAt;
     });
   }
 
@@ -403,7 +417,7 @@ export class PgLedger implements Ledger {
       {
         id: String(row.id), kind: String(row.kind ?? 'bundle'), settings: (row.settings as string | null) ?? null, revision: String(row.revision), target_kind: String(row.target_kind), target: String(row.target), files: Number(row.files),
         sha256: String(row.sha256), state: row.state as RolloutRecord['state'], error: (row.error as string | null) ?? null,
-        created_at: iso(row.created_at), published_at: isoOrNull(row.published_at), actor: (row.actor as string | null) ?? null,
+        created_at: iso(row.created_at), published_at: isoOrNull(row.published_at), actor: (row.actor as string | null) ?? null, issued_at: (row.issued_at as string | null) ?? null,
       },
       n.rows.map((x) => ({ ...x, updated_at: iso(x.updated_at) })),
     );

@@ -10,6 +10,7 @@
  * the hub acks after that.
  */
 import type { Migration, Store } from '../store/index.ts';
+import { nextIssuedAt } from '../sync/index.ts';
 
 export const HUB_MIGRATIONS: Migration[] = [
   {
@@ -79,6 +80,13 @@ export const HUB_MIGRATIONS: Migration[] = [
       ALTER TABLE hub_rollout ADD COLUMN settings TEXT;
       ALTER TABLE hub_node ADD COLUMN config TEXT NOT NULL DEFAULT '';
       ALTER TABLE hub_node ADD COLUMN config_refused TEXT;`,
+  },
+  {
+    // The signed issue time of each rollout (replay protection): the next of a kind is issued after the last one kept here.
+    name: 'hub-7-rollout-issued-at',
+    sql: `
+      ALTER TABLE hub_rollout ADD COLUMN issued_at TEXT;
+      CREATE INDEX hub_rollout_kind_issued ON hub_rollout (kind, issued_at);`,
   },
 ];
 
@@ -151,7 +159,7 @@ export function heartbeatFields(b: Record<string, unknown>): HeartbeatFields {
   };
 }
 
-const CONFIG_REASONS = new Set(['unsigned', 'bad_signature', 'malformed', 'unknown_setting', 'not_remote', 'secret', 'invalid_value', 'cannot_apply']);
+const CONFIG_REASONS = new Set(['unsigned', 'bad_signature', 'malformed', 'stale', 'unknown_setting', 'not_remote', 'secret', 'invalid_value', 'cannot_apply']);
 const SETTING = /^[A-Za-z?][A-Za-z0-9_]{0,63}$/;
 
 /** A node's configuration refusal as one label: `reason` or `reason: key` (closed codes, setting names). */
@@ -176,7 +184,7 @@ export function aggregateFields(b: Record<string, unknown>): { metric: string; p
   return metric && period ? { metric, period, count: Math.round(num(b.count)), sum: num(b.sum) } : undefined;
 }
 
-const BUNDLE_REASONS = new Set(['unsigned', 'bad_signature', 'malformed', 'bundle_rejected']);
+const BUNDLE_REASONS = new Set(['unsigned', 'bad_signature', 'malformed', 'stale', 'bundle_rejected']);
 
 /**
  * The rollout effect of a `bundle` report: the node's status for that revision.
@@ -232,6 +240,8 @@ export interface RolloutRecord {
   error: string | null;
   createdAt: string;
   publishedAt: string | null;
+  /** The signed issue time (ISO-8601 UTC, ms): strictly after every earlier rollout of its kind; null for rollouts recorded before it existed. */
+  issuedAt: string | null;
   /** Who made it: the signed-in admin (`preferred_username`, else `sub`), `admin-token`, or null (no record: made before actors were recorded, or through `hub.rollout` without one). */
   actor: string | null;
   nodes: Array<{ node: string; status: RolloutNodeStatus; reason: string | null; updatedAt: string }>;
@@ -251,6 +261,8 @@ export interface NewRollout {
   nodes: string[];
   /** Who made it (staff identity, not PHI). */
   actor?: string | null;
+  /** The hub's clock at signing (default: now). The rollout is issued at this time, or 1 ms after the last rollout of its kind when that is not earlier. */
+  now?: Date;
 }
 
 export const targetParts = (t: RolloutTarget): { kind: 'node' | 'group' | 'all'; value: string } =>
@@ -276,7 +288,12 @@ export interface Ledger {
   nodeRows(): Promise<NodeRow[]>;
   /** Registry nodes a target reaches: one node, the nodes reporting a group, or all. */
   targetNodes(target: RolloutTarget): Promise<string[]>;
-  createRollout(r: NewRollout): Promise<void>;
+  /**
+   * Records a rollout, each target node `pending`, and issues it: resolves to
+   * its `issuedAt`, max(`r.now`, last of its kind + 1 ms), decided in the same
+   * transaction as the record so that two rollouts never share one.
+   */
+  createRollout(r: NewRollout): Promise<string>;
   rolloutPublished(id: string, at: string): Promise<void>;
   rolloutFailed(id: string, error: string): Promise<void>;
   rollouts(limit?: number): Promise<RolloutRecord[]>;
@@ -286,7 +303,7 @@ export interface Ledger {
 
 interface RolloutRow {
   id: string; kind?: string; settings?: string | null; revision: string; target_kind: string; target: string; files: number; sha256: string;
-  state: RolloutRecord['state']; error: string | null; created_at: string; published_at: string | null; actor?: string | null;
+  state: RolloutRecord['state']; error: string | null; created_at: string; published_at: string | null; actor?: string | null; issued_at?: string | null;
 }
 
 export function rolloutFromRows(r: RolloutRow, nodes: Array<{ node: string; status: string; reason: string | null; updated_at: string }>): RolloutRecord {
@@ -301,7 +318,7 @@ export function rolloutFromRows(r: RolloutRow, nodes: Array<{ node: string; stat
   }
   return {
     id: r.id, kind, revision: r.revision, target: targetOf(r.target_kind, r.target), files: Number(r.files), ...(settings ? { settings } : {}), sha256: r.sha256,
-    state: r.state, error: r.error, createdAt: r.created_at, publishedAt: r.published_at, actor: r.actor ?? null,
+    state: r.state, error: r.error, createdAt: r.created_at, publishedAt: r.published_at, issuedAt: r.issued_at ?? null, actor: r.actor ?? null,
     nodes: nodes.map((n) => ({ node: n.node, status: n.status as RolloutNodeStatus, reason: n.reason, updatedAt: n.updated_at })),
   };
 }
@@ -417,14 +434,18 @@ export class SqliteLedger implements Ledger {
     return 'group' in target ? rows.filter((r) => r.groups.split(',').includes(target.group)).map((r) => r.id) : rows.map((r) => r.id);
   }
 
-  async createRollout(r: NewRollout): Promise<void> {
+  async createRollout(r: NewRollout): Promise<string> {
     const now = new Date().toISOString();
     const { kind, value } = targetParts(r.target);
-    await this.store.write((db) => {
-      db.prepare(`INSERT INTO hub_rollout (id, kind, settings, revision, target_kind, target, files, sha256, state, created_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'publishing', ?, ?)`)
-        .run(r.id, r.kind ?? 'bundle', r.settings ? JSON.stringify(r.settings) : null, r.revision, kind, value, r.files, r.sha256, now, r.actor ?? null);
+    const rolloutKind = r.kind ?? 'bundle';
+    return this.store.write((db) => {
+      const last = db.prepare('SELECT max(issued_at) FROM hub_rollout WHERE kind = ?').pluck().get(rolloutKind) as string | null;
+      const issuedAt = nextIssuedAt(r.now ?? new Date(), last);
+      db.prepare(`INSERT INTO hub_rollout (id, kind, settings, revision, target_kind, target, files, sha256, state, created_at, actor, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'publishing', ?, ?, ?)`)
+        .run(r.id, rolloutKind, r.settings ? JSON.stringify(r.settings) : null, r.revision, kind, value, r.files, r.sha256, now, r.actor ?? null, issuedAt);
       const add = db.prepare(`INSERT INTO hub_rollout_node (rollout, node, status, updated_at) VALUES (?, ?, 'pending', ?)`);
       for (const n of r.nodes) add.run(r.id, n, now);
+      return issuedAt;
     });
   }
 

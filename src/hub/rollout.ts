@@ -55,21 +55,26 @@ async function publishSigned(ch: ConfirmChannel, t: Topology, target: RolloutTar
   return key;
 }
 
-/** Signs and publishes a bundle; resolves after the broker's confirm. Returns the routing key used. */
-export async function publishBundle(ch: ConfirmChannel, t: Topology, target: RolloutTarget, revision: string, files: BundleFileText[], signingKey: KeyObject | string): Promise<string> {
-  return publishSigned(ch, t, target, 'bundle', signBundle(revision, files, signingKey));
+/**
+ * Signs and publishes a bundle issued at `issuedAt` (the running hub's, from
+ * its ledger; default this process's clock, as a rollout from the shell);
+ * resolves after the broker's confirm. Returns the routing key used.
+ */
+export async function publishBundle(ch: ConfirmChannel, t: Topology, target: RolloutTarget, revision: string, files: BundleFileText[], signingKey: KeyObject | string, issuedAt?: string): Promise<string> {
+  return publishSigned(ch, t, target, 'bundle', signBundle(revision, files, signingKey, issuedAt));
 }
 
 /**
  * Checks the settings (the node's remote-settable schema: a secret, a
  * start-only or unknown key, or a bad value throws a TypeError naming the key),
- * signs and publishes a configuration; resolves after the broker's confirm.
- * Returns the routing key used (`node.<id>.config`, `group.<g>.config`, `all.config`).
+ * signs (issued at `issuedAt`, as for {@link publishBundle}) and publishes a
+ * configuration; resolves after the broker's confirm. Returns the routing key
+ * used (`node.<id>.config`, `group.<g>.config`, `all.config`).
  */
-export async function publishConfig(ch: ConfirmChannel, t: Topology, target: RolloutTarget, revision: string, settings: Record<string, unknown>, signingKey: KeyObject | string): Promise<string> {
+export async function publishConfig(ch: ConfirmChannel, t: Topology, target: RolloutTarget, revision: string, settings: Record<string, unknown>, signingKey: KeyObject | string, issuedAt?: string): Promise<string> {
   const check = checkRemoteSettings(settings);
   if (!check.ok) throw new TypeError(check.message);
-  return publishSigned(ch, t, target, 'config', signConfig(revision, settings, signingKey));
+  return publishSigned(ch, t, target, 'config', signConfig(revision, settings, signingKey, issuedAt));
 }
 
 /** A configuration revision made from the time when none is given: `cfg-YYYYMMDDTHHMMSSZ-xxxx`. */

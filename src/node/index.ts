@@ -164,8 +164,9 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
     nodeId: config.nodeId, city: config.nodeCity, prefix: config.syncPrefix, groups: settings.current().nodeGroups,
     ...(config.amqpUrl ? { amqpUrl: config.amqpUrl } : {}),
     ...(hubKey ? {
-      bundles: { publicKey: hubKey, apply: (files, revision) => policy.install(files, revision) },
-      config: { publicKey: hubKey, apply: (revision, s, sig) => settings.apply(revision, s, sig), inForce: () => settings.revision },
+      // Each kind takes only a newer signed message than the one kept in force (replay protection, docs/SYNC.md).
+      bundles: { publicKey: hubKey, apply: (files, revision, signed) => policy.install(files, revision, signed), signed: () => policy.signed },
+      config: { publicKey: hubKey, apply: (revision, s, sig, issuedAt) => settings.apply(revision, s, sig, issuedAt), inForce: () => settings.revision, signed: () => settings.signed },
     } : {}),
   });
   settings.onGroups((groups) => sync.setGroups(groups));
@@ -192,7 +193,12 @@ export async function startNode(config: Config, opts: StartOptions = {}): Promis
   const app = buildHttp({ logger, metrics, auth, fhir, policy, consult, vitals, functions: new FunctionAdmin(functions), bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, ready: () => ready,
     status: () => {
       const s = sync.status();
-      return { node: config.nodeId, city: config.nodeCity, policy: { revision: policy.revision, source: policy.source }, config: { ...settings.status(), refused: s.configRefused ?? null }, sync: s };
+      const fromHub = policy.source === 'hub' ? policy.signed : undefined;
+      return {
+        node: config.nodeId, city: config.nodeCity,
+        policy: { revision: policy.revision, source: policy.source, issuedAt: fromHub?.revision === policy.revision ? fromHub.issuedAt : null },
+        config: { ...settings.status(), refused: s.configRefused ?? null }, sync: s,
+      };
     } });
   // One listener for every WebSocket upgrade: by path to its service, 404 for any other path.
   const upgrades = new UpgradeRouter(app.server, logger);

@@ -4,8 +4,10 @@
  * in atomically when the folder changes, and refused (old one kept, reason
  * logged, metric counted) when the new one fails to load, compile or pass
  * its own tests. A bundle rolled out by the hub (`install`, after the sync
- * agent checked its Ed25519 signature) goes through the same checks, is kept
- * in the data folder (`policy-bundle.json`) and stays in force across
+ * agent checked its Ed25519 signature and that it is newer than the one in
+ * force) goes through the same checks, is kept in the data folder
+ * (`policy-bundle.json`, with its signed `issuedAt` and signature, so a replay
+ * of an older one is refused after a restart too) and stays in force across
  * restarts, taking precedence over the folder. Every decision is timed and
  * logged without PHI.
  */
@@ -14,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Counter, Histogram, Gauge } from 'prom-client';
 import type { Logger, Metrics } from '../observability/index.ts';
+import { isIssuedAt, type SignedStamp } from '../sync/index.ts';
 import {
   bundleFromFiles, createRegoPolicy, describeError, loadBundle, runBundleTests, withDecisionLog,
   type Bundle, type BundleFile, type PolicyEngine, type RegoPolicyEngine,
@@ -29,6 +32,13 @@ export interface NodePolicy {
   readonly revision: string;
   /** Where the bundle in force came from: the folder (TELEMED_POLICY_DIR or the shipped one) or a rollout from the hub. */
   readonly source: 'folder' | 'hub';
+  /**
+   * The last bundle from the hub kept in the data folder (revision, signed
+   * issuedAt, signature), read at start even when it no longer loads: the
+   * sync agent takes only a newer one. Undefined when none is kept;
+   * `issuedAt`/`sig` null for one kept before bundles carried them.
+   */
+  readonly signed: SignedStamp | undefined;
   /** Loads the folder again now; resolves to true when the new bundle is in force. */
   reload(): boolean;
   /**
@@ -36,9 +46,10 @@ export interface NodePolicy {
    * it in the data folder, then swaps it in. Throws {@link PolicyLoadError}
    * (the bundle in force stays, the refusal is logged and counted) when it does
    * not compile, fails its tests or cannot be kept. `revision` (the signed one)
-   * is the revision reported, whatever the bundle's manifest says.
+   * is the revision reported, whatever the bundle's manifest says; `signed`
+   * (its issuedAt and signature) is kept with it.
    */
-  install(files: readonly BundleFile[], revision: string): void;
+  install(files: readonly BundleFile[], revision: string, signed?: { issuedAt: string; sig: string }): void;
   close(): void;
 }
 
@@ -154,14 +165,20 @@ export function createNodePolicy(o: { dir?: string; dataDir?: string; logger: Lo
   // longer load (e.g. the engine changed with an upgrade), the folder's bundle is used.
   let rego: RegoPolicyEngine | undefined;
   let source: 'folder' | 'hub' = 'folder';
+  let signed: SignedStamp | undefined;
   if (installedFile) {
-    let kept: { revision?: unknown; files?: unknown } | undefined;
+    let kept: { revision?: unknown; files?: unknown; issuedAt?: unknown; sig?: unknown } | undefined;
     try {
       kept = JSON.parse(readFileSync(installedFile, 'utf8')) as typeof kept;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.error({ file: installedFile, reason: (e as Error).message }, 'the kept hub bundle is unreadable; using the folder');
     }
     if (kept) {
+      // Its stamp bounds what the hub may send next even if it no longer loads here (the folder is then in force).
+      if (typeof kept.revision === 'string') {
+        signed = { revision: kept.revision, issuedAt: isIssuedAt(kept.issuedAt) ? kept.issuedAt : null, sig: typeof kept.sig === 'string' ? kept.sig : null };
+        if (kept.issuedAt !== undefined && signed.issuedAt === null) log.error({ file: installedFile }, 'the kept hub bundle has an unreadable issuedAt; the next bundle from the hub is taken whatever its issuedAt');
+      }
       try {
         if (typeof kept.revision !== 'string' || !Array.isArray(kept.files)) throw new PolicyLoadError('not a kept bundle');
         rego = fromHub(kept.files as BundleFile[], kept.revision);
@@ -201,11 +218,11 @@ export function createNodePolicy(o: { dir?: string; dataDir?: string; logger: Lo
     }
   };
 
-  const install = (files: readonly BundleFile[], revision: string): void => {
+  const install = (files: readonly BundleFile[], revision: string, stamp?: { issuedAt: string; sig: string }): void => {
     let next: RegoPolicyEngine;
     try {
       next = fromHub(files, revision);
-      if (installedFile) keep(installedFile, JSON.stringify({ revision, files: files.map((f) => ({ path: f.path, text: f.text })) }));
+      if (installedFile) keep(installedFile, JSON.stringify({ revision, ...(stamp ? { issuedAt: stamp.issuedAt, sig: stamp.sig } : {}), files: files.map((f) => ({ path: f.path, text: f.text })) }));
     } catch (e) {
       loads.inc({ result: 'refused' });
       log.error({ bundle: 'hub', revision, reason: (e as Error).message, keeping: rego!.revision }, 'policy bundle from the hub refused; the previous one stays in force');
@@ -213,7 +230,8 @@ export function createNodePolicy(o: { dir?: string; dataDir?: string; logger: Lo
     }
     swap(next);
     source = 'hub';
-    log.info({ bundle: 'hub', revision }, 'policy bundle from the hub in force');
+    signed = { revision, issuedAt: stamp?.issuedAt ?? null, sig: stamp?.sig ?? null };
+    log.info({ bundle: 'hub', revision, issuedAt: stamp?.issuedAt }, 'policy bundle from the hub in force');
   };
 
   // The folder is watched while it is the source; a bundle from the hub outranks it until the kept file is removed.
@@ -230,6 +248,9 @@ export function createNodePolicy(o: { dir?: string; dataDir?: string; logger: Lo
     },
     get source() {
       return source;
+    },
+    get signed() {
+      return signed;
     },
     reload,
     install,

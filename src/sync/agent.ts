@@ -11,6 +11,7 @@ import type { Store } from '../store/index.ts';
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { ed25519Key, verifyBundle, type BundleFileText } from './bundles.ts';
 import { verifyConfig } from './configs.ts';
+import { freshness, type SignedStamp } from './issued.ts';
 import { deidentifyAggregate, nodeLabel, type Heartbeat } from './deidentify.ts';
 import { AmqpLink } from './link.ts';
 import { Outbox, type OutboxRow } from './outbox.ts';
@@ -42,8 +43,8 @@ export interface BundleReport {
   /** The revision of the bundle received; absent when it could not be read (`malformed`). */
   revision?: string;
   result: 'applied' | 'refused';
-  /** Why it was refused: `unsigned`, `bad_signature`, `malformed` (checked by the agent) or `bundle_rejected` (does not compile or fails its own tests). */
-  reason?: 'unsigned' | 'bad_signature' | 'malformed' | 'bundle_rejected';
+  /** Why it was refused: `unsigned`, `bad_signature`, `malformed`, `stale` (checked by the agent; `stale`: its issuedAt is not newer than the bundle in force's) or `bundle_rejected` (does not compile or fails its own tests). */
+  reason?: 'unsigned' | 'bad_signature' | 'malformed' | 'stale' | 'bundle_rejected';
   /** The revision in force on the node after this bundle was handled. */
   inForce: string;
 }
@@ -57,7 +58,7 @@ export interface ConfigReport {
   /** The revision received; absent when it could not be read (`malformed`). */
   revision?: string;
   result: 'applied' | 'refused';
-  /** Why it was refused: `unsigned`, `bad_signature`, `malformed` (checked by the agent), or the node's own check: `unknown_setting`, `not_remote`, `secret`, `invalid_value`, `cannot_apply`. */
+  /** Why it was refused: `unsigned`, `bad_signature`, `malformed`, `stale` (checked by the agent; `stale`: its issuedAt is not newer than the configuration in force's), or the node's own check: `unknown_setting`, `not_remote`, `secret`, `invalid_value`, `cannot_apply`. */
   reason?: string;
   /** The setting the refusal is about. */
   key?: string;
@@ -103,18 +104,32 @@ export interface SyncAgentOptions {
   reconnect?: { minDelayMs?: number; maxDelayMs?: number };
   /**
    * Signed bundle rollout from the hub: bundles arriving on the node's queue are
-   * verified with `publicKey` (Ed25519) and handed to `apply`, which puts them in
-   * force or throws (then the bundle is refused and the old one stays).
+   * verified with `publicKey` (Ed25519), checked newer than the one in force
+   * (`signed`, else `stale`), and handed to `apply` (with their issuedAt and
+   * signature, for the node to keep), which puts them in force or throws (then
+   * the bundle is refused and the old one stays).
    */
-  bundles?: { publicKey: KeyObject | string; apply: (files: BundleFileText[], revision: string) => void | Promise<void> };
+  bundles?: {
+    publicKey: KeyObject | string;
+    apply: (files: BundleFileText[], revision: string, signed: { issuedAt: string; sig: string }) => void | Promise<void>;
+    /** The signed bundle from the hub in force, as kept by the node (survives restarts); undefined for none. Without it the agent remembers the last one it applied, until it closes. */
+    signed?: () => SignedStamp | undefined;
+  };
   /**
    * Signed configuration rollout from the hub (`*.config` routing keys): verified
-   * with `publicKey` (the hub's, as for bundles) and handed to `apply` (with the
-   * signature, so the node can keep it and check it again at start), which
+   * with `publicKey` (the hub's, as for bundles), checked newer than the one in
+   * force (`signed`, else `stale`) and handed to `apply` (with the signature and
+   * issuedAt, so the node can keep it and check it again at start), which
    * checks and puts the settings in force, or throws ({@link ConfigRefusal}: the
    * configuration in force stays). `inForce` is the revision in force ('' for none).
    */
-  config?: { publicKey: KeyObject | string; apply: (revision: string, settings: Record<string, unknown>, sig: string) => ConfigApplied | Promise<ConfigApplied>; inForce: () => string };
+  config?: {
+    publicKey: KeyObject | string;
+    apply: (revision: string, settings: Record<string, unknown>, sig: string, issuedAt: string) => ConfigApplied | Promise<ConfigApplied>;
+    inForce: () => string;
+    /** The signed configuration from the hub in force, as kept by the node (survives restarts); undefined for none. Without it the agent remembers the last one it applied, until it closes. */
+    signed?: () => SignedStamp | undefined;
+  };
   /** Node figures for the heartbeat (no patient data): e.g. the p99 HTTP latency from the node's metrics. */
   report?: () => { p99LatencyMs?: number };
   /** How soon a drain held by a policy refusal asks again (default 5 s; a reloaded bundle may allow). */
@@ -204,6 +219,8 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
   /** The channel the node's queue is consumed on (set in setup, before the link counts as up: a message handled then may change the groups). */
   let consuming: ConfirmChannel | undefined;
   let configRefused: SyncStatus['configRefused'];
+  /** The hub message being handled (they are handled one after another). */
+  let handling: Promise<void> = Promise.resolve();
   const configKey = o.config ? ed25519Key(o.config.publicKey, 'public') : undefined;
   const configResults = new Counter({ name: 'sync_configs_total', help: 'Configurations received from the hub, by result (applied, refused)', labelNames: ['result'], registers });
   const configInForce = (): string => {
@@ -215,15 +232,33 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
   };
   const SETTING = /^[A-Za-z?][A-Za-z0-9_]{0,63}$/;
 
+  /** The signed message in force per kind, when the node does not say (tests, tools): the last one applied here. */
+  const applied: { bundle?: SignedStamp; config?: SignedStamp } = {};
+  const inForceStamp = (kind: 'bundle' | 'config'): SignedStamp | undefined => {
+    const fromNode = kind === 'bundle' ? o.bundles?.signed : o.config?.signed;
+    return fromNode ? fromNode() : applied[kind];
+  };
+  /** Logs a replayed or out-of-order message (labels only: revisions and times, never content). */
+  const logStale = (kind: 'bundle' | 'config', m: { revision: string; issuedAt: string }, inForce: SignedStamp | undefined) =>
+    log.warn({ kind, revision: m.revision, issuedAt: m.issuedAt, inForce: inForce ? { revision: inForce.revision, issuedAt: inForce.issuedAt } : null },
+      `${kind === 'bundle' ? 'bundle' : 'configuration'} from the hub refused: stale (issued no later than the one in force: a replay, or older than what the node has); the one in force stays`);
+
   const onConfig = async (content: Buffer): Promise<void> => {
     if (!o.config || !configKey) return;
+    // An unverified message is never compared: only signed claims count.
     const check = verifyConfig(content, configKey);
     const revision = claimedRevision(content);
-    if (!check.ok) {
-      configRefused = { ...(revision ? { revision } : {}), reason: check.reason };
+    const before = check.ok ? inForceStamp('config') : undefined;
+    if (!check.ok || check.issuedAt === null) {
+      // (issuedAt is null only for a kept file read with `kept: true`, never here.)
+      configRefused = { ...(revision ? { revision } : {}), reason: check.ok ? 'malformed' : check.reason };
+    } else if (freshness({ ...check, issuedAt: check.issuedAt }, before) === 'stale') {
+      configRefused = { revision: check.revision, reason: 'stale' };
+      logStale('config', { revision: check.revision, issuedAt: check.issuedAt }, before);
     } else {
       try {
-        const done = await o.config.apply(check.revision, check.settings, check.sig);
+        const done = await o.config.apply(check.revision, check.settings, check.sig, check.issuedAt);
+        applied.config = { revision: check.revision, issuedAt: check.issuedAt, sig: check.sig };
         configResults.inc({ result: 'applied' });
         log.info({ revision: check.revision, applied: done.applied, pinned: done.pinned }, 'configuration from the hub in force');
         await report(MessageKinds.config, { revision: check.revision, result: 'applied', applied: done.applied, pinned: done.pinned, inForce: configInForce() } satisfies ConfigReport);
@@ -245,13 +280,19 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
 
   const onBundle = async (content: Buffer): Promise<void> => {
     if (!o.bundles || !bundleKey) return;
+    // An unverified message is never compared: only signed claims count.
     const check = verifyBundle(content, bundleKey);
     const revision = claimedRevision(content);
+    const before = check.ok ? inForceStamp('bundle') : undefined;
     if (!check.ok) {
       bundleRefused = { ...(revision ? { revision } : {}), reason: check.reason };
+    } else if (freshness(check, before) === 'stale') {
+      bundleRefused = { revision: check.revision, reason: 'stale' };
+      logStale('bundle', check, before);
     } else {
       try {
-        await o.bundles.apply(check.files, check.revision);
+        await o.bundles.apply(check.files, check.revision, { issuedAt: check.issuedAt, sig: check.sig });
+        applied.bundle = { revision: check.revision, issuedAt: check.issuedAt, sig: check.sig };
         bundleResults.inc({ result: 'applied' });
         log.info({ revision: check.revision }, 'bundle from the hub in force');
         await report(MessageKinds.bundle, { revision: check.revision, result: 'applied', inForce: inForce() } satisfies BundleReport);
@@ -263,7 +304,7 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
       }
     }
     bundleResults.inc({ result: 'refused' });
-    log.warn({ ...bundleRefused }, 'bundle from the hub refused; the old one stays');
+    if (bundleRefused?.reason !== 'stale') log.warn({ ...bundleRefused }, 'bundle from the hub refused; the old one stays');
     await report(MessageKinds.bundle, { ...bundleRefused, result: 'refused', inForce: inForce() } as BundleReport);
     void heartbeat();
   };
@@ -324,7 +365,9 @@ export function createSyncAgent(o: SyncAgentOptions): SyncAgent {
               const handle = kind === 'config' && o.config ? onConfig : kind === 'bundle' && o.bundles ? onBundle
                 : async () => log.warn({ kind: /^[a-z]{1,20}$/.test(kind) ? kind : '?' }, 'message of a kind this node does not take from the hub dropped');
               // Acked after it was applied or refused: nothing is lost with a cut link, and a refused one does not loop.
-              void handle(msg.content)
+              // One at a time, in order, across channels too: each is compared with what the one before put in force.
+              handling = handling
+                .then(() => handle(msg.content))
                 .catch((err: Error) => log.error({ kind, err: { message: err.message } }, 'hub message handling failed'))
                 .finally(() => {
                   try {

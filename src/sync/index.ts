@@ -13,4 +13,5 @@ export { AmqpLink, redactUrl, type LinkOptions } from './link.ts';
 export { topology, assertFleet, assertNodeQueue, routingKey, BACKLOG_QUEUE_ARGS, type Topology } from './topology.ts';
 export { signBundle, verifyBundle, canonicalBundle, ed25519Key, type SignedBundle, type BundleCheck, type BundleFileText } from './bundles.ts';
 export { signConfig, verifyConfig, canonicalConfig, type SignedConfig, type ConfigCheck } from './configs.ts';
+export { isIssuedAt, nextIssuedAt, freshness, type SignedStamp } from './issued.ts';
 export { Aggregator, type AggregatorOptions } from './aggregator.ts';
