@@ -71,6 +71,14 @@ describe('functions inline under fuel', () => {
     assert.deepEqual((await workersOnly.rt.inlineSettled('news2')).state, 'off');
   });
 
+  it('sends a call that finds no instance made ahead (back to back) to a worker, and runs the next one here once it is made', async () => {
+    const [a, b] = await Promise.all([rt.call(admin, 'news2', NEWS2_IN), rt.call(admin, 'news2', NEWS2_IN)]);
+    assert.deepEqual([a.inline, b.inline], [true, false]);
+    assert.deepEqual(a.output, b.output);
+    await new Promise((r) => setImmediate(r));
+    assert.equal((await rt.call(admin, 'news2', NEWS2_IN)).inline, true);
+  });
+
   it('gives the same output as a worker for ECG traces, inline when the fuel suffices and on a worker when not', async () => {
     const big = runtime({ inlineFuel: 200_000_000 });
     after(() => big.rt.close());

@@ -12,17 +12,21 @@
  * The sandbox is the same: the WASI host of the workers (wasi.ts) with the
  * same grants and caps, a fresh instance per call (made ahead, off the
  * call's path, and used once), and a memory whose maximum is the function's
- * limit. Host calls are charged to the fuel by the work they do.
+ * limit. Host calls are charged to the fuel by the work they do. The memory
+ * of a call that left it at its initial size is zeroed and given to the next
+ * instance: zeroed, and with the module's data written at instantiation, it
+ * is what a fresh one would be, and allocating one per call made the node's
+ * thread collect garbage (major GCs of 5-15 ms every ~200 back-to-back calls).
  */
-import { FUEL_EXPORT } from './meter.ts';
-import type { MemoryPlan } from './module.ts';
+import { FUEL_EXPORT, type MeteredMemory } from './meter.ts';
 import type { PoolReply } from './pool.ts';
 import { createWasiHost, runCommand, type WasiHost, type WasiHostOptions } from './wasi.ts';
 
 export interface InlineOptions {
   /** The metered module (compiled). */
   module: WebAssembly.Module;
-  memory: MemoryPlan;
+  /** The memory it imports (meter.ts makes every metered module import its memory), with the maximum to give it: the function's limit at most. */
+  memory: MeteredMemory & { maximum: number };
   stdoutLimit: number;
   stderrLimit: number;
   /** Make the next call's instance ahead of it (off the call's path). */
@@ -40,6 +44,12 @@ const PREMADE_MAX = 32;
 let premadeHeld = 0;
 const SKIP_MAX = 1024;
 const PAGE = 65536;
+/**
+ * Instances one memory serves before it is dropped: V8 lists the instances
+ * of a memory (weakly) and a minor GC walks the list, so a memory given to
+ * thousands of instances made those GCs slow (25-40 ms).
+ */
+const MEMORY_USES = Number(process.env.TELEMED_FN_MEMORY_USES ?? 16);
 
 interface Made {
   instance: WebAssembly.Instance;
@@ -61,20 +71,31 @@ export class InlineFunction {
   #skip = 0;
   #skipNext = SKIP_FIRST;
   #closed = false;
+  /** A memory from an earlier call, at its initial size, zeroed before it is used again. */
+  #spare: WebAssembly.Memory | undefined;
+  /** Instances the current memory served. */
+  #uses = new WeakMap<WebAssembly.Memory, number>();
 
   constructor(o: InlineOptions) {
     this.#o = o;
     if (o.premake) this.#premake();
   }
 
-  /** False while the function is sent to the workers after running out of fuel (each question counts down). */
+  /**
+   * Whether this call should run here. False while the function is sent to
+   * the workers after running out of fuel (each question counts down), and,
+   * when instances are made ahead, while none is ready: a call that comes
+   * before the next one is made (back to back) goes to a worker, so this
+   * thread makes at most one instance per function per turn of the event
+   * loop (each costs it ~30-50 µs of garbage collection).
+   */
   take(): boolean {
     if (this.#closed) return false;
     if (this.#skip > 0) {
       this.#skip--;
       return false;
     }
-    return true;
+    return !this.#o.premake || this.#premade !== undefined || premadeHeld >= PREMADE_MAX;
   }
 
   /**
@@ -98,6 +119,9 @@ export class InlineFunction {
     const t1 = performance.now();
     const ended = runCommand(instance.exports._start as () => void);
     const runMs = performance.now() - t1;
+    const uses = (this.#uses.get(made.memory) ?? 0) + 1;
+    this.#uses.set(made.memory, uses);
+    if (uses < MEMORY_USES && made.memory.buffer.byteLength === this.#o.memory.initial * PAGE) this.#spare ??= made.memory;
     if (this.#o.premake) this.#premakeSoon();
     const stderrTruncated = wasi.stderrTruncated();
     if (ended.end === 'output') {
@@ -120,6 +144,7 @@ export class InlineFunction {
   close(): void {
     this.#closed = true;
     this.#drop();
+    this.#spare = undefined;
     if (this.#making) clearImmediate(this.#making);
   }
 
@@ -174,19 +199,15 @@ export class InlineFunction {
         return f(...args);
       };
     }
-    const env: Record<string, WebAssembly.Memory> = {};
-    let memory: WebAssembly.Memory | undefined;
     const t0 = performance.now();
-    if (o.memory.imported) {
-      memory = new WebAssembly.Memory({ initial: o.memory.imported.initial, maximum: o.memory.maxPages });
-      env[o.memory.imported.name] = memory;
-    }
-    const instance = new WebAssembly.Instance(o.module, { wasi_snapshot_preview1: charged, env } as WebAssembly.Imports);
-    memory ??= instance.exports.memory as WebAssembly.Memory;
+    let memory = this.#spare;
+    this.#spare = undefined;
+    if (memory !== undefined) new Uint8Array(memory.buffer).fill(0);
+    else memory = new WebAssembly.Memory({ initial: o.memory.initial, maximum: o.memory.maximum });
+    const imports = { wasi_snapshot_preview1: charged, [o.memory.module]: { [o.memory.name]: memory } };
+    const instance = new WebAssembly.Instance(o.module, imports as WebAssembly.Imports);
     fuel = instance.exports[FUEL_EXPORT] as WebAssembly.Global;
-    if (!(fuel instanceof WebAssembly.Global) || !(memory instanceof WebAssembly.Memory) || memory.buffer.byteLength > o.memory.maxPages * PAGE) {
-      throw new Error('not a metered module');
-    }
+    if (!(fuel instanceof WebAssembly.Global)) throw new Error('not a metered module');
     wasi.bind(memory);
     return { instance, memory, wasi, io, fuel, ms: performance.now() - t0 };
   }

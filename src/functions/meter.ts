@@ -17,6 +17,8 @@
  * - for `memory.grow`, {@link GROW_PAGE_FUEL} per page (the page faults of
  *   first touching 64 KiB).
  * When the fuel goes below zero the module executes `unreachable` (a trap).
+ * A memory the module defines becomes an imported one (same limits), so the
+ * host can reuse a memory, zeroed, instead of allocating one per call.
  * Every expression outside loops runs at most once per entry of its function
  * and every expression inside a loop at most once per iteration, so the work
  * of a call is bounded by the fuel it is given plus what the host imports do
@@ -40,7 +42,10 @@ export const GROW_PAGE_FUEL = 64_000;
 /** The process of the rewrite exits after this long without work. */
 const IDLE_EXIT_MS = 5_000;
 
-export type MeterResult = { ok: true; bytes: Uint8Array; sites: number } | { ok: false; reason: string };
+/** The memory a metered module imports (it always imports its memory, so the host can give it a zeroed one again). */
+export interface MeteredMemory { module: string; name: string; initial: number; maximum?: number }
+
+export type MeterResult = { ok: true; bytes: Uint8Array; sites: number; memory: MeteredMemory } | { ok: false; reason: string };
 
 interface MeterConsts { fuelExport: string; bulkBytesPerFuel: number; growPageFuel: number }
 
@@ -192,8 +197,20 @@ export function meterModule(b: any, wasm: Uint8Array, c: MeterConsts): MeterResu
     }
     m.addGlobal(fuel, i64, true, m.i64.const(BigInt(0)));
     m.addGlobalExport(fuel, c.fuelExport);
+    // A memory the module defines becomes one it imports (as \`env.memory\`, with the same limits), so the host can
+    // give it a memory of its own: a fresh one, or one zeroed after an earlier call (fresh ones cost the node's thread GCs).
+    if (!m.hasMemory()) return { ok: false, reason: 'the module has no memory' };
+    if (!m.getMemoryInfo().module) {
+      let internal = '0';
+      for (let i = 0; i < m.getNumExports(); i++) {
+        const e = b.getExportInfo(m.getExportByIndex(i));
+        if (e.kind === b.ExternalMemory) internal = e.value;
+      }
+      m.addMemoryImport(internal, 'env', 'memory', false);
+    }
+    const info = m.getMemoryInfo();
     if (!m.validate()) return { ok: false, reason: 'the metered module does not validate' };
-    return { ok: true, bytes: m.emitBinary(), sites };
+    return { ok: true, bytes: m.emitBinary(), sites, memory: { module: info.module, name: info.base, initial: info.initial, ...(info.max === undefined ? {} : { maximum: info.max }) } };
   } catch (err) {
     return { ok: false, reason: String((err as Error)?.message ?? err).slice(0, 200) };
   } finally {

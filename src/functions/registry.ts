@@ -360,7 +360,10 @@ export class FunctionRegistry {
       if (!metered.ok) return off(`it cannot be metered: ${metered.reason}`);
       const module = await WebAssembly.compile(metered.bytes);
       if (this.#closed || this.#fns.get(fn.name) !== fn) return off('replaced or unregistered');
-      fn.inline = new InlineFunction({ module, memory: fn.checked.memory, stdoutLimit: fn.load.stdoutLimit, stderrLimit: fn.load.stderrLimit, premake: this.#o.premake !== false });
+      const maximum = Math.min(metered.memory.maximum ?? Infinity, fn.checked.memory.maxPages);
+      fn.inline = new InlineFunction({
+        module, memory: { ...metered.memory, maximum }, stdoutLimit: fn.load.stdoutLimit, stderrLimit: fn.load.stderrLimit, premake: this.#o.premake !== false,
+      });
       fn.inlineState = { state: 'ready' };
       this.#log.debug({ function: fn.name, sites: metered.sites }, 'function runs inline under fuel');
     })().catch((err: unknown) => off(`it cannot be metered: ${String((err as Error)?.message ?? err).slice(0, 200)}`));
