@@ -49,7 +49,7 @@ const PAGE = 65536;
  * of a memory (weakly) and a minor GC walks the list, so a memory given to
  * thousands of instances made those GCs slow (25-40 ms).
  */
-const MEMORY_USES = Number(process.env.TELEMED_FN_MEMORY_USES ?? 16);
+const MEMORY_USES = 16;
 
 interface Made {
   instance: WebAssembly.Instance;
