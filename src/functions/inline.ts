@@ -73,7 +73,7 @@ export class InlineFunction {
   #closed = false;
   /** A memory from an earlier call, at its initial size, zeroed before it is used again. */
   #spare: WebAssembly.Memory | undefined;
-  /** Instances the current memory served. */
+  /** Instances each memory has served (one is dropped after {@link MEMORY_USES}). */
   #uses = new WeakMap<WebAssembly.Memory, number>();
 
   constructor(o: InlineOptions) {
@@ -183,7 +183,7 @@ export class InlineFunction {
     const io: WasiHostOptions = { stdin, stdoutLimit: o.stdoutLimit, stderrLimit: o.stderrLimit };
     const wasi = createWasiHost(io);
     let fuel: WebAssembly.Global | undefined;
-    const take = (units: number): void => {
+    const burn = (units: number): void => {
       const left = (fuel!.value as bigint) - BigInt(Math.ceil(units));
       fuel!.value = left;
       if (left < 0n) throw new OutOfFuel();
@@ -193,9 +193,9 @@ export class InlineFunction {
     const charged: Record<string, (...args: never[]) => number | void> = {};
     for (const [name, f] of Object.entries(host)) {
       charged[name] = (...args: number[]) => {
-        if (name === 'fd_read' || name === 'fd_write') take(HOST_CALL_FUEL + (args[2]! >>> 0) * 20);
-        else if (name === 'random_get') take(HOST_CALL_FUEL + (args[1]! >>> 0) * 2);
-        else take(HOST_CALL_FUEL);
+        if (name === 'fd_read' || name === 'fd_write') burn(HOST_CALL_FUEL + (args[2]! >>> 0) * 20);
+        else if (name === 'random_get') burn(HOST_CALL_FUEL + (args[1]! >>> 0) * 2);
+        else burn(HOST_CALL_FUEL);
         return f(...args);
       };
     }
