@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { FunctionError, FunctionRegistry, type FunctionRuntimeOptions } from '../src/functions/index.ts';
-import { meterModule } from '../src/functions/meter.ts';
+import { meter, meterModule } from '../src/functions/meter.ts';
 import { createLogger } from '../src/observability/index.ts';
 import { admin, ecgObservation, shipped, wat } from './functions-support.ts';
 
@@ -160,6 +160,17 @@ describe('functions inline under fuel', () => {
     const clash = await wat(command('', '(global (export "__telemed_fuel") (mut i64) (i64.const 0))'));
     assert.match(JSON.stringify(await register('clash', clash)), /"state":"off".*already exports __telemed_fuel/);
     assert.deepEqual((await rt.call(admin, 'clash', {})).output, { ok: true });
+  });
+});
+
+describe('meter', () => {
+  it('stops a rewrite that takes too long, with the reason, and the next one works', async () => {
+    const wasm = await shipped('news2');
+    const slow = await meter(wasm, { stallMs: 1 });
+    assert.equal(slow.ok, false);
+    assert.match((slow as { reason: string }).reason, /took longer than 0.001 s/);
+    const next = await meter(wasm);
+    assert.equal(next.ok, true);
   });
 });
 

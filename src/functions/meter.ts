@@ -41,6 +41,12 @@ export const BULK_BYTES_PER_FUEL = 8;
 export const GROW_PAGE_FUEL = 64_000;
 /** The process of the rewrite exits after this long without work. */
 const IDLE_EXIT_MS = 5_000;
+/**
+ * With jobs waiting, the process of the rewrite is killed when none has been
+ * answered for this long (a module that makes Binaryen work without end):
+ * the waiting jobs resolve with the reason, and the next job starts a new one.
+ */
+export const STALL_MS = 60_000;
 
 /** The memory a metered module imports (it always imports its memory, so the host can give it a zeroed one again). */
 export interface MeteredMemory { module: string; name: string; initial: number; maximum?: number }
@@ -222,6 +228,7 @@ interface Job { resolve: (r: MeterResult) => void }
 
 let child: ChildProcess | undefined;
 let idle: NodeJS.Timeout | undefined;
+let stall: NodeJS.Timeout | undefined;
 const jobs = new Map<number, Job>();
 let nextJob = 0;
 
@@ -249,6 +256,21 @@ function settleAll(reason: string): void {
   }
 }
 
+/** (Re)starts the stall watch of `c` while it has jobs; stops it when it has none. */
+function watch(c: ChildProcess, ms: number): void {
+  if (stall) clearTimeout(stall);
+  stall = undefined;
+  if (jobs.size === 0) return;
+  stall = setTimeout(() => {
+    stall = undefined;
+    if (child !== c) return;
+    child = undefined;
+    settleAll(`the rewrite took longer than ${ms / 1000} s; stopped`);
+    c.kill('SIGKILL');
+  }, ms);
+  stall.unref();
+}
+
 /** Lets the node exit while the child idles (it still ends itself when the node goes: its channel closes). */
 function hold(c: ChildProcess, on: boolean): void {
   const channel = c.channel as { ref(): void; unref(): void } | undefined;
@@ -266,9 +288,11 @@ function hold(c: ChildProcess, on: boolean): void {
  * shared by the jobs queued, ended {@link IDLE_EXIT_MS} after the last, so
  * Binaryen's memory goes back to the system: a worker thread's stayed with the
  * node, ~90 MiB). Never rejects: a module that cannot be metered, or a
- * failure of the rewrite itself, resolves `{ ok: false, reason }`.
+ * failure of the rewrite itself (or its stall past {@link STALL_MS}),
+ * resolves `{ ok: false, reason }`.
  */
-export function meter(wasm: Uint8Array): Promise<MeterResult> {
+export function meter(wasm: Uint8Array, o: { stallMs?: number } = {}): Promise<MeterResult> {
+  const stallMs = o.stallMs ?? STALL_MS;
   return new Promise((resolve) => {
     let url: string;
     try {
@@ -286,6 +310,7 @@ export function meter(wasm: Uint8Array): Promise<MeterResult> {
         const job = jobs.get(id);
         jobs.delete(id);
         job?.resolve(result);
+        if (child === c) watch(c, stallMs);
         if (jobs.size === 0 && child === c) {
           hold(c, false);
           idle = setTimeout(() => {
@@ -298,14 +323,16 @@ export function meter(wasm: Uint8Array): Promise<MeterResult> {
       });
       c.on('error', () => {}); // the 'exit' (or a failed spawn's 'close') settles the jobs
       c.on('close', () => {
-        if (child !== c) return; // ended idle: it had no jobs
+        if (child !== c) return; // ended idle (it had no jobs) or stalled (already settled)
         child = undefined;
         settleAll('the metering process stopped');
+        watch(c, stallMs); // no jobs left: stops the watch
       });
     }
     hold(child, true);
     const id = ++nextJob;
     jobs.set(id, { resolve });
+    if (stall === undefined) watch(child, stallMs);
     child.send({ id, wasm });
   });
 }
