@@ -30,6 +30,10 @@
  *   warm call   later calls: a fresh instance per call, module cached in the worker
  *   in-thread   instantiate + run on the main thread with the same WASI host
  *               (no worker hop): the sandbox's own cold-start floor
+ *   steady      the event loop's delay (what HTTP and WebSocket feel) while
+ *               news2 is called BENCH_RATE times a second (default 200) for
+ *               BENCH_RATE_SECONDS (default 5): no calls, on the calling
+ *               thread, on the worker with and without the reply poll
  *   worker      starting a fresh worker_thread until its first message
  *   process     spawning a child `node` that computes NEWS2 in JavaScript
  *
@@ -57,6 +61,8 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 300);
 const WARM = Number(process.env.BENCH_WARM ?? 2000);
 const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 20);
 const SPIN = Number(process.env.BENCH_SPIN_US ?? loadConfig({}).fnSpinUs);
+const RATE = Number(process.env.BENCH_RATE ?? 200);
+const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 5);
 const INLINE_FUEL = Number(process.env.BENCH_INLINE_FUEL ?? loadConfig({}).fnInlineFuel);
 const SWEEP = (process.env.BENCH_SPIN_SWEEP ?? '250,500').split(',').filter((v) => v.trim() !== '').map(Number).filter((v) => v !== SPIN && v > 0);
 const INPUT = { respiratoryRate: 25, spo2: 91, onOxygen: false, systolicBP: 95, heartRate: 115, consciousness: 'A', temperature: 38.5 };
@@ -187,6 +193,30 @@ export async function run(): Promise<void> {
     onPathOff: setup(false, 0, false),
     sweep: SWEEP.map((b) => setup(true, b, false)),
   };
+  interface Paced { label: string; delayP50: number; delayP99: number; delayMax: number; calls: number[]; inline: number }
+  const paced: Paced[] = [];
+  /** RATE calls a second of news2 for RATE_SECONDS (none for the baseline), with the event loop's delay sampled every 1 ms. */
+  const steady = async (label: string, s: Setup | undefined): Promise<Paced> => {
+    const { monitorEventLoopDelay } = await import('node:perf_hooks');
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    const calls: number[] = [];
+    let inline = 0;
+    const pending: Array<Promise<void>> = [];
+    h.enable();
+    const timer = setInterval(() => {
+      if (!s) return;
+      const t0 = performance.now();
+      pending.push(s.registry.call(who, 'news2', INPUT).then((r) => {
+        calls.push(performance.now() - t0);
+        if (r.inline) inline++;
+      }));
+    }, 1000 / RATE);
+    await new Promise((r) => setTimeout(r, RATE_SECONDS * 1000));
+    clearInterval(timer);
+    await Promise.all(pending);
+    h.disable();
+    return { label, delayP50: h.percentile(50) / 1e6, delayP99: h.percentile(99) / 1e6, delayMax: h.max / 1e6, calls, inline };
+  };
   const all = [setups.inline, setups.inlineOnPath, setups.ahead, setups.aheadOff, setups.onPath, setups.onPathOff, ...setups.sweep];
   // Main-thread GC pauses overlapping cold calls (the worker's own GCs are not observable from here).
   const { PerformanceObserver } = await import('node:perf_hooks');
@@ -252,6 +282,11 @@ export async function run(): Promise<void> {
       await Promise.all(Array.from({ length: burst }, () => registry.call(who, 'news2', INPUT)));
       f.perSecond = burst / ((performance.now() - t0) / 1000);
     }
+    // What the rest of the node feels: the event loop's delay while calls come at a steady rate, as vitals would bring them.
+    paced.push(await steady('no calls (baseline)', undefined));
+    paced.push(await steady('on the calling thread (default)', setups.inline));
+    paced.push(await steady('on the worker, reply poll (TELEMED_FN_INLINE_FUEL=0)', setups.ahead));
+    paced.push(await steady('on the worker, no reply poll (and TELEMED_FN_SPIN_US=0)', setups.aheadOff));
   } finally {
     obs.disconnect();
     await Promise.all(all.map((s) => s.registry.close()));
@@ -313,6 +348,11 @@ export async function run(): Promise<void> {
   const p = line('child process computing NEWS2 in JavaScript', procs);
   process.stdout.write(`\nthroughput, ${Math.min(WARM, 2000)} calls in flight: ${inl.perSecond.toFixed(0)} calls/s on the calling thread; 1 worker: ${ahead.perSecond.toFixed(0)} calls/s (made ahead, poll), `
     + `${aheadOff.perSecond.toFixed(0)} (made ahead, no poll), ${onPath.perSecond.toFixed(0)} calls/s (instantiate on path)\n`);
+  process.stdout.write(`event loop under ${RATE} calls/s for ${RATE_SECONDS} s (monitorEventLoopDelay, 1 ms resolution, so ~1 ms is its floor):\n`);
+  for (const x of paced) {
+    process.stdout.write(`  ${x.label.padEnd(55)} delay p50 ${fmt(x.delayP50)} p99 ${fmt(x.delayP99)} max ${fmt(x.delayMax)}`
+      + (x.calls.length ? `; calls p50 ${fmt(pct(x.calls, 50))} p99 ${fmt(pct(x.calls, 99))}, ${x.inline} of ${x.calls.length} on the calling thread` : '') + '\n');
+  }
   process.stdout.write('ratios (p50):\n');
   process.stdout.write(`  fresh worker_thread / cold call      ${(w.p50 / c.p50).toFixed(0)}× (on the worker: ${(w.p50 / cw.p50).toFixed(0)}×; no poll: ${(w.p50 / cOff.p50).toFixed(0)}×)\n`);
   process.stdout.write(`  child process / cold call            ${(p.p50 / c.p50).toFixed(0)}× (on the worker: ${(p.p50 / cw.p50).toFixed(0)}×; no poll: ${(p.p50 / cOff.p50).toFixed(0)}×)\n`);
