@@ -3,7 +3,8 @@
  * a policy bundle (files) to `POST /api/rollouts` and shows the API's answer,
  * errors as they come (a secret setting named, a wrong token); the admin token
  * stays in the tab (sessionStorage: no cookie, no localStorage); the fleet
- * table shows the node's config revision once it is in force.
+ * table shows the node's config revision once it is in force; the rollouts
+ * table shows each rollout's signed issuedAt.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,7 +32,11 @@ describe('hub fleet page: rollout form', { skip }, () => {
   it('posts a configuration and a bundle, shows the API\'s errors, keeps the token in the tab, shows the config revision', { timeout: 120_000 }, async () => {
     const keys = generateKeyPairSync('ed25519');
     const token = randomBytes(24).toString('hex');
-    const hub = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), memory: true, prefix, port: 0, signingKey: keys.privateKey, adminToken: token, offlineAfterMs: 60_000 });
+    // The hub's clock stamps each rollout's issuedAt: a known one per rollout (the configuration, then the bundle), so the page's text can be checked.
+    const stamps = ['2026-11-26T06:00:00.000Z', '2026-11-26T14:30:15.250Z'];
+    let stamped = 0;
+    const clock = () => new Date(stamps[Math.min(stamped++, stamps.length - 1)]!);
+    const hub = createHub({ logger: quietLogger(), amqpUrl: brokerUrl(), memory: true, prefix, port: 0, signingKey: keys.privateKey, adminToken: token, offlineAfterMs: 60_000, clock });
     await hub.start();
     const store = syncStore();
     let engine: PolicyEngine = createRegoPolicy(bundleFromFiles(rego('r0')));
@@ -119,6 +124,19 @@ describe('hub fleet page: rollout form', { skip }, () => {
       assert.deepEqual(kept, { session: token, local: 0, cookie: '' });
       const rollouts = await hub.ledger.rollouts();
       assert.deepEqual(rollouts.map((r) => `${r.kind}:${r.revision}`).sort(), ['bundle:page-b1', 'config:cfg-page-1']);
+
+      // The rollouts table shows each rollout's signed issuedAt: readable (UTC, to the second), the exact value in the cell's title.
+      assert.deepEqual(rollouts.map((r) => [r.revision, r.issuedAt]).sort(), [['cfg-page-1', stamps[0]], ['page-b1', stamps[1]]]);
+      await page.waitForFunction(() => [...(globalThis as any).document.querySelectorAll('#rollouts tr')].length === 2, undefined, { timeout: 30_000 });
+      const issuedCells = await page.evaluate(() => {
+        const d = (globalThis as any).document;
+        const col = [...d.querySelector('#rollouts').closest('table').querySelectorAll('thead th')].findIndex((th: any) => th.textContent === 'issued');
+        return [...d.querySelectorAll('#rollouts tr')].map((tr: any) => [tr.cells[1].textContent, tr.cells[col]?.textContent, tr.cells[col]?.title]);
+      });
+      assert.deepEqual(issuedCells.sort(), [
+        ['cfg-page-1', '2026-11-26 06:00:00 UTC', '2026-11-26T06:00:00.000Z'],
+        ['page-b1', '2026-11-26 14:30:15 UTC', '2026-11-26T14:30:15.250Z'],
+      ]);
     } finally {
       await browser.close();
       await agent.close();

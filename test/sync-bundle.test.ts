@@ -87,12 +87,24 @@ describe('sync: bundle rollout over RabbitMQ', { skip }, () => {
     const stores = [syncStore(), syncStore()];
     const engines: Record<string, PolicyEngine> = {};
     const applied: Record<string, string[]> = { [inGroup]: [], [outside]: [] };
+    // The node in the group applies nothing until the test has read the rollout record: the broker may deliver
+    // g1 (and the node report it to the hub) before it confirms g1 to the hub, so without this hold the record
+    // returned by hub.rollout() can already say `active`, and could not show the node was listed in advance.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => { release = resolve; });
     const agent = (id: string, store: ReturnType<typeof syncStore>, groups?: string[]) => {
       engines[id] = createRegoPolicy(bundleFromFiles(bundle('r0')));
       return createSyncAgent({
         store, policy: () => engines[id]!, logger: quietLogger(), nodeId: id, city: 'x', amqpUrl: brokerUrl(), prefix, heartbeatMs: 100,
         ...(groups ? { groups } : {}),
-        bundles: { publicKey: hubKeys.publicKey, apply: (files, revision) => { engines[id] = loadVerifiedRegoPolicy(bundleFromFiles(files)); applied[id]!.push(revision); } },
+        bundles: {
+          publicKey: hubKeys.publicKey,
+          apply: async (files, revision) => {
+            if (id === inGroup) await held;
+            engines[id] = loadVerifiedRegoPolicy(bundleFromFiles(files));
+            applied[id]!.push(revision);
+          },
+        },
       });
     };
     const G = agent(inGroup, stores[0]!, ['north', 'pilot.1']);
@@ -107,6 +119,7 @@ describe('sync: bundle rollout over RabbitMQ', { skip }, () => {
       assert.deepEqual([groupsOf.get(inGroup), groupsOf.get(outside)], [['north', 'pilot.1'], []], 'GET /api/nodes shows the groups');
       const r = await hub.rollout({ group: 'north' }, 'g1', bundle('g1'));
       assert.deepEqual(r.nodes.map((n) => [n.node, n.status]), [[inGroup, 'pending']], 'the group lists its node in advance');
+      release();
       // Then one to the outside node alone: its queue is in order, so once it has o1 a group bundle would have come before.
       await hub.rollout({ node: outside }, 'o1', bundle('o1'));
       await until(() => engines[inGroup]!.revision === 'g1', 'g1 in force on the node in the group');
@@ -115,6 +128,7 @@ describe('sync: bundle rollout over RabbitMQ', { skip }, () => {
       assert.deepEqual(applied[inGroup], ['g1']);
       await until(async () => (await hub.ledger.rollout(r.id))?.nodes[0]?.status === 'active', 'g1 active at the hub');
     } finally {
+      release();
       await G.close();
       await O.close();
       for (const s of stores) s.close();

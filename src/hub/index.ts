@@ -108,9 +108,10 @@ export interface Hub<L extends Ledger = SqliteLedger> {
   /**
    * Signs a policy bundle and publishes it to the target's durable queue(s);
    * resolves after the broker confirmed it, with the rollout as recorded (each
-   * target node `pending` until its heartbeat reports the revision). A node
-   * that is offline gets it on return. Throws {@link RolloutError} when the hub
-   * has no signing key or no broker link.
+   * target node `pending` until it reports the revision; an online node may
+   * already be `active` or `refused` here, as the broker can deliver to it
+   * before it confirms to the hub). A node that is offline gets it on return.
+   * Throws {@link RolloutError} when the hub has no signing key or no broker link.
    */
   rollout(target: RolloutTarget, revision: string, files: BundleFileText[], actor?: string): Promise<RolloutRecord>;
   /**

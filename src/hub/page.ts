@@ -1,6 +1,7 @@
 /**
  * The fleet page: one self-contained HTML document reading `GET /api/nodes` and
- * `GET /api/rollouts` every 5 s (click a header to sort), and a rollout form
+ * `GET /api/rollouts` every 5 s (click a header to sort; each rollout's signed
+ * `issuedAt` shown in UTC to the second, exact in the cell's title), and a rollout form
  * posting to `POST /api/rollouts`: a policy bundle (files, a folder or a
  * .tar.gz) or a configuration of node settings (JSON), to one node, a group or
  * all. The admin token is held in this tab only (sessionStorage), never in a
@@ -33,7 +34,7 @@ textarea{font-family:ui-monospace,monospace;min-height:6rem}button{font:inherit;
 <th data-k="callsToday">calls today</th><th data-k="p99LatencyMs">p99 latency</th><th data-k="messages">messages</th>
 </tr></thead><tbody id="rows"></tbody></table></div>
 <h2 style="font-size:1rem;margin:1.5rem 0 .25rem">Rollouts</h2><p id="rsummary">none yet</p>
-<div class="wrap"><table><thead><tr><th>kind</th><th>revision</th><th>target</th><th>state</th><th>started</th><th>by</th><th>pending</th><th>active</th><th>refused</th></tr></thead><tbody id="rollouts"></tbody></table></div>
+<div class="wrap"><table><thead><tr><th>kind</th><th>revision</th><th>target</th><th>state</th><th>started</th><th>issued</th><th>by</th><th>pending</th><th>active</th><th>refused</th></tr></thead><tbody id="rollouts"></tbody></table></div>
 <h2 style="font-size:1rem;margin:1.5rem 0 .25rem">New rollout</h2>
 <form id="rform" autocomplete="off">
 <label for="token">bearer token</label><div><input type="password" id="token" placeholder="access token or TELEMED_HUB_ADMIN_TOKEN"><div class="hint">kept in this tab only (sessionStorage)</div></div>
@@ -52,6 +53,7 @@ const cols=['id','city','version','status','lastHeartbeat','backlog','bundle','b
 const nums=new Set(['backlog','callsToday','p99LatencyMs','messages']);
 function ago(t){if(!t)return null;const s=Math.max(0,Math.round((Date.now()-Date.parse(t))/1000));
   return s<60?s+' s ago':s<3600?Math.floor(s/60)+' min ago':Math.floor(s/3600)+' h ago';}
+function utc(t){const d=new Date(t??NaN);return isNaN(d)?null:d.toISOString().slice(0,19).replace('T',' ')+' UTC';}
 const fmt={lastHeartbeat:(v)=>ago(v),p99LatencyMs:(v)=>v==null?null:v+' ms',config:(v)=>v||null};
 function render(){
   const s=[...nodes].sort((a,b)=>{const x=a[key]??'',y=b[key]??'';return (x<y?-1:x>y?1:0)*dir;});
@@ -69,7 +71,9 @@ function renderRollouts(list){const body=document.getElementById('rollouts');bod
   for(const r of list.slice(0,20)){const tr=document.createElement('tr');
     const t=r.target.node?'node '+r.target.node:r.target.group?'group '+r.target.group:'all';
     const c=(s)=>r.nodes.filter(n=>n.status===s).length;
-    for(const v of [r.kind||'bundle',r.revision,t,r.state+(r.error?': '+r.error:''),ago(r.createdAt),r.actor??'–',c('pending'),c('active'),c('refused')]){const td=document.createElement('td');td.textContent=String(v);tr.append(td);}
+    const issued=utc(r.issuedAt);
+    for(const [v,title] of [[r.kind||'bundle'],[r.revision],[t],[r.state+(r.error?': '+r.error:'')],[ago(r.createdAt)],[issued??'–',issued&&r.issuedAt],[r.actor??'–'],[c('pending')],[c('active')],[c('refused')]]){
+      const td=document.createElement('td');td.textContent=String(v);if(title)td.title=title;tr.append(td);}
     tr.title=(r.settings?'settings: '+JSON.stringify(r.settings)+'\\n':'')+r.nodes.map(n=>n.node+': '+n.status+(n.reason?' ('+n.reason+')':'')).join('\\n');body.append(tr);}
   document.getElementById('rsummary').textContent=list.length?list.length+' recent (hover a row for its nodes)':'none yet';}
 async function load(){try{const r=await fetch('api/nodes');nodes=(await r.json()).nodes;render();
