@@ -116,6 +116,9 @@ export function meterModule(b: any, wasm: Uint8Array, c: MeterConsts): MeterResu
     const E = b;
     // The children of each kind of expression the meter knows; any other kind refuses the module.
     const leaf = (): number[] => [];
+    const atomic = (): never => {
+      throw new Error('an atomic memory access');
+    };
     const kids: Record<number, (e: number) => number[]> = {
       [E.BlockId]: (e) => E.Block.getChildren(e),
       [E.IfId]: (e) => [E.If.getCondition(e), E.If.getIfTrue(e), E.If.getIfFalse(e)],
@@ -127,8 +130,8 @@ export function meterModule(b: any, wasm: Uint8Array, c: MeterConsts): MeterResu
       [E.LocalSetId]: (e) => [E.LocalSet.getValue(e)],
       [E.GlobalGetId]: leaf,
       [E.GlobalSetId]: (e) => [E.GlobalSet.getValue(e)],
-      [E.LoadId]: (e) => (E.Load.isAtomic(e) ? [NaN] : [E.Load.getPtr(e)]),
-      [E.StoreId]: (e) => (E.Store.isAtomic(e) ? [NaN] : [E.Store.getPtr(e), E.Store.getValue(e)]),
+      [E.LoadId]: (e) => (E.Load.isAtomic(e) ? atomic() : [E.Load.getPtr(e)]),
+      [E.StoreId]: (e) => (E.Store.isAtomic(e) ? atomic() : [E.Store.getPtr(e), E.Store.getValue(e)]),
       [E.ConstId]: leaf,
       [E.UnaryId]: (e) => [E.Unary.getValue(e)],
       [E.BinaryId]: (e) => [E.Binary.getLeft(e), E.Binary.getRight(e)],
@@ -186,10 +189,7 @@ export function meterModule(b: any, wasm: Uint8Array, c: MeterConsts): MeterResu
       const children = kids[id];
       if (children === undefined) throw new Error(`an expression the meter does not know (${b.getExpressionInfo(e).id})`);
       let n = 1;
-      for (const k of children(e)) {
-        if (Number.isNaN(k)) throw new Error('an atomic memory access');
-        n += walk(k);
-      }
+      for (const k of children(e)) n += walk(k);
       return n;
     };
     const count = m.getNumFunctions();

@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { Logger } from '../observability/index.ts';
 import { Actions, type Decision, type PolicyInput } from '../policy/index.ts';
 import { FunctionError } from './errors.ts';
-import { InlineFunction } from './inline.ts';
+import { InlineFunction, type InlineMiss } from './inline.ts';
 import { meter } from './meter.ts';
 import { checkModule, type CheckedModule, type ModuleLimits } from './module.ts';
 import { MemoryFunctionStore, type FunctionStore } from './persist.ts';
@@ -102,7 +102,7 @@ export interface FunctionRuntimeOptions {
    */
   inlineFuel?: number;
   /** Told how each call offered to the calling thread went: answered there, or sent on to a worker and why. */
-  onInline?: (result: 'answered' | 'fuel' | 'trap' | 'instantiate') => void;
+  onInline?: (result: 'answered' | InlineMiss) => void;
 }
 
 /**
@@ -213,7 +213,7 @@ export class FunctionRegistry {
   readonly #store: FunctionStore;
   #generation = 0;
   #closed: Promise<void> | undefined;
-  #inlineFuel: number;
+  readonly #inlineFuel: number;
 
   constructor(o: FunctionRuntimeOptions) {
     compileEagerly();
@@ -458,7 +458,7 @@ export class FunctionRegistry {
     try {
       let reply: PoolReply | undefined;
       const inline = fn.inline;
-      if (inline !== undefined && this.#inlineFuel > 0 && inline.take()) {
+      if (inline !== undefined && inline.take()) { // never set with TELEMED_FN_INLINE_FUEL=0
         const r = inline.run(bytes, this.#inlineFuel);
         if (typeof r === 'string') this.#o.onInline?.(r);
         else {
